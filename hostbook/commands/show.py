@@ -1,0 +1,57 @@
+"""`hostbook show`, `hostbook log` and `hostbook schema`: read-only views."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+
+
+@click.command()
+@click.argument("host")
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print validated data as JSON.")
+@handle_errors
+def show(host: str, repo: Path | None, as_json: bool) -> None:
+    """Print a host's manifest (validated; exit 2 with FILE:LINE:COL on errors)."""
+    from hostbook.manifest.store import ManifestRepository
+    from hostbook.manifest.views import host_documents, host_text
+
+    store = ManifestRepository.open(resolve_repo(repo))
+    if as_json:
+        click.echo(json.dumps(host_documents(store, host), indent=2))
+    else:
+        click.echo(host_text(store, host), nl=False)
+
+
+@click.command()
+@click.argument("host")
+@repo_option
+@click.option("-n", "--limit", type=int, default=None, help="Show at most N commits.")
+@click.option("--json", "as_json", is_flag=True, help="Print commits as JSON.")
+@handle_errors
+def log(host: str, repo: Path | None, limit: int | None, as_json: bool) -> None:
+    """List the commits that changed a host, newest first."""
+    from hostbook.manifest.store import ManifestRepository
+
+    store = ManifestRepository.open(resolve_repo(repo))
+    commits = store.log(host, limit)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in commits], indent=2))
+        return
+    for commit in commits:
+        click.echo(f"{commit.sha[:12]}  {commit.date}  {commit.subject}")
+
+
+@click.command()
+@click.argument("section", required=False)
+@repo_option
+@handle_errors
+def schema(section: str | None, repo: Path | None) -> None:
+    """Print the JSON Schema of SECTION (or of every section) for editors."""
+    from hostbook.manifest.views import json_schema
+
+    click.echo(json_schema(section))

@@ -1,0 +1,250 @@
+"""The manifest repository: section files under hosts/<host>/, tracked in git.
+
+Git is driven through GitPython's command wrapper with a per-process
+``safe.directory`` so a repository owned by another user (root capturing into
+an admin's checkout) works without touching anyone's git config.  Every
+repository object is closed after use so no `git cat-file` helper outlives a
+command.  A lock file serialises captures of one repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+
+from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.manifest.validate import validate_document
+from hostbook.manifest.yamlio import read_document
+
+HOSTS_DIR = "hosts"
+LOCK_NAME = "hostbook.lock"
+
+_README = """# hostbook manifest repository
+
+Each host has a folder under `hosts/<hostname>/`:
+
+- `system.yaml`, `storage.yaml`, `packages.yaml`, `checkouts.yaml` are written by
+  `hostbook capture`; comments and key order you add survive re-captures.
+- `jobs.yaml` and `restore.yaml` are yours: capture never touches them.
+
+`hostbook show HOST`, `hostbook log HOST` and `hostbook schema SECTION` help with
+reading and editing them.
+"""
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit in a host's history."""
+
+    sha: str
+    date: str
+    author: str
+    subject: str
+
+
+def _git_env(path: Path) -> dict[str, str]:
+    """Environment that trusts exactly this repository and never prompts."""
+    env = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "safe.directory",
+        "GIT_CONFIG_VALUE_0": str(path),
+        "GIT_TERMINAL_PROMPT": "0",
+        "LC_ALL": "C",
+    }
+    return env
+
+
+class ManifestRepository:
+    """A manifest repository on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+
+    # -- creation and access -------------------------------------------------
+
+    @classmethod
+    def init(cls, path: Path) -> ManifestRepository:
+        """Create (or adopt) a manifest repository at ``path``; idempotent."""
+        path.mkdir(parents=True, exist_ok=True)
+        repo = cls(path)
+        if not (repo.path / ".git").exists():
+            with contextlib.closing(git.Repo.init(repo.path)) as handle:
+                handle.git.update_environment(**_git_env(repo.path))
+                handle.git.symbolic_ref("HEAD", "refs/heads/main")
+            readme = repo.path / "README.md"
+            if not readme.exists():
+                readme.write_text(_README, encoding="utf-8")
+            (repo.path / HOSTS_DIR).mkdir(exist_ok=True)
+            with repo._git() as handle:
+                handle.git.add("README.md")
+                repo._commit(handle, "init hostbook manifest repository", ["README.md"])
+        return repo
+
+    @classmethod
+    def open(cls, path: Path, create: bool = False) -> ManifestRepository:
+        """Open an existing repository, or create it when ``create`` is set."""
+        if create:
+            return cls.init(path)
+        if not (path / ".git").exists():
+            raise BadInputError(f"{path}: not a hostbook manifest repository (run hostbook init)")
+        return cls(path)
+
+    @contextlib.contextmanager
+    def _git(self) -> Iterator[git.Repo]:
+        try:
+            handle = git.Repo(self.path)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise BadInputError(f"{self.path}: not a git repository") from exc
+        handle.git.update_environment(**_git_env(self.path))
+        try:
+            yield handle
+        finally:
+            handle.close()
+
+    def host_dir(self, host: str) -> Path:
+        if not host or "/" in host or host.startswith("."):
+            raise BadInputError(f"invalid host name {host!r}")
+        return self.path / HOSTS_DIR / host
+
+    def section_path(self, host: str, section: str) -> Path:
+        return self.host_dir(host) / f"{section}.yaml"
+
+    def hosts(self) -> list[str]:
+        base = self.path / HOSTS_DIR
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir())
+
+    def read_raw(self, host: str, section: str) -> Any:
+        """The round-trip document of a section file, or None if absent."""
+        return read_document(self.section_path(host, section))
+
+    def load(self, host: str, section: str) -> Any:
+        """Load and validate a section; None when the file does not exist."""
+        path = self.section_path(host, section)
+        data = read_document(path)
+        if data is None:
+            return None
+        return validate_document(data, str(path), section)
+
+    # -- locking ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 600.0) -> Iterator[None]:
+        """Hold an exclusive lock on the repository; wait up to ``timeout`` seconds."""
+        lock_path = self.path / ".git" / LOCK_NAME
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RuntimeFailure(
+                            f"{self.path}: another hostbook holds the repository lock"
+                        ) from None
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- committing ------------------------------------------------------------
+
+    def _identity(self, handle: git.Repo) -> dict[str, str]:
+        """Use the configured git identity, or name hostbook on this machine."""
+        env: dict[str, str] = {}
+        try:
+            handle.git.config("user.name")
+            handle.git.config("user.email")
+        except git.GitCommandError:
+            user = os.environ.get("SUDO_USER") or os.environ.get("USER") or "root"
+            env = {
+                "GIT_AUTHOR_NAME": "hostbook",
+                "GIT_AUTHOR_EMAIL": f"{user}@{socket.gethostname()}",
+                "GIT_COMMITTER_NAME": "hostbook",
+                "GIT_COMMITTER_EMAIL": f"{user}@{socket.gethostname()}",
+            }
+        return env
+
+    def _commit(self, handle: git.Repo, message: str, paths: list[str]) -> str:
+        handle.git.update_environment(**self._identity(handle))
+        handle.git.commit("-q", "-m", message, "--", *paths)
+        return str(handle.head.commit.hexsha)
+
+    def changed_paths(self, host: str) -> list[str]:
+        """Files under the host's folder that differ from the last commit."""
+        rel = f"{HOSTS_DIR}/{host}"
+        with self._git() as handle:
+            out = handle.git.status("--porcelain", "--untracked-files=all", "--", rel)
+        return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def commit_host(self, host: str, message: str) -> str | None:
+        """Commit the host's folder if any byte changed; return the new sha or None."""
+        rel = f"{HOSTS_DIR}/{host}"
+        if not self.changed_paths(host):
+            return None
+        with self._git() as handle:
+            handle.git.add("-A", "--", rel)
+            return self._commit(handle, message, [rel])
+
+    def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
+        """A section file's text at a revision, or None if it did not exist."""
+        rel = f"{HOSTS_DIR}/{host}/{section}.yaml"
+        with self._git() as handle:
+            try:
+                return str(handle.git.show(f"{rev}:{rel}"))
+            except git.GitCommandError:
+                return None
+
+    def log(self, host: str, limit: int | None = None) -> list[CommitInfo]:
+        """Commits that touched the host's folder, newest first."""
+        rel = f"{HOSTS_DIR}/{host}"
+        args = ["--format=%H%x1f%aI%x1f%an%x1f%s"]
+        if limit:
+            args.append(f"-n{limit}")
+        with self._git() as handle:
+            try:
+                out = handle.git.log(*args, "--", rel)
+            except git.GitCommandError:
+                return []
+        commits = []
+        for line in out.splitlines():
+            sha, date, author, subject = line.split("\x1f", 3)
+            commits.append(CommitInfo(sha, date, author, subject))
+        return commits
+
+    def push(self, remote: str | None = None) -> str:
+        """Push the current branch; a rejected push is reported, never forced."""
+        with self._git() as handle:
+            remotes = [r.name for r in handle.remotes]
+            if not remotes:
+                raise BadInputError(f"{self.path}: --push given but no remote is configured")
+            name = remote or ("origin" if "origin" in remotes else remotes[0])
+            branch = handle.active_branch.name
+            try:
+                handle.git.push("--porcelain", name, f"HEAD:refs/heads/{branch}")
+            except git.GitCommandError as exc:
+                detail = (exc.stderr or exc.stdout or "").strip().splitlines()
+                reason = next(
+                    (line.strip() for line in detail if "rejected" in line or "!" in line),
+                    detail[-1].strip() if detail else "unknown error",
+                )
+                raise RuntimeFailure(
+                    f"push to {name} failed: {reason}; the remote has commits this repository "
+                    "lacks: pull (or rebase) and push again; hostbook never forces a push"
+                ) from None
+            return name
