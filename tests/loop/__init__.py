@@ -1,0 +1,1 @@
+"""Loop-device tier: real block devices over sparse files we create (root only)."""
