@@ -1,0 +1,32 @@
+"""`pip install .` installs one import package, `hostbook`, and nothing generic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    top = sorted(p.name for p in target.iterdir() if p.name != "bin")
+    assert [n for n in top if not n.endswith(".dist-info")] == ["hostbook"]
+    for sub in ("manifest", "capture", "jobs", "restore", "templates"):
+        assert (target / "hostbook" / sub / "__init__.py").exists()
+    assert not (target / "hostbook" / "tests").exists()
+    check = subprocess.run(
+        [sys.executable, "-c", "import hostbook.capture.runner as r, hostbook.manifest.store; print(r.__file__)"],
+        env={"PYTHONPATH": str(target)}, capture_output=True, text=True, check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == str(target / "hostbook" / "capture" / "runner.py")

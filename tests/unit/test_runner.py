@@ -1,0 +1,111 @@
+"""The command runner: live execution conventions, recording and replay."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hostbook.capture.collect import collect_sections, parse_sections
+from hostbook.capture.runner import LiveRunner, RecordingRunner, ReplayRunner
+from hostbook.manifest.config import load_config
+from hostbook.manifest.errors import BadInputError
+from tests.conftest import FIXTURES
+
+
+def test_live_runner_uses_c_locale_and_no_shell() -> None:
+    runner = LiveRunner()
+    result = runner.run(["sh", "-c", "echo $LC_ALL; echo '$HOME'"])
+    assert result.ok and result.stdout.splitlines() == ["C", "$HOME"]
+    assert runner.run(["echo", "a;", "b"]).stdout == "a; b\n"  # ';' is not a shell here
+    assert runner.stats.commands == 2
+
+
+def test_missing_tool_and_timeout_are_reported_not_raised() -> None:
+    runner = LiveRunner()
+    missing = runner.run(["hostbook-no-such-tool", "--version"])
+    assert missing.missing and not missing.ok
+    assert missing.failure() == "hostbook-no-such-tool: not installed"
+    slow = runner.run(["sleep", "5"], timeout=0.2)
+    assert slow.timed_out and slow.failure() == "sleep 5: timed out"
+    failed = runner.run(["ls", "/hostbook-does-not-exist"])
+    assert failed.returncode == 2 and "No such file" in failed.failure()
+
+
+def test_record_and_replay_answer_the_same(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("content\n")
+    recorder = RecordingRunner(LiveRunner(), tmp_path / "rec")
+    live = [
+        recorder.run(["printf", "a\\nb"]),
+        recorder.read_file(str(tmp_path / "f")),
+        recorder.read_file(str(tmp_path / "absent")),
+        recorder.list_dir(str(tmp_path)),
+        recorder.read_link("/proc/self/exe") is not None,
+        recorder.value("numbers", lambda: {"n": [1, 2]}),
+    ]
+    (tmp_path / "rec").mkdir()
+    saved = recorder.save()
+    assert json.loads(saved.read_text())["format"] == "hostbook-recording/v1"
+    replay = ReplayRunner(tmp_path / "rec")
+    again = [
+        replay.run(["printf", "a\\nb"]),
+        replay.read_file(str(tmp_path / "f")),
+        replay.read_file(str(tmp_path / "absent")),
+        replay.list_dir(str(tmp_path)),
+        replay.read_link("/proc/self/exe") is not None,
+        replay.value("numbers", lambda: pytest.fail("replay must not call the producer")),
+    ]
+    assert again == live
+    unknown = replay.run(["not", "recorded"])
+    assert unknown.missing and replay.unanswered == ["not recorded"]
+
+
+def test_bad_recordings_are_refused_with_position(tmp_path: Path) -> None:
+    (tmp_path / "recording.json").write_text('{"format": \n')
+    with pytest.raises(BadInputError, match=r"recording.json:2:1:"):
+        ReplayRunner(tmp_path)
+    (tmp_path / "recording.json").write_text('{"format": "other"}')
+    with pytest.raises(BadInputError, match="not a hostbook-recording/v1"):
+        ReplayRunner(tmp_path)
+
+
+def test_system_section_from_a_real_recording() -> None:
+    runner = ReplayRunner(FIXTURES / "system-debian12")
+    collected = collect_sections(runner, load_config(Path("/nonexistent")), ["system"])
+    system = collected.documents["system"]
+    assert system == {
+        "schema": "hostbook/system/v1",
+        "hostname": "vm",
+        "os": {
+            "id": "debian",
+            "version_id": "12",
+            "codename": "bookworm",
+            "pretty_name": "Debian GNU/Linux 12 (bookworm)",
+            "id_like": [],
+        },
+        "kernel": "6.18.44-fc-v669",
+        "architecture": "x86_64",
+        "boot_mode": "bios",
+        "machine_id": "3d1219c7c4c5404aaa1f6d2a48adfda4",
+    }
+    assert not collected.partial
+
+
+def test_a_failing_part_marks_the_section_incomplete(tmp_path: Path) -> None:
+    data = json.loads((FIXTURES / "system-debian12" / "recording.json").read_text())
+    data["commands"] = []  # as if uname were not installed
+    del data["files"]["/etc/os-release"]
+    (tmp_path / "recording.json").write_text(json.dumps(data))
+    collected = collect_sections(ReplayRunner(tmp_path), load_config(Path("/x")), ["system"])
+    system = collected.documents["system"]
+    assert system["hostname"] == "vm" and system["kernel"] == "6.18.44-fc-v669"
+    assert {e["part"] for e in system["incomplete"]} == {"architecture", "os"}
+    assert collected.partial and len(collected.warnings) == 2
+
+
+def test_only_parses_and_checks_section_names() -> None:
+    assert parse_sections("packages, checkouts") == ["packages", "checkouts"]
+    assert parse_sections(None) == ["system", "storage", "packages", "checkouts"]
+    with pytest.raises(BadInputError, match="unknown section"):
+        parse_sections("jobs")
