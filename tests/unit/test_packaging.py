@@ -24,9 +24,12 @@ def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
     for sub in ("manifest", "capture", "jobs", "restore", "templates"):
         assert (target / "hostbook" / sub / "__init__.py").exists()
     assert not (target / "hostbook" / "tests").exists()
+    # -S skips .pth files, so the development (editable) install cannot answer;
+    # the dependencies still come from this environment's site-packages.
+    deps = next(p for p in sys.path if p.endswith("site-packages"))
     check = subprocess.run(
-        [sys.executable, "-c", "import hostbook.capture.runner as r, hostbook.manifest.store; print(r.__file__)"],
-        env={"PYTHONPATH": str(target)}, capture_output=True, text=True, check=False,
+        [sys.executable, "-S", "-c", "import hostbook.capture.runner as r, hostbook.manifest.store; print(r.__file__)"],
+        env={"PYTHONPATH": f"{target}:{deps}"}, capture_output=True, text=True, check=False,
     )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == str(target / "hostbook" / "capture" / "runner.py")
