@@ -16,7 +16,7 @@ from tests.conftest import FIXTURES
 SYSTEM_RECORDING = FIXTURES / "system-debian12"
 
 
-def SYSTEM_ONLY(repo: Path) -> list[str]:  # noqa: N802 - reads as a constant argv
+def SYSTEM_ONLY(repo: Path) -> list[str]:
     return ["capture", "--repo", str(repo), "--replay", str(SYSTEM_RECORDING), "--only", "system"]
 
 

@@ -28,7 +28,8 @@ def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
     # the dependencies still come from this environment's site-packages.
     deps = next(p for p in sys.path if p.endswith("site-packages"))
     check = subprocess.run(
-        [sys.executable, "-S", "-c", "import hostbook.capture.runner as r, hostbook.manifest.store; print(r.__file__)"],
+        [sys.executable, "-S", "-c",
+         "import hostbook.capture.runner as r, hostbook.manifest.store; print(r.__file__)"],
         env={"PYTHONPATH": f"{target}:{deps}"}, cwd=tmp_path,
         capture_output=True, text=True, check=False,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -62,9 +61,11 @@ def test_lock_serialises_two_writers(tmp_path: Path) -> None:
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(RuntimeFailure, match="holds the repository lock"):
-            with repo.lock(timeout=0.2):
-                pass
+        with (
+            pytest.raises(RuntimeFailure, match="holds the repository lock"),
+            repo.lock(timeout=0.2),
+        ):
+            pass
         started = time.monotonic()
         with repo.lock(timeout=10):
             waited = time.monotonic() - started
