@@ -43,7 +43,6 @@ from hostbook.jobs.replication_ops import (
 from hostbook.jobs.retention import (
     Decision,
     RetentionPlan,
-    creation_order,
     merge_protections,
     plan_retention,
 )
@@ -146,7 +145,8 @@ def _target_state(
         why = f"the token's snapshot ({resume.toname or resume.toguid}) no longer exists on source"
     else:
         why = "the token's base is no longer the target's newest snapshot"
-    return snaps, [AbortResume(spec.name, spec.target_dataset, f"stale resume token: {why}")], None, []
+    abort = AbortResume(spec.name, spec.target_dataset, f"stale resume token: {why}")
+    return snaps, [abort], None, []
 
 
 def plan_target(
@@ -196,7 +196,9 @@ def plan_target(
         spos = {s.guid: i for i, s in enumerate(src_order)}
         candidates = list(src_order[spos[base.guid] + 1 :])
         skipped = sum(1 for s in src_order[: spos[base.guid]] if s.guid not in tguids)
-        protect.setdefault(base.guid, []).append("latest snapshot shared with source (incremental base)")
+        protect.setdefault(base.guid, []).append(
+            "latest snapshot shared with source (incremental base)"
+        )
         if policy.keep_oldest and shared[0].guid != base.guid:
             protect.setdefault(shared[0].guid, []).append(
                 "earliest snapshot shared with source (common base)"
@@ -239,7 +241,9 @@ def plan_target(
             for s in divergent
         ]
         retention = RetentionPlan(
-            name, spec.target_dataset, tuple(creation_order_decisions([*retention.decisions, *decisions]))
+            name,
+            spec.target_dataset,
+            tuple(creation_order_decisions([*retention.decisions, *decisions])),
         )
     if skipped:
         notes.append(

@@ -28,7 +28,7 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class FullTransfer:
-    """``zfs send [-w] src@snap | zfs receive [-F] target``: the first snapshot to an empty target."""
+    """``zfs send [-w] src@snap | zfs receive [-F] target``: first snapshot to an empty target."""
 
     KIND: ClassVar[str] = "full"
     target: str
@@ -201,7 +201,7 @@ class _Location:
     def between(self, first: Snapshot, last: Snapshot) -> list[Snapshot]:
         """Present snapshots from first to last inclusive, in order."""
         i, j = self.pos.get(first.guid), self.pos.get(last.guid)
-        if i is None or j is None or first.guid not in self.present or last.guid not in self.present:
+        if i is None or j is None or not {first.guid, last.guid} <= self.present:
             raise PlanError(f"{self.name}: {first.name} or {last.name} does not exist")
         if i > j:
             raise PlanError(f"{self.name}: {first.name} is newer than {last.name}")
@@ -299,7 +299,9 @@ def simulate(
     )
 
 
-def _landing(op: FullTransfer | IncrementalTransfer, src: _Location, loc: _Location) -> list[Snapshot]:
+def _landing(
+    op: FullTransfer | IncrementalTransfer, src: _Location, loc: _Location
+) -> list[Snapshot]:
     if isinstance(op, FullTransfer):
         if loc.newest() is not None:
             raise PlanError("full stream into a target that has snapshots (no common base)")

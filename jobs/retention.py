@@ -215,7 +215,8 @@ def plan_retention(
         if reasons:
             decisions.append(Decision(snap, True, tuple(reasons), is_present))
             continue
-        decisions.append(Decision(snap, False, (_why_not(snap, rules, rank, is_present),), is_present))
+        why = _why_not(snap, rules, rank, is_present)
+        decisions.append(Decision(snap, False, (why,), is_present))
     return RetentionPlan(location, ds_name, tuple(decisions))
 
 
