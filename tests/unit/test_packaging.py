@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SOURCE_TO_INSTALLED = {
+    "hostbook": "hostbook",
+    "manifest": "hostbook/manifest",
+    "capture": "hostbook/capture",
+    "jobs": "hostbook/jobs",
+    "restore": "hostbook/restore",
+    "templates": "hostbook/templates",
+}
 
 
 @pytest.mark.slow
@@ -21,8 +29,12 @@ def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
     )
     top = sorted(p.name for p in target.iterdir() if p.name != "bin")
     assert [n for n in top if not n.endswith(".dist-info")] == ["hostbook"]
-    for sub in ("manifest", "capture", "jobs", "restore", "templates"):
-        assert (target / "hostbook" / sub / "__init__.py").exists()
+    # Every source package is installed under hostbook/ (a package missing from
+    # pyproject.toml would only fail at run time).
+    for top, installed in SOURCE_TO_INSTALLED.items():
+        for init in (ROOT / top).rglob("__init__.py"):
+            relative = init.relative_to(ROOT / top)
+            assert (target / installed / relative).exists(), f"{top}/{relative} not installed"
     assert not (target / "hostbook" / "tests").exists()
     # -S skips .pth files, so the development (editable) install cannot answer;
     # the dependencies still come from this environment's site-packages.
