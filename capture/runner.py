@@ -93,7 +93,10 @@ class LiveRunner:
         if env:
             self._env.update(env)
 
-    def run(self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT, stdin: str | None = None
+    ) -> CommandResult:
+        """Run ``argv``; ``stdin`` is text fed to the program (restore uses it)."""
         args = tuple(argv)
         self.stats.commands += 1
         self.stats.per_tool[args[0]] = self.stats.per_tool.get(args[0], 0) + 1
@@ -106,7 +109,8 @@ class LiveRunner:
                 capture_output=True,
                 env=self._env,
                 timeout=timeout,
-                stdin=subprocess.DEVNULL,
+                input=stdin.encode() if stdin is not None else None,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:

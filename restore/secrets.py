@@ -1,0 +1,66 @@
+"""Passphrases for LUKS containers: asked for at apply time, never stored.
+
+Sources, in order of preference: ``--passphrase-file FILE`` (one passphrase for
+every container, or a directory holding one file per container id),
+``--passphrase-command CMD`` (run with HOSTBOOK_CONTAINER set to the container id
+and its recorded name; prints the passphrase), else an interactive prompt per
+container.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hostbook.manifest.errors import BadInputError, RuntimeFailure
+
+
+@dataclass
+class PassphraseSource:
+    """Where passphrases come from; each is fetched at most once per run."""
+
+    file: Path | None = None
+    command: str | None = None
+    interactive: bool = True
+    _cache: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def get(self, container: str, label: str = "") -> str:
+        if container in self._cache:
+            return self._cache[container]
+        value = self._fetch(container, label)
+        if not value:
+            raise BadInputError(f"empty passphrase for LUKS container {label or container}")
+        self._cache[container] = value
+        return value
+
+    def _fetch(self, container: str, label: str) -> str:
+        if self.file is not None:
+            path = self.file / container if self.file.is_dir() else self.file
+            try:
+                return path.read_text(encoding="utf-8").rstrip("\n")
+            except OSError as exc:
+                raise BadInputError(f"{path}: cannot read passphrase: {exc.strerror}") from None
+        if self.command is not None:
+            env = dict(os.environ, HOSTBOOK_CONTAINER=container, HOSTBOOK_CONTAINER_NAME=label)
+            proc = subprocess.run(
+                shlex.split(self.command), capture_output=True, text=True, env=env, check=False
+            )
+            if proc.returncode != 0:
+                raise RuntimeFailure(
+                    f"--passphrase-command failed for {label or container}: exit {proc.returncode}"
+                )
+            return proc.stdout.rstrip("\n")
+        if not self.interactive:
+            raise BadInputError(
+                f"LUKS container {label or container} needs a passphrase: give "
+                "--passphrase-file or --passphrase-command"
+            )
+        first = getpass.getpass(f"New passphrase for {label or container}: ")
+        second = getpass.getpass("Again: ")
+        if first != second:
+            raise BadInputError("passphrases differ")
+        return first
