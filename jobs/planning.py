@@ -25,7 +25,7 @@ from hostbook.jobs.snapshot_inventory import (
     list_snapshots_argv,
     parse_resume_description,
 )
-from hostbook.jobs.transfer import CommandRunner, Endpoint
+from hostbook.jobs.transfer import CommandRunner, Endpoint, SubprocessRunner
 from hostbook.manifest.errors import RuntimeFailure
 from hostbook.manifest.sections.retention import (
     ReplicationSettings,
@@ -34,8 +34,14 @@ from hostbook.manifest.sections.retention import (
 )
 
 
+def _runner_for(runner: CommandRunner, endpoint: Endpoint) -> CommandRunner:
+    """An endpoint with its own environment (a fake's state file) runs with it."""
+    return SubprocessRunner(endpoint.env) if endpoint.env else runner
+
+
 def _zfs(runner: CommandRunner, endpoint: Endpoint, argv: Sequence[str]) -> str:
     full = endpoint.argv(*argv[1:])
+    runner = _runner_for(runner, endpoint)
     result = runner.run(full)
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -57,7 +63,7 @@ def load_inventory(
     """
     endpoint = endpoint or Endpoint()
     ds_argv = list_datasets_argv(root)
-    result = runner.run(endpoint.argv(*ds_argv[1:]))
+    result = _runner_for(runner, endpoint).run(endpoint.argv(*ds_argv[1:]))
     if result.returncode != 0:
         if root and "dataset does not exist" in result.stderr:
             return {}
@@ -69,7 +75,9 @@ def load_inventory(
     decoded: dict[str, ResumeState] = {}
     for name, inv in inventory.items():
         if inv.resume is not None:
-            res = runner.run(decoder.argv("send", "-nvP", "-t", inv.resume.token))
+            res = _runner_for(runner, decoder).run(
+                decoder.argv("send", "-nvP", "-t", inv.resume.token)
+            )
             if res.returncode == 0:
                 decoded[name] = parse_resume_description(res.stdout, inv.resume.token)
     if decoded:

@@ -243,7 +243,7 @@ def pipe(
             env={**os.environ, **s_env},
         ) as send,
         subprocess.Popen(
-            list(r_argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            list(r_argv), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             env={**os.environ, **r_env},
         ) as recv,
     ):
@@ -260,7 +260,8 @@ def pipe(
         finally:
             with contextlib.suppress(BrokenPipeError):
                 recv.stdin.close()
-        _r_out, r_err = recv.communicate()
+        r_err = recv.stderr.read() if recv.stderr else b""
+        recv.wait()
         s_err = send.stderr.read() if send.stderr else b""
         send.wait()
     return total, send.returncode, s_err.decode(errors="replace"), recv.returncode, (
