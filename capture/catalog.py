@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from hostbook.capture.probe import Probe
-from hostbook.capture.probes import system
+from hostbook.capture.probes import (
+    checkouts,
+    packages_apt,
+    packages_flatpak,
+    packages_pacman,
+    packages_pip,
+    packages_pipx,
+    packages_rpm,
+    packages_snap,
+    system,
+)
 
 SECTION_PROBES: dict[str, tuple[Probe, ...]] = {
     "system": (system.PROBE,),
     "storage": (),
-    "packages": (),
-    "checkouts": (),
+    "packages": (
+        packages_apt.PROBE, packages_rpm.PROBE, packages_pacman.PROBE, packages_pip.PROBE,
+        packages_pipx.PROBE, packages_flatpak.PROBE, packages_snap.PROBE,
+    ),
+    "checkouts": (checkouts.PROBE,),
 }
 
 

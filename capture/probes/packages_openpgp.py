@@ -1,0 +1,120 @@
+"""Fingerprints of the primary keys in an OpenPGP key file (binary or ASCII-armored).
+
+apt names its trusted keys by file; the manifest records which keys those
+were (fingerprints), never their bytes.  Reading the packet headers is a few
+lines of code and needs no keyring, home directory or process per file, so the
+probe asks for fingerprints through ``runner.value`` and records only them.
+Fingerprints follow RFC 4880 (v4: SHA-1) and RFC 9580 (v6: SHA-256; v5 alike).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+
+_PUBLIC_KEY = 6
+_ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+
+class KeyFileError(ValueError):
+    """The file is not an OpenPGP key file."""
+
+
+def dearmor(data: bytes) -> bytes:
+    """Binary packets from ASCII armor (all blocks concatenated), or ``data`` as is."""
+    text = data.decode("ascii", errors="replace")
+    if _ARMOR_BEGIN not in text:
+        return data
+    packets = b""
+    for block in text.split(_ARMOR_BEGIN)[1:]:
+        body = block.split("-----END PGP PUBLIC KEY BLOCK-----", 1)[0]
+        lines = body.strip("\r\n").splitlines()
+        # Armor headers (Version:, Comment:) end at the first blank line.
+        if any(not line.strip() for line in lines):
+            lines = lines[next(i for i, line in enumerate(lines) if not line.strip()) + 1 :]
+        payload = "".join(
+            line.strip() for line in lines if line.strip() and not line.startswith("=")
+        )
+        try:
+            packets += base64.b64decode(payload)
+        except (binascii.Error, ValueError) as exc:
+            raise KeyFileError(f"bad armor: {exc}") from None
+    return packets
+
+
+def _packets(data: bytes) -> list[tuple[int, bytes]]:
+    """(tag, body) of every packet; partial lengths are joined."""
+    out: list[tuple[int, bytes]] = []
+    pos = 0
+    size = len(data)
+    while pos < size:
+        header = data[pos]
+        if not header & 0x80:
+            raise KeyFileError(f"not an OpenPGP packet at offset {pos}")
+        pos += 1
+        if header & 0x40:  # new format
+            tag = header & 0x3F
+            body = b""
+            while True:
+                first = data[pos]
+                if first < 192:
+                    length, pos = first, pos + 1
+                elif first < 224:
+                    length, pos = ((first - 192) << 8) + data[pos + 1] + 192, pos + 2
+                elif first == 255:
+                    length, pos = int.from_bytes(data[pos + 1 : pos + 5], "big"), pos + 5
+                else:  # partial body length: a chunk, then more length octets
+                    chunk = 1 << (first & 0x1F)
+                    body += data[pos + 1 : pos + 1 + chunk]
+                    pos += 1 + chunk
+                    continue
+                body += data[pos : pos + length]
+                pos += length
+                break
+        else:  # old format
+            tag = (header >> 2) & 0x0F
+            kind = header & 0x03
+            if kind == 3:
+                length = size - pos
+            else:
+                width = (1, 2, 4)[kind]
+                length = int.from_bytes(data[pos : pos + width], "big")
+                pos += width
+            body = data[pos : pos + length]
+            pos += length
+        out.append((tag, body))
+    return out
+
+
+def fingerprint(body: bytes) -> str:
+    """The fingerprint of a public-key packet body, upper-case hex."""
+    version = body[0] if body else 0
+    if version == 4:
+        return hashlib.sha1(b"\x99" + len(body).to_bytes(2, "big") + body).hexdigest().upper()
+    if version == 5:
+        return hashlib.sha256(b"\x9a" + len(body).to_bytes(4, "big") + body).hexdigest().upper()
+    if version == 6:
+        return hashlib.sha256(b"\x9b" + len(body).to_bytes(4, "big") + body).hexdigest().upper()
+    raise KeyFileError(f"unsupported key version {version}")
+
+
+def fingerprints(data: bytes) -> list[str]:
+    """Primary-key fingerprints in file order."""
+    try:
+        return [fingerprint(body) for tag, body in _packets(dearmor(data)) if tag == _PUBLIC_KEY]
+    except IndexError:
+        raise KeyFileError("truncated packet") from None
+
+
+def file_fingerprints(path: str) -> dict[str, object]:
+    """``{"fingerprints": [...]}`` or ``{"error": "..."}`` for a key file (JSON-able)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return {"error": exc.strerror or str(exc)}
+    try:
+        return {"fingerprints": fingerprints(data)}
+    except KeyFileError as exc:
+        return {"error": str(exc)}
