@@ -152,7 +152,9 @@ snapshot_lists = st.lists(
 policies = st.builds(
     RetentionPolicy,
     keep=st.dictionaries(st.sampled_from(["hourly", "daily", "weekly"]), st.integers(0, 5)),
-    keep_within=st.dictionaries(st.sampled_from(["hourly", "daily"]), st.sampled_from(["1h", "6h"])),
+    keep_within=st.dictionaries(
+        st.sampled_from(["hourly", "daily"]), st.sampled_from(["1h", "6h"])
+    ),
     min_age=st.sampled_from([None, "30m", "2h"]),
     keep_oldest=st.booleans(),
     manage_unmatched=st.booleans(),

@@ -138,7 +138,7 @@ def test_end_to_end_with_interrupted_receive_and_resume(pools: tuple[Pool, Pool]
         for hour in range(4):
             t += 3600
             src.tick(t)
-            src.zfs("snapshot", "tank/data/www@hourly-d%dh%d" % (day, hour))
+            src.zfs("snapshot", f"tank/data/www@hourly-d{day}h{hour}")
         src.zfs("snapshot", f"tank/data/www@daily-d{day}")
     progress: list[tuple[str, int, int | None]] = []
     executor = TransferExecutor(src.endpoint, {"nas": dst.endpoint},
