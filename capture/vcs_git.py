@@ -4,7 +4,7 @@ Three processes per working tree answer everything the verdict needs:
 
 - ``status --porcelain=v2 --branch``: branch, HEAD, upstream, ahead/behind,
   changed and untracked entries, submodules whose checked-out commit moved;
-- ``config --local --get-regexp``: remotes, push URLs, sparse-checkout, bare;
+- ``config --show-scope --get-regexp``: remotes, push URLs, sparse-checkout;
 - ``rev-list --count HEAD --branches --tags --not --remotes``: commits that
   no remote-tracking ref contains, i.e. what a re-clone would lose.
 
@@ -77,12 +77,20 @@ def parse_status(text: str) -> StatusReport:
 
 
 def parse_config(text: str) -> tuple[list[dict[str, Any]], bool, bool]:
-    """Remotes (sorted by name), sparse-checkout flag and bare flag from --get-regexp."""
+    """Remotes (sorted by name), sparse-checkout flag and bare flag.
+
+    The input is ``config --show-scope --get-regexp`` output: only the
+    repository's own scopes (local, worktree) count, so a remote defined in a
+    user's global configuration is not mistaken for the repository's.
+    """
     urls: dict[str, str] = {}
     push: dict[str, str] = {}
     sparse = bare = False
     for line in text.splitlines():
-        key, _, value = line.partition(" ")
+        scope, tab, entry = line.partition("\t")
+        if tab and scope not in ("local", "worktree"):
+            continue
+        key, _, value = (entry if tab else line).partition(" ")
         lowered = key.lower()
         if lowered == "core.sparsecheckout":
             sparse = value.strip().lower() in ("true", "yes", "on", "1")
@@ -145,8 +153,9 @@ def inspect_git(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
         record["gitdir"] = found["gitdir"]
     problems: list[str] = []
 
-    config = ctx.run_ok(git(path, "config", "--local", "--get-regexp", _CONFIG_KEYS), part,
-                        ok_codes=(0, 1))
+    config = ctx.run_ok(
+        git(path, "config", "--show-scope", "--get-regexp", _CONFIG_KEYS), part, ok_codes=(0, 1)
+    )
     remotes, sparse, _ = parse_config(config.stdout) if config else ([], False, False)
     if config is None:
         problems.append("git config failed")
