@@ -1,0 +1,82 @@
+"""Parse ``mdadm --detail --export`` and name md's numeric layouts.
+
+The export form is ``KEY=value`` lines; members appear as
+``MD_DEVICE_<dev>_ROLE`` / ``MD_DEVICE_<dev>_DEV`` pairs.  Chunk size, layout
+and bitmap come from the array's sysfs directory, where the kernel keeps
+them as numbers; :func:`layout_name` turns those into mdadm's names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# drivers/md/raid5.h ALGORITHM_* values, as mdadm names them.
+_RAID5_LAYOUTS = {
+    0: "left-asymmetric",
+    1: "right-asymmetric",
+    2: "left-symmetric",
+    3: "right-symmetric",
+    4: "parity-first",
+    5: "parity-last",
+    8: "ddf-zero-restart",
+    9: "ddf-N-restart",
+    10: "ddf-N-continue",
+    16: "left-asymmetric-6",
+    17: "right-asymmetric-6",
+    18: "left-symmetric-6",
+    19: "right-symmetric-6",
+    20: "parity-first-6",
+}
+
+
+@dataclass
+class MdDetail:
+    """What ``mdadm --detail --export`` says about one array."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)  # device path -> role
+
+
+def parse_export(text: str) -> MdDetail:
+    detail = MdDetail()
+    roles: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if not sep:
+            continue
+        if key.startswith("MD_DEVICE_") and key.endswith("_ROLE"):
+            roles[key[len("MD_DEVICE_"):-len("_ROLE")]] = value
+        elif key.startswith("MD_DEVICE_") and key.endswith("_DEV"):
+            paths[key[len("MD_DEVICE_"):-len("_DEV")]] = value
+        else:
+            detail.values[key] = value
+    for tag, role in roles.items():
+        detail.members[paths.get(tag, "/" + tag.replace("_", "/"))] = role
+    return detail
+
+
+def layout_name(level: str, layout: int | None) -> str | None:
+    """mdadm's name for a kernel layout number; None where the level has none."""
+    if layout is None:
+        return None
+    if level in ("raid5", "raid6", "raid4"):
+        return _RAID5_LAYOUTS.get(layout, str(layout))
+    if level == "raid10":
+        near, far, offset = layout & 0xFF, (layout >> 8) & 0xFF, bool(layout & 0x10000)
+        if offset:
+            return f"o{far}"
+        if far > 1 and near == 1:
+            return f"f{far}"
+        if near > 1 and far == 1:
+            return f"n{near}"
+        return f"n{near}f{far}"
+    return None
+
+
+def uuid_from_blkid(value: str) -> str:
+    """blkid's dashed md UUID in mdadm's colon form (xxxxxxxx:xxxxxxxx:...)."""
+    hexdigits = value.replace("-", "").replace(":", "").lower()
+    if len(hexdigits) != 32:
+        return value
+    return ":".join(hexdigits[i:i + 8] for i in range(0, 32, 8))
