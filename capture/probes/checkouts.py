@@ -88,6 +88,9 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
             if item.get(key) is not None:
                 record[key] = item[key]
         records.append(record)
+        if not record["restorable"]:
+            # Loud on purpose: this is data a re-clone would lose.
+            ctx.warnings.append(f"checkouts: {path} is not restorable: {record['reason']}")
     doc["checkouts"] = records
 
 

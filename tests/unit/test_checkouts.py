@@ -170,6 +170,11 @@ def captured(tree: dict[str, Path]) -> dict[str, dict[str, Any]]:
     )
     doc = collected.documents["checkouts"]
     assert "incomplete" not in doc, doc.get("incomplete")
+    unsafe = [c for c in doc["checkouts"] if not c["restorable"]]
+    assert unsafe and not collected.partial
+    assert collected.warnings == [
+        f"checkouts: {c['path']} is not restorable: {c['reason']}" for c in unsafe
+    ]
     return {c["path"]: c for c in doc["checkouts"]}
 
 
