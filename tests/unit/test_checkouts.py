@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +154,18 @@ def build_tree(base: Path) -> dict[str, Path]:
             pwd.getpwnam(OTHER_USER)
         except KeyError:
             sh("useradd", "--system", "--no-create-home", OTHER_USER)
+            cases["created-user"] = Path(OTHER_USER)
         sh("chown", "-R", f"{OTHER_USER}:", cases["foreign"])
     return cases
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return build_tree(tmp_path_factory.mktemp("checkouts"))
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    cases = build_tree(tmp_path_factory.mktemp("checkouts"))
+    created = cases.pop("created-user", None)
+    yield cases
+    if created is not None:
+        subprocess.run(["userdel", OTHER_USER], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
