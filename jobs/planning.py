@@ -9,6 +9,7 @@ result as text or JSON.  The CLI only wires options to these functions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 from hostbook.jobs.replication import DatasetPlan, TargetSpec, plan_dataset
 from hostbook.jobs.replication_ops import operation_json
+from hostbook.jobs.resume_token import ResumeTokenError, resume_state
 from hostbook.jobs.snapshot_inventory import (
     DatasetInventory,
     ResumeState,
@@ -80,6 +82,11 @@ def load_inventory(
             )
             if res.returncode == 0:
                 decoded[name] = parse_resume_description(res.stdout, inv.resume.token)
+            else:
+                # The sending side could not describe it (unreachable, older zfs):
+                # the token itself still names the snapshot and its base.
+                with contextlib.suppress(ResumeTokenError):
+                    decoded[name] = resume_state(inv.resume.token)
     if decoded:
         inventory = {
             name: (
