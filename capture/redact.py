@@ -63,3 +63,48 @@ def redact_url(url: str) -> tuple[str, bool]:
     if not changed:
         return url, False
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), True
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>`]+")
+
+
+def _mask_url(url: str) -> str:
+    """Replace secret parts with REDACTED but keep the URL's shape.
+
+    Keeping the shape means a capture replayed from a masked recording makes
+    exactly the same redaction decisions as the live capture did.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        if has_password:
+            netloc = f"{user}:{REDACTED}@{hostport}"
+        elif parts.scheme.lower() not in _USER_OK_SCHEMES:
+            netloc = f"{REDACTED}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(value and any(w in key.lower() for w in _SECRET_PARAMS) for key, value in pairs):
+            query = urlencode(
+                [
+                    (key, REDACTED if value and any(w in key.lower() for w in _SECRET_PARAMS)
+                     else value)
+                    for key, value in pairs
+                ],
+                safe="/:$",
+            )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def mask_credentials(text: str) -> str:
+    """Mask the credentials of every URL inside free text (command output, files)."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda m: _mask_url(m.group(0)), text)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from hostbook.capture.redact import mask_credentials
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.yamlio import atomic_write_text
 
@@ -199,11 +200,26 @@ class RecordingRunner:
         return self.values[key]
 
     def save(self) -> Path:
-        """Write the recording atomically and return its path."""
+        """Write the recording atomically and return its path.
+
+        Credentials inside URLs (``https://user:token@host``, ``?token=``) are
+        masked first: recordings get shared as test fixtures, and the capture
+        never needed the secret itself, only the fact that one was there.
+        """
+        commands = []
+        for key in sorted(self.commands):
+            entry = dict(self.commands[key])
+            entry["stdout"] = mask_credentials(entry["stdout"])
+            entry["stderr"] = mask_credentials(entry["stderr"])
+            commands.append(entry)
+        files = {
+            path: None if text is None else mask_credentials(text)
+            for path, text in sorted(self.files.items())
+        }
         data = {
             "format": RECORDING_FORMAT,
-            "commands": [self.commands[k] for k in sorted(self.commands)],
-            "files": dict(sorted(self.files.items())),
+            "commands": commands,
+            "files": files,
             "dirs": dict(sorted(self.dirs.items())),
             "links": dict(sorted(self.links.items())),
             "values": dict(sorted(self.values.items())),

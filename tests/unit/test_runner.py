@@ -109,3 +109,26 @@ def test_only_parses_and_checks_section_names() -> None:
     assert parse_sections(None) == ["system", "storage", "packages", "checkouts"]
     with pytest.raises(BadInputError, match="unknown section"):
         parse_sections("jobs")
+
+
+def test_recordings_mask_url_credentials_but_keep_their_shape(tmp_path: Path) -> None:
+    from hostbook.capture.redact import redact_url
+
+    urls = [
+        "https://deploy:s3cret-token@git.example.org/team/app.git",
+        "https://ghp_abcdef123456@github.example/x/y",
+        "https://pkgs.example/repo/?private_token=abcd1234&arch=x86_64",
+        "ssh://git@git.example.org/team/app.git",
+    ]
+    (tmp_path / "sources").write_text("\n".join(urls) + "\n")
+    recorder = RecordingRunner(LiveRunner(), tmp_path)
+    recorder.run(["printf", "%s\\n", *urls])
+    recorder.read_file(str(tmp_path / "sources"))
+    text = recorder.save().read_text()
+    for secret in ("s3cret-token", "ghp_abcdef123456", "abcd1234"):
+        assert secret not in text
+    replay = ReplayRunner(tmp_path)
+    replayed = replay.run(["printf", "%s\\n", *urls]).stdout.split()
+    assert replayed == (replay.read_file(str(tmp_path / "sources")) or "").split()
+    # The capture makes the same redaction decision from the masked text.
+    assert [redact_url(u) for u in replayed] == [redact_url(u) for u in urls]
