@@ -122,13 +122,13 @@ def test_recordings_mask_url_credentials_but_keep_their_shape(tmp_path: Path) ->
     ]
     (tmp_path / "sources").write_text("\n".join(urls) + "\n")
     recorder = RecordingRunner(LiveRunner(), tmp_path)
-    recorder.run(["printf", "%s\\n", *urls])
+    recorder.run(["cat", str(tmp_path / "sources")])
     recorder.read_file(str(tmp_path / "sources"))
     text = recorder.save().read_text()
     for secret in ("s3cret-token", "ghp_abcdef123456", "abcd1234"):
         assert secret not in text
     replay = ReplayRunner(tmp_path)
-    replayed = replay.run(["printf", "%s\\n", *urls]).stdout.split()
+    replayed = replay.run(["cat", str(tmp_path / "sources")]).stdout.split()
     assert replayed == (replay.read_file(str(tmp_path / "sources")) or "").split()
     # The capture makes the same redaction decision from the masked text.
     assert [redact_url(u) for u in replayed] == [redact_url(u) for u in urls]
