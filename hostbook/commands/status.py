@@ -1,0 +1,63 @@
+"""`hostbook status`: when was each volume last archived, and is it stale."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+
+
+@click.command()
+@repo_option
+@click.option("--host", help="Host to report on (default: this host's name).")
+@click.option(
+    "--jobs-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read jobs from this file instead of the manifest repository.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option(
+    "--stale-after",
+    metavar="DURATION",
+    help="Call a volume stale after this long (e.g. 36h) instead of the jobs' thresholds.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where run history is kept (default: settings.state_dir or /var/lib/hostbook/state).",
+)
+@handle_errors
+def status(
+    repo: Path | None,
+    host: str | None,
+    jobs_file: Path | None,
+    as_json: bool,
+    stale_after: str | None,
+    state_dir: Path | None,
+) -> None:
+    """Per volume: the last successful archive, where it went, and whether it is stale.
+
+    Exit 1 when a volume is stale or was never archived, 0 otherwise.
+    """
+    from hostbook.jobs.status import host_status
+
+    rows = host_status(
+        None if jobs_file else resolve_repo(repo), host, jobs_file, state_dir, stale_after
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"time": time.time(), "volumes": [r.to_json() for r in rows]},
+                indent=2, sort_keys=True,
+            )
+        )
+    else:
+        from hostbook.jobs.history import render_status
+
+        click.echo(render_status(rows), nl=False)
+    sys.exit(1 if any(r.stale for r in rows) else 0)

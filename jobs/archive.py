@@ -1,0 +1,117 @@
+"""What every archiver is given and returns, and the secrets plumbing they share.
+
+Passwords reach the tools only through their own environment variables
+(RESTIC_PASSWORD_COMMAND / RESTIC_PASSWORD_FILE, BORG_PASSCOMMAND): never on
+argv (visible in ps), never in the manifest, never in the log (commands are
+logged with environment variable names only).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hostbook.jobs.context import StepContext, StepFailed
+
+OK = "ok"
+WARNING = "warning"
+FAILED = "failed"
+
+ProgressFn = Callable[[float | None, str], None]
+"""Called with (fraction done or None when unknown, a short status text)."""
+
+
+@dataclass
+class ArchiveRequest:
+    """One archiver run over one volume's snapshot."""
+
+    ctx: StepContext
+    job: str
+    volume: str
+    volume_key: str
+    source: str
+    """The stable read-only path to archive."""
+    snapshot: str | None = None
+    excludes: list[str] = field(default_factory=list)
+    """Paths relative to ``source`` that must not be archived (hostbook's own)."""
+    successes: int = 0
+    """Earlier successful runs of this archiver on this volume (xfsdump's level cycle)."""
+    progress: ProgressFn | None = None
+
+    @property
+    def host(self) -> str:
+        return self.ctx.host
+
+    def archive_name(self) -> str:
+        """``<host>-<job>-<volume key>-<UTC time>``: unique, sortable, readable."""
+        return f"{self.host}-{self.job}-{self.volume_key}-{self.ctx.stamp}"
+
+    def report(self, fraction: float | None, text: str) -> None:
+        if self.progress is not None:
+            self.progress(fraction, text)
+
+
+@dataclass
+class ArchiveResult:
+    """The outcome of one archiver run, as history records it."""
+
+    archiver: str
+    tool: str
+    status: str
+    location: str
+    archive_id: str | None = None
+    bytes: int | None = None
+    added: int | None = None
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "archiver": self.archiver, "tool": self.tool, "status": self.status,
+            "location": self.location, "archive_id": self.archive_id, "bytes": self.bytes,
+            "added": self.added, "message": self.message, **self.extra,
+        }
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines (``export`` and quotes allowed, ``#`` comments) from a root-only file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StepFailed(f"{path}: cannot read env_file ({exc.strerror})") from None
+    env: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().replace("_", "").isalnum():
+            raise StepFailed(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key.strip()] = value
+    return env
+
+
+def password_env(
+    tool: str, password_command: str | None, password_file: str | None,
+    env_file: str | None,
+) -> dict[str, str]:
+    """The environment that tells ``tool`` how to get its password (and other settings)."""
+    env = read_env_file(env_file) if env_file else {}
+    if tool == "restic":
+        if password_command:
+            env["RESTIC_PASSWORD_COMMAND"] = password_command
+        elif password_file:
+            env["RESTIC_PASSWORD_FILE"] = password_file
+    elif tool == "borg":
+        if password_command:
+            env["BORG_PASSCOMMAND"] = password_command
+        elif password_file:
+            env["BORG_PASSCOMMAND"] = f"cat -- {shlex.quote(password_file)}"
+    return env

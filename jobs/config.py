@@ -1,0 +1,100 @@
+"""Loading a host's ``jobs.yaml`` and resolving where run state lives.
+
+``jobs.yaml`` is read from the manifest repository (``hosts/<host>/jobs.yaml``)
+or from a file named on the command line, validated like every section
+(errors carry FILE:LINE:COL), and paired with the paths a run needs: the
+state directory (journal, lock, history) and the integrity database store.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.paths import default_state_dir
+from hostbook.manifest.sections.jobs import Job, JobsDocument
+from hostbook.manifest.store import ManifestRepository
+from hostbook.manifest.validate import validate_as
+from hostbook.manifest.yamlio import read_document
+
+SURE_DIR = "sure"
+
+
+@dataclass
+class LoadedJobs:
+    """A validated jobs document and the places a run of it uses."""
+
+    document: JobsDocument
+    host: str
+    path: Path
+    repository: Path | None
+    state_dir: Path
+    sure_store: Path
+
+    @property
+    def sure_in_manifest(self) -> bool:
+        """True when databases are kept beside the manifest (and must not be committed)."""
+        return self.repository is not None and self.sure_store.is_relative_to(self.repository)
+
+    def select(self, names: list[str]) -> list[Job]:
+        """The named jobs in file order (all enabled jobs when none are named)."""
+        if not names:
+            return [j for j in self.document.jobs if j.enabled]
+        known = {j.name: j for j in self.document.jobs}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise BadInputError(
+                f"{self.path}: no job named {', '.join(missing)} "
+                f"(jobs: {', '.join(known) or 'none'})"
+            )
+        wanted = set(names)
+        return [j for j in self.document.jobs if j.name in wanted]
+
+
+def default_host() -> str:
+    """This machine's host name as capture files it (the kernel's hostname)."""
+    try:
+        name = Path("/proc/sys/kernel/hostname").read_text(encoding="utf-8").strip()
+    except OSError:
+        name = ""
+    return name or socket.gethostname()
+
+
+def load_jobs(
+    repository: Path | None = None,
+    host: str | None = None,
+    file: Path | None = None,
+    state_dir: Path | None = None,
+) -> LoadedJobs:
+    """Load ``jobs.yaml`` from ``file`` or from the repository's host folder."""
+    name = host or default_host()
+    repo_path: Path | None = None
+    if file is not None:
+        data = read_document(file)
+        if data is None:
+            raise BadInputError(f"{file}: no such file")
+        path = file
+    else:
+        if repository is None:
+            raise BadInputError("no manifest repository given (--repo) and no jobs file")
+        store = ManifestRepository.open(repository)
+        path = store.section_path(name, "jobs")
+        data = read_document(path)
+        if data is None:
+            raise BadInputError(f"{path}: no jobs.yaml for host {name!r}")
+        repo_path = store.path
+    document = validate_as(JobsDocument, data, str(path))
+    settings = document.settings
+    state = state_dir or (Path(settings.state_dir) if settings.state_dir else default_state_dir())
+    if settings.sure_store:
+        store_path = Path(settings.sure_store)
+    elif repo_path is not None:
+        store_path = repo_path / "hosts" / name / SURE_DIR
+    else:
+        store_path = state / SURE_DIR / name
+    return LoadedJobs(
+        document=document, host=name, path=path, repository=repo_path, state_dir=state,
+        sure_store=store_path,
+    )

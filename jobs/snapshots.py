@@ -1,0 +1,117 @@
+"""The snap and unsnap steps for every provider, and undoing journaled resources.
+
+Each provider module makes its snapshot and mounts it read-only at the
+volume's stable path, journaling every transient resource first.  Unsnap is
+the same for all of them: undo the volume's journaled resources, newest
+first.  That is also exactly what the cleanup of an interrupted run does, so
+the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hostbook.jobs import mounts
+from hostbook.jobs.commands import Commands
+from hostbook.jobs.context import StepContext
+from hostbook.jobs.journal import Resource
+from hostbook.manifest.sections.jobs import Job
+
+TAKEN = "taken"
+
+
+@dataclass
+class Taken:
+    """A volume's snapshot as the later steps see it."""
+
+    volume_key: str
+    volume: str
+    provider: str
+    path: str
+    """Stable read-only mount path: what sure reads and archivers archive."""
+    snapshot: str | None = None
+    """Snapshot name for people and history (``tank/home@daily-...``, ``vg0/home-...``)."""
+    writable: str | None = None
+    """Where the integrity database may be written inside the snapshot (LVM)."""
+    excludes: list[str] = field(default_factory=list)
+    """Paths relative to the volume root that belong to hostbook, not the data."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Provider facts the clone step needs (datasets, btrfs snapshot path)."""
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Taken:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+Undo = Callable[[Commands, Resource], str | None]
+_UNDO: dict[str, Undo] = {}
+
+
+def register_undo(kind: str) -> Callable[[Undo], Undo]:
+    """Providers register how their resource kinds are undone."""
+
+    def wrap(func: Undo) -> Undo:
+        _UNDO[kind] = func
+        return func
+
+    return wrap
+
+
+@register_undo("mount")
+def _undo_mount(commands: Commands, resource: Resource) -> str | None:
+    result = mounts.unmount(commands, str(resource.details["target"]))
+    if result is None or result.ok:
+        return None
+    return result.failure()
+
+
+@register_undo(TAKEN)
+def _undo_taken(commands: Commands, resource: Resource) -> str | None:
+    return None  # a record of what was taken; nothing to remove
+
+
+@register_undo("dir")
+def _undo_dir(commands: Commands, resource: Resource) -> str | None:
+    path = Path(str(resource.details["path"]))
+    if commands.dry_run:
+        return None
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return f"rmdir {path}: {exc.strerror}"
+    return None
+
+
+def undo(commands: Commands, resource: Resource) -> str | None:
+    """Undo one resource; None on success (or when it was never made), else why not."""
+    # Imported for their registrations: each provider knows its own resources.
+    from hostbook.jobs import snapshot_btrfs, snapshot_lvm, snapshot_zfs  # noqa: F401
+
+    func = _UNDO.get(resource.kind)
+    if func is None:
+        return f"unknown resource kind {resource.kind!r} in the journal"
+    return func(commands, resource)
+
+
+def take(ctx: StepContext, job: Job) -> Taken:
+    """Snapshot the job's volume and mount it read-only at its stable path."""
+    from hostbook.jobs import snapshot_btrfs, snapshot_lvm, snapshot_none, snapshot_zfs
+
+    providers: dict[str, Callable[[StepContext, Job], Taken]] = {
+        "zfs": snapshot_zfs.take,
+        "lvm": snapshot_lvm.take,
+        "btrfs": snapshot_btrfs.take,
+        "none": snapshot_none.take,
+    }
+    taken = providers[job.provider](ctx, job)
+    ctx.journal.intend(TAKEN, taken.volume_key, **taken.record())
+    return taken
