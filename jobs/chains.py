@@ -238,3 +238,45 @@ class Catalogue:
                 "SELECT path FROM entries WHERE chain = ? ORDER BY id", (chain,))]
             self.db.execute("DELETE FROM entries WHERE chain = ?", (chain,))
         return paths
+
+
+def send_args_for(decision: ArchiveDecision, dataset: str, *, raw: bool = False) -> list[str]:
+    """``zfs send`` arguments (without ``zfs``) for a full or incremental decision.
+
+    An incremental uses ``-i @parent``: the stream holds exactly the changes
+    from the chain's newest member to the new snapshot, whatever lies between
+    (an ``-I`` stream would also carry every intermediate snapshot).
+    """
+    if decision.snapshot is None:
+        raise ValueError(f"nothing to send: {decision.reason}")
+    args = ["send", *(["-w"] if raw else [])]
+    if decision.action == "incremental":
+        if decision.parent is None:
+            raise ValueError("an incremental decision needs a parent")
+        args += ["-i", f"@{decision.parent.snapshot}"]
+    return [*args, f"{dataset}@{decision.snapshot.name}"]
+
+
+def stream_filename(
+    dataset: str,
+    decision: ArchiveDecision,
+    *,
+    compression: str = "zstd",
+    encryption: str = "none",
+) -> str:
+    """A stream file's name that says what it holds: ``tank_data@daily-2.from-daily-1.zfs.zst.age``.
+
+    Slashes in the dataset become ``_`` so every stream of a dataset sits in
+    one directory; the suffixes follow the filters the stream went through.
+    """
+    if decision.snapshot is None:
+        raise ValueError(f"nothing to name: {decision.reason}")
+    name = f"{dataset.replace('/', '_')}@{decision.snapshot.name}"
+    if decision.action == "incremental" and decision.parent is not None:
+        name += f".from-{decision.parent.snapshot}"
+    name += ".zfs"
+    if compression == "zstd":
+        name += ".zst"
+    if encryption in ("age", "gpg"):
+        name += f".{encryption}"
+    return name
