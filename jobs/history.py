@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostbook.jobs.journal import durable_append
 from hostbook.manifest.sections.jobs import JobsDocument
 from hostbook.manifest.sections.retention import parse_duration
 
@@ -75,14 +76,7 @@ class History:
 
     def append(self, outcome: Outcome) -> None:
         """Append one record durably (fsync): a run's outcome must not be lost."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(outcome.to_json(), sort_keys=True) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        durable_append(self.path, json.dumps(outcome.to_json(), sort_keys=True), 0o644)
 
     def records(self) -> Iterator[Outcome]:
         try:

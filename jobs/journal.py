@@ -27,6 +27,21 @@ from pathlib import Path
 from typing import Any
 
 
+def durable_append(path: Path, line: str, mode: int = 0o600) -> None:
+    """Append one line and fsync; a line torn by an earlier crash is closed off first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = line + "\n"
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = "\n" + data
+        os.write(fd, data.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class Resource:
     """One transient thing: a mount, an LVM snapshot, a ZFS hold, a btrfs snapshot."""
@@ -68,14 +83,7 @@ class Journal:
     def _append(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        durable_append(self.path, json.dumps(record, sort_keys=True))
 
     def begin(self, steps: list[str], jobs: list[str]) -> str:
         """Start a run; returns its id."""
