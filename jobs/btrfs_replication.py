@@ -13,20 +13,23 @@ off leaves a writable subvolume without received_uuid: it must be deleted
 before the snapshot is sent again (its name is taken) and must never be
 used as a parent.
 
-Parsers read ``btrfs subvolume list -u -q -R <mnt>`` and
+Parsers read ``btrfs subvolume list [-o] [-c] [-s] -u -q -R <path>`` and
 ``btrfs subvolume show <path>`` (btrfs-progs 6.x; fixtures recorded on loop
-devices in tests/fixtures/btrfs/).  Planning is pure.
+devices in tests/fixtures/btrfs/).  Planning is pure; retention-aware plans
+for whole directories are in :mod:`hostbook.jobs.btrfs_plan`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 _NONE = "-"
 _LIST_RE = re.compile(
-    r"^ID (?P<id>\d+) gen (?P<gen>\d+) top level (?P<top>\d+)"
+    r"^ID (?P<id>\d+) gen (?P<gen>\d+)(?: cgen (?P<cgen>\d+))? top level (?P<top>\d+)"
+    r"(?: otime (?P<otime>\S+ \S+))?"
     r"(?: parent_uuid (?P<parent_uuid>\S+))?\s*"
     r"(?: received_uuid (?P<received_uuid>\S+))?\s*"
     r"(?: uuid (?P<uuid>\S+))?\s*"
@@ -51,10 +54,17 @@ class Subvolume:
     received_uuid: str | None
     readonly: bool | None = None
     generation_at_creation: int | None = None
+    creation: int | None = None
+    send_transid: int | None = None
 
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def order(self) -> int:
+        """The source's transaction order: generation at creation (``cgen``), else ``gen``."""
+        return self.generation_at_creation or self.gen
 
 
 def _uuid(value: str | None) -> str | None:
@@ -79,9 +89,27 @@ def parse_subvolume_list(text: str) -> list[Subvolume]:
                 uuid=_uuid(m["uuid"]),
                 parent_uuid=_uuid(m["parent_uuid"]),
                 received_uuid=_uuid(m["received_uuid"]),
+                generation_at_creation=int(m["cgen"]) if m["cgen"] else None,
+                creation=_time(m["otime"]) if m["otime"] else None,
             )
         )
     return out
+
+
+def _time(text: str | None) -> int | None:
+    """Seconds since the epoch from btrfs's ``2026-11-22 03:10:43 +0000`` (``-``: None).
+
+    ``subvolume list -s`` prints the time without a zone: it is the local time.
+    """
+    if not text or text.strip() == _NONE:
+        return None
+    text = text.strip()
+    for fmt in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return int(datetime.strptime(text, fmt).timestamp())
+        except ValueError:
+            continue
+    return None
 
 
 def parse_subvolume_show(text: str) -> Subvolume:
@@ -107,6 +135,10 @@ def parse_subvolume_show(text: str) -> Subvolume:
             generation_at_creation=int(fields["Gen at creation"])
             if "Gen at creation" in fields
             else None,
+            creation=_time(fields.get("Creation time")),
+            send_transid=int(fields["Send transid"]) or None
+            if fields.get("Send transid", "").isdigit()
+            else None,
         )
     except KeyError as exc:
         raise BtrfsParseError(f"subvolume show output lacks {exc.args[0]!r}") from None
@@ -124,6 +156,8 @@ def half_received(
     target: Iterable[Subvolume],
     under: str = "",
     readonly: Mapping[str, bool] | None = None,
+    *,
+    expected_names: Collection[str] | None = None,
 ) -> list[HalfReceived]:
     """Subvolumes under ``under`` that a receive created but never finished.
 
@@ -131,8 +165,16 @@ def half_received(
     in the receive directory, is the remains of an interrupted transfer.
     ``readonly`` (path -> flag, from ``btrfs property get -ts PATH ro`` or
     ``subvolume show``) strengthens the verdict when known.
+
+    With ``expected_names`` (the source snapshots' names) only subvolumes that
+    carry such a name — ``btrfs receive`` names what it creates after the sent
+    snapshot — or that were snapshotted from a finished copy in the same
+    directory (what an incremental receive starts with) count; any other
+    writable subvolume there is somebody's own and is left alone.
     """
+    target = list(target)
     prefix = under.rstrip("/") + "/" if under else ""
+    copies = {t.uuid for t in target if t.received_uuid is not None and t.uuid}
     out = []
     for sub in target:
         if prefix and not sub.path.startswith(prefix):
@@ -141,6 +183,11 @@ def half_received(
             continue
         ro = sub.readonly if sub.readonly is not None else (readonly or {}).get(sub.path)
         if ro:
+            continue
+        if expected_names is not None and not (
+            sub.name in expected_names or (sub.parent_uuid is not None
+                                           and sub.parent_uuid in copies)
+        ):
             continue
         why = "no received_uuid: btrfs receive did not finish"
         if ro is False:
@@ -174,12 +221,12 @@ def choose_parent(
     """
     if received_copies(snapshot, target):
         return ParentChoice(snapshot, None, f"{snapshot.name} is already on the target")
-    my_gen = snapshot.generation_at_creation or snapshot.gen
+    my_gen = snapshot.order
     candidates = []
     for sub in source:
         if sub.uuid == snapshot.uuid or sub.uuid is None:
             continue
-        gen = sub.generation_at_creation or sub.gen
+        gen = sub.order
         if gen < my_gen and received_copies(sub, target):
             candidates.append((gen, sub))
     if not candidates:
@@ -196,16 +243,22 @@ def choose_parent(
 
 @dataclass(frozen=True, slots=True)
 class BtrfsStep:
-    """One step: ``delete`` a half-received subvolume, or ``send`` a snapshot."""
+    """One step: ``delete`` a subvolume (a half-received one, or by retention), or
+    ``send`` a snapshot.  ``location`` says where a delete happens (``source`` or
+    ``target``); ``target`` names the target a step concerns when a plan has several.
+    """
 
     action: str
     subvolume: Subvolume
     parent: Subvolume | None
     reason: str
+    location: str = "target"
+    target: str = ""
 
     def argv(self, source_mount: str, target_mount: str, target_dir: str) -> list[list[str]]:
         if self.action == "delete":
-            return [["btrfs", "subvolume", "delete", f"{target_mount}/{self.subvolume.path}"]]
+            mount = source_mount if self.location == "source" else target_mount
+            return [["btrfs", "subvolume", "delete", f"{mount}/{self.subvolume.path}"]]
         send = ["btrfs", "send"]
         if self.parent is not None:
             send += ["-p", f"{source_mount}/{self.parent.path}"]
@@ -222,12 +275,13 @@ def plan_btrfs(
 ) -> list[BtrfsStep]:
     """Delete broken receives in ``target_dir``, then send each wanted snapshot in order."""
     steps: list[BtrfsStep] = []
-    broken = half_received(target, target_dir, readonly)
+    names = {s.name for s in (*source, *wanted)}
+    broken = half_received(target, target_dir, readonly, expected_names=names)
     broken_ids = {b.subvolume.id for b in broken}
     for b in broken:
         steps.append(BtrfsStep("delete", b.subvolume, None, b.reason))
     present = [t for t in target if t.id not in broken_ids]
-    order = sorted(wanted, key=lambda s: s.generation_at_creation or s.gen)
+    order = sorted(wanted, key=lambda s: s.order)
     for snap in order:
         choice = choose_parent(snap, source, present)
         if choice.parent is None and received_copies(snap, present):

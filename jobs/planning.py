@@ -5,6 +5,11 @@ asks each location's ``zfs list`` (locally, or through ssh for a remote
 target), decodes any resume token with ``zfs send -nvP -t``, maps source
 datasets to target datasets, calls the pure planners and renders the
 result as text or JSON.  The CLI only wires options to these functions.
+
+btrfs targets (``kind: btrfs``) are planned per source snapshot directory:
+the target's ``source``, or else the snapshot directory of every btrfs job
+in jobs.yaml that clones to it.  Both sides are read with
+:func:`hostbook.jobs.btrfs_inventory.load_directory`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from hostbook.jobs.btrfs_inventory import BtrfsDirectory, load_directory
+from hostbook.jobs.btrfs_plan import BtrfsPlan, BtrfsTarget, plan_btrfs_directory
 from hostbook.jobs.replication import DatasetPlan, TargetSpec, plan_dataset
 from hostbook.jobs.replication_ops import operation_json
 from hostbook.jobs.resume_token import ResumeTokenError, resume_state
@@ -122,17 +129,25 @@ class HostPlan:
     host: str
     now: int
     datasets: tuple[DatasetPlan, ...]
+    btrfs: tuple[BtrfsPlan, ...] = ()
+    problems: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "now": datetime.fromtimestamp(self.now, UTC).isoformat(),
             "datasets": [d.to_json() for d in self.datasets],
+            "btrfs": [b.to_json() for b in self.btrfs],
+            "problems": list(self.problems),
         }
 
     @property
     def refused(self) -> list[str]:
-        return [f"{d.dataset}: {r}" for d in self.datasets for r in d.refused]
+        return [
+            *(f"{d.dataset}: {r}" for d in self.datasets for r in d.refused),
+            *(f"{b.directory}: {r}" for b in self.btrfs for r in b.refused),
+            *self.problems,
+        ]
 
 
 def plan_host(
@@ -188,6 +203,25 @@ def render_retention(plan: HostPlan) -> str:
                              f"{_when(d.snapshot.creation)}  {d.reason}")
         for reason in ds.refused:
             lines.append(f"  REFUSED: {reason}")
+    for bp in plan.btrfs:
+        lines.append("")
+        lines.append(f"{bp.directory} (btrfs source)")
+        for d in bp.source.decisions:
+            lines.append(f"  {d.action:<8} {d.snapshot.name:<40} {_when(d.snapshot.creation)}  "
+                         f"{d.reason}")
+        for tp in bp.targets:
+            lines.append(f"{tp.directory} ({tp.name}, btrfs)")
+            if tp.refused:
+                lines.append(f"  REFUSED: {tp.refused}")
+            for note in tp.notes:
+                lines.append(f"  note: {note}")
+            for d in tp.retention.decisions:
+                lines.append(f"  {d.action:<8} {d.snapshot.name:<40} "
+                             f"{_when(d.snapshot.creation)}  {d.reason}")
+        for reason in bp.refused:
+            if not any(reason == tp.refused for tp in bp.targets):
+                lines.append(f"  REFUSED: {reason}")
+    lines.extend(f"PROBLEM: {p}" for p in plan.problems)
     return "\n".join(lines) + "\n"
 
 
@@ -202,6 +236,15 @@ def render_replication(plan: HostPlan) -> str:
         for i, op in enumerate(ds.operations, 1):
             lines.append(f"  {i:>3}. {op.describe()}")
             lines.append(f"       why: {op.reason}")
+    for bp in plan.btrfs:
+        lines.append("")
+        lines.append(f"{bp.directory} (btrfs): {len(bp.steps)} operation(s)")
+        for reason in bp.refused:
+            lines.append(f"  REFUSED: {reason}")
+        for i, step in enumerate(bp.steps, 1):
+            lines.append(f"  {i:>3}. {bp.describe(step)}")
+            lines.append(f"       why: {step.reason}")
+    lines.extend(f"PROBLEM: {p}" for p in plan.problems)
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +262,15 @@ def render_json(plan: HostPlan, what: str) -> str:
                 }
                 for d in plan.datasets
             ],
+            "btrfs": [
+                {
+                    "directory": b.directory,
+                    "refused": list(b.refused),
+                    "operations": [b.step_json(step) for step in b.steps],
+                }
+                for b in plan.btrfs
+            ],
+            "problems": list(plan.problems),
         }
     return json.dumps(data, indent=2) + "\n"
 
@@ -271,7 +323,9 @@ def plan_from_repository(
             from hostbook.capture.runner import LiveRunner
 
             runner = LiveRunner()
-    source = load_inventory(runner, source_root)
+    has_btrfs = any(t.kind == "btrfs" for t in replication.targets)
+    zfs_wanted = not has_btrfs or any(t.kind == "zfs" for t in replication.targets)
+    source = load_inventory(runner, source_root) if zfs_wanted else {}
     targets: dict[str, dict[str, DatasetInventory]] = {}
     for target in replication.targets:
         if target.kind == "zfs":
@@ -279,8 +333,86 @@ def plan_from_repository(
                 runner, target.dataset, endpoint_for(target), decode_from=Endpoint()
             )
     plan = plan_host(host, retention, replication, source, targets, now, source_root=source_root)
+    if has_btrfs:
+        sources, problems = btrfs_sources(replication, document)
+        if source_root:
+            sources = {d: names for d, names in sources.items() if d.startswith(source_root)}
+        plans = plan_btrfs_host(runner, retention, replication, sources, now)
+        plan = HostPlan(plan.host, plan.now, plan.datasets, plans, tuple(problems))
     if as_json:
         text = render_json(plan, what)
     else:
         text = render_retention(plan) if what == "retention" else render_replication(plan)
     return text, plan.refused
+
+
+DEFAULT_BTRFS_SNAPSHOT_DIR = ".hostbook-snapshots"
+"""Where the btrfs snapshot provider puts snapshots unless a job names a directory."""
+
+
+def btrfs_sources(
+    replication: ReplicationSettings, document: Any
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Source snapshot directory -> the btrfs targets it replicates to, and problems found.
+
+    A target's ``source`` wins; otherwise every btrfs job in ``jobs:`` that
+    clones to the target contributes its snapshot directory.  One target
+    directory fed from two source directories is a problem, not a plan: each
+    would take the other's copies for its own.
+    """
+    jobs = document.get("jobs") if isinstance(document, Mapping) else None
+    derived: dict[str, list[str]] = {}
+    for job in jobs if isinstance(jobs, list) else []:
+        if not isinstance(job, Mapping):
+            continue
+        snap: Mapping[str, Any] = job.get("snapshot") or {}
+        volume: Mapping[str, Any] = job.get("volume") or {}
+        if not isinstance(snap, Mapping) or not isinstance(volume, Mapping):
+            continue
+        if snap.get("provider") != "btrfs" or not volume.get("path"):
+            continue
+        directory = snap.get("directory") or (
+            f"{str(volume['path']).rstrip('/')}/{DEFAULT_BTRFS_SNAPSHOT_DIR}")
+        for name in job.get("clone") or []:
+            derived.setdefault(str(name), []).append(str(directory).rstrip("/"))
+    sources: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for target in replication.targets:
+        if target.kind != "btrfs":
+            continue
+        dirs = [target.source.rstrip("/")] if target.source else sorted(
+            set(derived.get(target.name, [])))
+        if not dirs:
+            problems.append(f"btrfs target {target.name}: no source — set its 'source' to the "
+                            "snapshot directory, or clone to it from a btrfs job")
+            continue
+        if len(dirs) > 1:
+            problems.append(f"btrfs target {target.name}: {target.dataset} would receive from "
+                            f"{', '.join(dirs)}; give each source its own target directory")
+            continue
+        sources.setdefault(dirs[0], []).append(target.name)
+    return sources, problems
+
+
+def plan_btrfs_host(
+    runner: CommandRunner,
+    retention: RetentionSettings,
+    replication: ReplicationSettings,
+    sources: Mapping[str, Sequence[str]],
+    now: int | datetime,
+) -> tuple[BtrfsPlan, ...]:
+    """Read every btrfs source directory and its targets, and plan each (sorted by directory)."""
+    t_now = int(now.timestamp()) if isinstance(now, datetime) else int(now)
+    by_name = {t.name: t for t in replication.targets}
+    plans = []
+    for directory in sorted(sources):
+        source = load_directory(runner, directory)
+        specs = []
+        for name in sources[directory]:
+            target = by_name[name]
+            ssh = (("ssh", "-o", "BatchMode=yes", *target.ssh_options, target.host)
+                   if target.host else ())
+            location: BtrfsDirectory = load_directory(runner, target.dataset, ssh=ssh)
+            specs.append(BtrfsTarget(name, location, target.policy, ssh))
+        plans.append(plan_btrfs_directory(source, retention.policy_for(directory), specs, t_now))
+    return tuple(plans)

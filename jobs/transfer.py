@@ -19,6 +19,7 @@ import contextlib
 import os
 import shlex
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,10 +231,14 @@ def pipe(
     receiver: tuple[Sequence[str], Mapping[str, str]],
     *,
     on_bytes: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[int, int, str, int, str]:
     """Copy sender's stdout into receiver's stdin, counting bytes.
 
     Returns (bytes, sender exit, sender stderr, receiver exit, receiver stderr).
+    Setting ``cancel`` (from another thread, or from ``on_bytes``) stops the
+    transfer after the current chunk: the sender is killed and the receiver
+    sees its stream end early — what a lost connection looks like to it.
     """
     s_argv, s_env = sender
     r_argv, r_env = receiver
@@ -255,6 +260,9 @@ def pipe(
                 total += len(chunk)
                 if on_bytes:
                     on_bytes(total)
+                if cancel is not None and cancel.is_set():
+                    send.kill()
+                    break
         except BrokenPipeError:
             pass
         finally:

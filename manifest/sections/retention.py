@@ -143,7 +143,9 @@ class ReplicationTarget(Record):
     dataset: str = Field(description="Target root dataset (ZFS) or directory (btrfs).")
     source: str | None = Field(
         default=None,
-        description="Source root dataset; None replicates every dataset the job snapshots.",
+        description="ZFS: source root dataset; None replicates every dataset the job "
+        "snapshots. btrfs: the directory holding the read-only snapshots to send; None "
+        "takes the snapshot directory of the btrfs job that clones to this target.",
     )
     host: str | None = Field(
         default=None, description="ssh destination (user@host); None for a local pool."
