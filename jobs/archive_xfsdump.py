@@ -66,10 +66,14 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
         if mounted_at(inventory) is not None:
             result_of.message = f"{inventory} is already a mount (leftover inventory swap?)"
             return result_of
-    made_dir = None
-    if not ctx.dry_run and not os.path.isdir(inventory):
-        made_dir = ctx.journal.intend("dir", request.volume_key, path=inventory)
-        Path(inventory).mkdir(parents=True)
+    made_dirs = []
+    if not ctx.dry_run:
+        # The mount point may not exist (xfsdump never ran here): create what is missing,
+        # journaled, and remove exactly that afterwards.
+        missing = [p for p in [Path(inventory), *Path(inventory).parents] if not p.exists()]
+        for path in reversed(missing):
+            made_dirs.append(ctx.journal.intend("dir", request.volume_key, path=str(path)))
+            path.mkdir()
     swap = ctx.journal.intend("mount", request.volume_key, target=inventory,
                               source=own_inventory)
     try:
@@ -80,9 +84,7 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
         result = commands.run(dump_argv(request, spec, level, output),
                               timeout=spec.timeout_seconds())
     finally:
-        for resource in (swap, made_dir):
-            if resource is None:
-                continue
+        for resource in [swap, *reversed(made_dirs)]:
             problem = snapshots.undo(commands, resource)
             if problem is None:
                 ctx.journal.removed(resource)

@@ -7,37 +7,33 @@ inventories of the source and each target, a validated plan of transfers
 that plan are left out: pruning the host's own snapshots is retention's
 business, not a clone's, and the snapshot just taken is held anyway.
 
-btrfs goes through :mod:`hostbook.jobs.btrfs_replication`: the parent of an
-incremental ``btrfs send -p`` is the newest older snapshot whose uuid the
-target holds as a finished copy's received_uuid, and the remains of an
-interrupted receive are deleted first.  Subvolumes are described with their
-absolute paths (from ``btrfs subvolume show`` of each entry of the snapshot
-and target directories), so no mapping from the filesystem's top level to
-mountpoints is needed, and the same works over ssh.
+btrfs goes through :mod:`hostbook.jobs.btrfs_plan` the same way: the
+snapshot directory and the target directory are read
+(:mod:`hostbook.jobs.btrfs_inventory`), the parent of each incremental
+``btrfs send -p`` is the newest older snapshot whose uuid the target holds
+as a finished copy's received_uuid, the remains of an interrupted receive
+are deleted first, and the target's retention applies; source-side
+deletions are again left out.
 
 In a dry run nothing is sent: the planned operations are printed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hostbook.jobs.btrfs_replication import (
-    BtrfsParseError,
-    Subvolume,
-    parse_subvolume_show,
-    plan_btrfs,
-)
+from hostbook.jobs.btrfs_inventory import load_directory
+from hostbook.jobs.btrfs_plan import BtrfsTarget, plan_btrfs_directory
+from hostbook.jobs.btrfs_transfer import BtrfsEndpoint, BtrfsExecutor
 from hostbook.jobs.commands import CommandResult, Commands, describe
 from hostbook.jobs.context import StepContext
 from hostbook.jobs.planning import endpoint_for, load_inventory, plan_host
 from hostbook.jobs.replication_ops import SOURCE, Destroy
 from hostbook.jobs.snapshots import Taken
-from hostbook.jobs.transfer import Endpoint, TransferExecutor, pipe
+from hostbook.jobs.transfer import Endpoint, TransferExecutor
 from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import Job, JobsDocument
 from hostbook.manifest.sections.retention import (
@@ -89,7 +85,7 @@ def clone(ctx: StepContext, job: Job, taken: Taken, document: JobsDocument,
     targets = _targets(job, document)
     if job.provider == "zfs":
         return [clone_zfs(ctx, job, document, t, progress) for t in targets]
-    return [clone_btrfs(ctx, taken, t, progress) for t in targets]
+    return [clone_btrfs(ctx, job, document, taken, t, progress) for t in targets]
 
 
 # -- ZFS -----------------------------------------------------------------------------
@@ -152,105 +148,61 @@ def clone_zfs(ctx: StepContext, job: Job, document: JobsDocument, target: Replic
 # -- btrfs ---------------------------------------------------------------------------
 
 
-def _ssh(target: ReplicationTarget) -> list[str]:
+def _ssh(target: ReplicationTarget) -> tuple[str, ...]:
     if not target.host:
-        return []
-    return ["ssh", "-o", "BatchMode=yes", *target.ssh_options, target.host]
+        return ()
+    return ("ssh", "-o", "BatchMode=yes", *target.ssh_options, target.host)
 
 
-def _on_target(target: ReplicationTarget, argv: list[str]) -> list[str]:
-    ssh = _ssh(target)
-    return [*ssh, shlex.join(argv)] if ssh else argv
-
-
-def _show(commands: Commands, argv_prefix: list[str], path: str) -> Subvolume | None:
-    """A subvolume described by ``btrfs subvolume show``, its path made absolute."""
-    argv = ["btrfs", "subvolume", "show", path]
-    full = [*argv_prefix, shlex.join(argv)] if argv_prefix else argv
-    result = commands.run(full, timeout=120.0, mutates=False)
-    if not result.ok:
-        return None
-    try:
-        sub = parse_subvolume_show(result.stdout)
-    except BtrfsParseError:
-        return None
-    return dataclasses.replace(sub, path=path.lstrip("/"))
-
-
-def _entries(commands: Commands, argv_prefix: list[str], directory: str) -> list[str] | None:
-    """Absolute paths of a directory's entries, locally or over ssh (None: no directory)."""
-    if not argv_prefix:
-        try:
-            return [os.path.join(directory, n) for n in sorted(os.listdir(directory))]
-        except FileNotFoundError:
-            return None
-    result = commands.run(
-        [*argv_prefix, shlex.join(["ls", "-1", "--", directory])], timeout=120.0, mutates=False
-    )
-    if not result.ok:
-        return None
-    return [os.path.join(directory, n) for n in result.stdout.splitlines() if n]
-
-
-def clone_btrfs(ctx: StepContext, taken: Taken, target: ReplicationTarget,
-                progress: ProgressFn | None = None) -> CloneResult:
-    """Send the snapshot (incrementally when a parent is found by uuid) to one target."""
-    commands = ctx.commands
+def clone_btrfs(ctx: StepContext, job: Job, document: JobsDocument, taken: Taken,
+                target: ReplicationTarget, progress: ProgressFn | None = None) -> CloneResult:
+    """Send the job's snapshots to one target, each with its parent chosen by uuid."""
     snapshot = taken.snapshot
     directory = str(taken.details.get("directory") or "")
     if not snapshot or not directory:
         return CloneResult(target.name, "failed", "no btrfs snapshot to send")
     ssh = _ssh(target)
-    target_dir = target.dataset.rstrip("/")
+    target_dir = target.dataset.rstrip("/") or "/"
     if ctx.dry_run and not os.path.exists(snapshot):
-        ctx.command(f"btrfs send [-p <newest snapshot the target holds>] {snapshot} | "
-                    f"{describe(_on_target(target, ['btrfs', 'receive', target_dir]))}")
+        receive = [*ssh, shlex.join(["btrfs", "receive", target_dir])] if ssh else [
+            "btrfs", "receive", target_dir]
+        ctx.command(f"btrfs send [-p <newest snapshot {target.name} holds>] {snapshot} | "
+                    f"{describe(receive)}")
         return CloneResult(target.name, "ok", "dry run")
-    wanted = _show(commands, [], snapshot)
-    if wanted is None:
-        return CloneResult(target.name, "failed", f"{snapshot}: not a btrfs subvolume")
-    source = [
-        s for p in (_entries(commands, [], directory) or [])
-        if (s := _show(commands, [], p)) is not None and s.readonly
-    ]
-    listed = _entries(commands, ssh, target_dir)
-    if listed is None:
-        made = commands.run(_on_target(target, ["mkdir", "-p", "--", target_dir]), timeout=120.0)
-        if not made.ok:
-            return CloneResult(target.name, "failed", made.failure())
-        listed = []
-    present = [s for p in listed if (s := _show(commands, ssh, p)) is not None]
-    steps = plan_btrfs([wanted], source, present, target_dir.lstrip("/"))
-    sent_total = 0
+    runner = _PlannerRunner(ctx.commands)
+    try:
+        source = load_directory(runner, directory)
+        location = load_directory(runner, target_dir, ssh=ssh)
+    except HostbookError as exc:
+        return CloneResult(target.name, "failed", str(exc))
+    policy = (document.retention or RetentionSettings()).policy_for(directory)
+    plan = plan_btrfs_directory(
+        source, policy, [BtrfsTarget(target.name, location, target.policy, ssh)], ctx.now
+    )
+    if plan.refused:
+        return CloneResult(target.name, "failed", "; ".join(plan.refused))
+    # The host's own snapshots are pruned by retention, not by a clone.
+    steps = [s for s in plan.steps if not (s.action == "delete" and s.location == SOURCE)]
     for step in steps:
-        argvs = step.argv("", "", target_dir.lstrip("/"))
-        if step.action == "delete":
-            ctx.log(f"{step.subvolume.path}: {step.reason}")
-            result = commands.run(_on_target(target, argvs[0]), timeout=600.0)
-            if not result.ok:
-                return CloneResult(target.name, "failed", result.failure())
-            continue
-        send, receive = argvs[0], _on_target(target, argvs[1])
         ctx.log(f"{step.subvolume.name}: {step.reason}")
-        ctx.command(f"{describe(send)} | {describe(receive)}")
-        if ctx.dry_run:
-            continue
+        ctx.command(plan.describe(step))
+    if ctx.dry_run:
+        return CloneResult(target.name, "ok", "dry run", len(steps))
 
-        def on_bytes(count: int, name: str = target.name) -> None:
-            if progress is not None:
-                progress(None, f"{count >> 20} MiB to {name}")
+    def on_bytes(name: str, count: int) -> None:
+        if progress is not None:
+            progress(None, f"{count >> 20} MiB to {name}")
 
-        sent, code_s, err_s, code_r, err_r = pipe((send, {}), (receive, {}), on_bytes=on_bytes)
-        sent_total += sent
-        if code_s != 0 or code_r != 0:
-            why = "; ".join(e.strip().splitlines()[-1] for e in (err_s, err_r) if e.strip())
-            return CloneResult(
-                target.name, "failed",
-                f"btrfs send/receive: exit {code_s}/{code_r}" + (f": {why}" if why else ""),
-                bytes=sent_total,
-            )
-    if not steps:
-        return CloneResult(target.name, "ok", "already on the target")
-    sends = sum(1 for s in steps if s.action == "send")
-    kind = "incremental" if any(s.parent is not None for s in steps) else "full"
-    return CloneResult(target.name, "ok", f"{sends} {kind} send(s)", len(steps), sent_total)
+    executor = BtrfsExecutor({target.name: BtrfsEndpoint(target_dir, ssh)}, runner=runner,
+                             progress=on_bytes)
+    report = executor.execute(steps)
+    if not report.ok:
+        failed = next(s for s in report.steps if not s.ok)
+        return CloneResult(target.name, "failed", f"{plan.describe(failed.step)}: "
+                           f"{failed.error}", len(report.steps), report.sent)
+    sends = [s for s in steps if s.action == "send"]
+    if not sends:
+        return CloneResult(target.name, "ok", "already on the target", len(steps), 0)
+    kinds = sorted({"incremental" if s.parent is not None else "full" for s in sends})
+    return CloneResult(target.name, "ok", f"{len(sends)} send(s): {', '.join(kinds)}",
+                       len(steps), report.sent)
