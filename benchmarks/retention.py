@@ -6,6 +6,12 @@ first three quarters, so the plan has source pruning, target pruning,
 incremental transfers and validation by simulation — the full path a real
 run takes.  Prints wall time (best of N) and peak traced memory.
 
+A second figure plans one btrfs snapshot directory of the same shape (btrfs
+directories hold far fewer snapshots in practice) against a target directory
+holding received copies of its first three quarters' dailies and weeklies,
+with the first full send of an empty second target: uuid identity, parents
+for every send, retention on all sides and the simulation.
+
     .venv/bin/python benchmarks/retention.py [--datasets 50] [--per-dataset 2000]
 """
 
@@ -17,6 +23,9 @@ import resource
 import time
 import tracemalloc
 
+from hostbook.jobs.btrfs_inventory import BtrfsDirectory
+from hostbook.jobs.btrfs_plan import BtrfsTarget, plan_btrfs_directory
+from hostbook.jobs.btrfs_replication import Subvolume
 from hostbook.jobs.replication import TargetSpec, plan_dataset
 from hostbook.jobs.snapshot_inventory import DatasetInventory, Snapshot
 from hostbook.manifest.sections.retention import RetentionPolicy
@@ -53,6 +62,32 @@ def run(invs: list[tuple[DatasetInventory, DatasetInventory]], now: int) -> tupl
     return ops, decisions
 
 
+def btrfs_directories(per: int) -> tuple[BtrfsDirectory, BtrfsDirectory, BtrfsDirectory]:
+    src, dst = [], []
+    for i in range(per):
+        kind = "weekly" if i % 168 == 0 else "daily" if i % 24 == 0 else "hourly"
+        uuid = f"{i:08x}-0000-4000-8000-{i:012x}"
+        name = f"{kind}-hostbook-{i:05d}"
+        t = 1_700_000_000 + i * 3600
+        src.append(Subvolume(256 + i, 10 + i, 256, f"srv/data/.hostbook-snapshots/{name}", uuid,
+                             "ffffffff-0000-4000-8000-000000000000", None, True, 10 + i, t))
+        if kind != "hourly" and i < per * 3 // 4:
+            dst.append(Subvolume(256 + i, 20 + i, 5, f"mnt/usb/data/{name}",
+                                 f"{i:08x}-1111-4000-8000-{i:012x}", None, uuid, True, 20 + i,
+                                 t + 60, 10 + i))
+    return (BtrfsDirectory("/srv/data/.hostbook-snapshots", True, tuple(src)),
+            BtrfsDirectory("/mnt/usb/data", True, tuple(dst)),
+            BtrfsDirectory("/mnt/new/data", False, ()))
+
+
+def run_btrfs(dirs: tuple[BtrfsDirectory, BtrfsDirectory, BtrfsDirectory], now: int) -> int:
+    source, usb, new = dirs
+    plan = plan_btrfs_directory(source, LOCAL, [BtrfsTarget("usb", usb, REMOTE),
+                                                BtrfsTarget("new", new, REMOTE)], now)
+    assert not plan.refused, plan.refused
+    return len(plan.steps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", type=int, default=50)
@@ -81,6 +116,15 @@ def main() -> None:
     print(f"peak memory while planning (tracemalloc): {peak / 2**20:.1f} MiB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process max RSS (inventories + interpreter): {rss:.0f} MiB")
+    dirs = btrfs_directories(args.per_dataset)
+    best = float("inf")
+    for _ in range(args.repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        steps = run_btrfs(dirs, now)
+        best = min(best, time.perf_counter() - t0)
+    print(f"btrfs: one directory of {args.per_dataset} snapshots, two targets: best of "
+          f"{args.repeat} {best:.3f} s  ({steps} steps)")
 
 
 if __name__ == "__main__":

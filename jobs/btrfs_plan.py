@@ -40,7 +40,6 @@ from hostbook.jobs.btrfs_inventory import BtrfsDirectory
 from hostbook.jobs.btrfs_replication import (
     BtrfsStep,
     Subvolume,
-    choose_parent,
     half_received,
 )
 from hostbook.jobs.retention import (
@@ -237,8 +236,8 @@ def plan_btrfs_target(
                     for s in candidates]
     protect: dict[int, list[str]] = {}
     if base is not None:
-        ordered_shared = creation_order(
-            [s for s in on_target if s.guid in {uuid_int(identity(b) or "") for b in shared}])
+        shared_guids = {uuid_int(identity(b) or "") for b in shared}
+        ordered_shared = creation_order([s for s in on_target if s.guid in shared_guids])
         protect.setdefault(uuid_int(identity(base) or ""), []).append(
             "latest snapshot shared with source (incremental parent)")
         if (spec.policy.keep_oldest and ordered_shared
@@ -260,13 +259,7 @@ def plan_btrfs_target(
                      "source's snapshot of that name — btrfs receive would fail"),
             notes=tuple(notes), cleanup=cleanup,
         )
-    sends: list[BtrfsStep] = []
-    present = list(finished)
-    for snap in wanted:
-        choice = choose_parent(snap, src, present)
-        sends.append(BtrfsStep("send", snap, choice.parent, choice.reason, "target", spec.name))
-        present.append(Subvolume(-1, 0, 0, f"{spec.directory.lstrip('/')}/{snap.name}", None,
-                                 None, identity(snap), True))
+    sends = _sends(src, copies, wanted, spec.name)
     deletions = tuple(
         BtrfsStep("delete", copy_by_guid[d.snapshot.guid], None,
                   f"retention at {spec.name}: {d.reason}", "target", spec.name)
@@ -276,6 +269,38 @@ def plan_btrfs_target(
         spec.name, spec.directory, retention, tuple(wanted), base, skipped, None, tuple(notes),
         cleanup, tuple(sends), deletions,
     )
+
+
+def _sends(
+    src: Sequence[Subvolume], copies: Mapping[str, Subvolume], wanted: Sequence[Subvolume],
+    target: str,
+) -> list[BtrfsStep]:
+    """Each wanted snapshot with its ``-p`` parent: the newest older source snapshot the
+    target holds by then — a copy already there, or one this plan sends before it.
+
+    The same rule as :func:`hostbook.jobs.btrfs_replication.choose_parent`, in one pass
+    over the source in generation order (a directory's worth of sends stays linear).
+    """
+    todo = {identity(s) for s in wanted}
+    latest: Subvolume | None = None
+    sent_here = False
+    steps = []
+    for sub in src:
+        ident = identity(sub)
+        if ident in todo:
+            if latest is None:
+                why = "no older snapshot is complete on the target: full send"
+            elif sent_here:
+                why = f"{latest.name} is received earlier in this plan"
+            else:
+                copy = copies[identity(latest) or ""]
+                why = (f"{latest.name} is on the target as {copy.path} "
+                       f"(received_uuid {copy.received_uuid})")
+            steps.append(BtrfsStep("send", sub, latest, why, "target", target))
+            latest, sent_here = sub, True
+        elif ident in copies:
+            latest, sent_here = sub, False
+    return steps
 
 
 def plan_btrfs_directory(
@@ -337,9 +362,27 @@ class _Dir:
     """A target directory during simulation: name -> received identity (None: unfinished)."""
 
     entries: dict[str, str | None]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for ident in self.entries.values():
+            if ident:
+                self.counts[ident] = self.counts.get(ident, 0) + 1
+
+    def add(self, name: str, ident: str | None) -> None:
+        self.entries[name] = ident
+        if ident:
+            self.counts[ident] = self.counts.get(ident, 0) + 1
+
+    def remove(self, name: str) -> None:
+        ident = self.entries.pop(name)
+        if ident:
+            self.counts[ident] -= 1
+            if not self.counts[ident]:
+                del self.counts[ident]
 
     def received(self) -> set[str]:
-        return {v for v in self.entries.values() if v}
+        return set(self.counts)
 
 
 def validate_btrfs(
@@ -355,7 +398,8 @@ def validate_btrfs(
     src = {identity(s) for s in source.snapshots if identity(s)}
     dirs = {name: _Dir({s.name: s.received_uuid for s in loc.subvolumes})
             for name, loc in targets.items()}
-    had_base = {name: bool(d.received() & src) for name, d in dirs.items()}
+    shared = {name: sum(1 for i in d.counts if i in src) for name, d in dirs.items()}
+    had_base = {name: count > 0 for name, count in shared.items()}
     for number, step in enumerate(steps, 1):
         where = f"step {number} ({step.action} {step.subvolume.name})"
         ident = identity(step.subvolume)
@@ -363,11 +407,17 @@ def validate_btrfs(
             if ident not in src:
                 raise BtrfsPlanError(f"{where}: the source has no such snapshot")
             src.discard(ident)
+            for name, loc in dirs.items():
+                if ident in loc.counts:
+                    shared[name] -= 1
         elif step.action == "delete":
             d = dirs.get(step.target)
             if d is None or step.subvolume.name not in d.entries:
                 raise BtrfsPlanError(f"{where}: not in target {step.target}")
-            del d.entries[step.subvolume.name]
+            gone = d.entries[step.subvolume.name]
+            d.remove(step.subvolume.name)
+            if gone and gone in src and gone not in d.counts:
+                shared[step.target] -= 1
         else:
             d = dirs.get(step.target)
             if d is None:
@@ -378,13 +428,14 @@ def validate_btrfs(
                 raise BtrfsPlanError(f"{where}: the name is taken in {step.target}")
             if step.parent is not None:
                 pid = identity(step.parent)
-                if pid not in src or pid not in d.received():
+                if pid not in src or pid not in d.counts:
                     raise BtrfsPlanError(f"{where}: parent {step.parent.name} is not on both "
                                          "sides")
-            d.entries[step.subvolume.name] = ident
-        for name, d in dirs.items():
-            common = bool(d.received() & src)
-            if common:
+            if ident not in d.counts:
+                shared[step.target] += 1
+            d.add(step.subvolume.name, ident)
+        for name, count in shared.items():
+            if count > 0:
                 had_base[name] = True
             elif had_base[name]:
                 raise BtrfsPlanError(f"{where}: leaves {name} without a snapshot in common with "

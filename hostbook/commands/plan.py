@@ -18,7 +18,8 @@ def _common(func):  # type: ignore[no-untyped-def]
     func = click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")(func)
     func = click.option(
         "--replay", type=click.Path(path_type=Path), default=None,
-        help="Read zfs output from a recording (made with capture --record) instead of live.",
+        help="Read zfs/btrfs output from a recording (a RecordingRunner's recording.json "
+        "directory) instead of running the tools.",
     )(func)
     func = click.option(
         "--now", "now_text", default=None, metavar="ISO8601",
@@ -26,7 +27,8 @@ def _common(func):  # type: ignore[no-untyped-def]
     )(func)
     func = click.option(
         "--source", "source_root", default=None, metavar="DATASET",
-        help="Only datasets under this root (default: every pool).",
+        help="Only ZFS datasets (or btrfs snapshot directories) under this root "
+        "(default: all).",
     )(func)
     func = repo_option(func)
     return click.argument("host")(func)
@@ -50,7 +52,10 @@ def _run(what: str, host: str, repo: Path | None, as_json: bool, replay: Path | 
 
 @click.group(name="plan")
 def plan_group() -> None:
-    """Show retention and replication plans, each decision with its reason (changes nothing)."""
+    """Show retention and replication plans (ZFS and btrfs), each decision with its reason.
+
+    Nothing is changed: the plans are computed from the live (or replayed) state.
+    """
 
 
 @plan_group.command("retention")

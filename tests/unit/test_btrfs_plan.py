@@ -137,3 +137,48 @@ def test_simulation_rejects_unsafe_steps(recorded) -> None:  # type: ignore[no-u
     # A plan that runs but does not reach what it promised.
     with pytest.raises(BtrfsPlanError, match="does not reach target usb"):
         validate_btrfs(src, state, [], everything, {"usb": everything})
+
+
+def _repo(tmp_path: Path, targets: str, jobs: str = "") -> Path:
+    repo = tmp_path / "repo"
+    (repo / "hosts" / "web1").mkdir(parents=True)
+    (repo / "hosts" / "web1" / "jobs.yaml").write_text(
+        "schema: hostbook/jobs/v1\n" + jobs
+        + "retention:\n  local: {keep: {daily: 5}}\nreplication:\n  targets:\n" + targets)
+    return repo
+
+
+def test_plan_cli_replays_btrfs_targets(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hostbook.commands.plan import plan_group
+
+    repo = _repo(tmp_path, (
+        f"    - {{name: usb, kind: btrfs, source: {SCENARIO['source']}, "
+        f"dataset: {SCENARIO['target']}, policy: {{keep: {{daily: 5}}}}}}\n"))
+    now = "2026-11-22T04:00:00"
+    runner = CliRunner()
+    res = runner.invoke(plan_group, ["replication", "web1", "--repo", str(repo), "--replay",
+                                     str(FIX), "--now", now, "--json"])
+    assert res.exit_code == 0, res.output
+    (btrfs,) = json.loads(res.output)["btrfs"]
+    assert [(op["kind"], op["subvolume"].rsplit("/", 1)[1]) for op in btrfs["operations"]] == [
+        ("delete", "daily-hostbook-3"), ("send", "daily-hostbook-3")]
+    text = runner.invoke(plan_group, ["replication", "web1", "--repo", str(repo), "--replay",
+                                      str(FIX), "--now", now]).output
+    assert f"{SCENARIO['source']} (btrfs): 2 operation(s)" in text
+    assert "why: half-received: no received_uuid: btrfs receive did not finish" in text
+
+
+def test_plan_cli_reports_a_btrfs_target_without_a_source(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hostbook.commands.plan import plan_group
+
+    repo = _repo(tmp_path, "    - {name: usb, kind: btrfs, dataset: /mnt/usb}\n",
+                 jobs="jobs:\n  - name: data\n    volume: {path: /srv/data}\n"
+                      "    snapshot: {provider: btrfs}\n")
+    res = CliRunner().invoke(plan_group, ["replication", "web1", "--repo", str(repo),
+                                          "--replay", str(FIX)])
+    assert res.exit_code == 1
+    assert "PROBLEM: btrfs target usb: no source" in res.output
