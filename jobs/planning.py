@@ -323,8 +323,10 @@ def plan_from_repository(
             from hostbook.capture.runner import LiveRunner
 
             runner = LiveRunner()
-    has_btrfs = any(t.kind == "btrfs" for t in replication.targets)
-    zfs_wanted = not has_btrfs or any(t.kind == "zfs" for t in replication.targets)
+    kinds = _job_kinds(document)
+    has_btrfs = "btrfs" in kinds or any(t.kind == "btrfs" for t in replication.targets)
+    zfs_wanted = (not has_btrfs or "zfs" in kinds
+                  or any(t.kind == "zfs" for t in replication.targets))
     source = load_inventory(runner, source_root) if zfs_wanted else {}
     targets: dict[str, dict[str, DatasetInventory]] = {}
     for target in replication.targets:
@@ -350,32 +352,53 @@ DEFAULT_BTRFS_SNAPSHOT_DIR = ".hostbook-snapshots"
 """Where the btrfs snapshot provider puts snapshots unless a job names a directory."""
 
 
+def _jobs(document: Any) -> list[tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]]:
+    """(job, snapshot, volume) for each well-formed entry of ``jobs:`` (raw, not validated:
+    the jobs section validates itself; planning only needs a few keys)."""
+    jobs = document.get("jobs") if isinstance(document, Mapping) else None
+    out = []
+    for job in jobs if isinstance(jobs, list) else []:
+        if not isinstance(job, Mapping):
+            continue
+        snap = job.get("snapshot") or {}
+        volume = job.get("volume") or {}
+        if isinstance(snap, Mapping) and isinstance(volume, Mapping):
+            out.append((job, snap, volume))
+    return out
+
+
+def _job_kinds(document: Any) -> set[str]:
+    """Which snapshot kinds the host's jobs make: ``zfs`` and/or ``btrfs``."""
+    kinds = set()
+    for _job, snap, volume in _jobs(document):
+        if snap.get("provider") == "btrfs":
+            kinds.add("btrfs")
+        elif snap.get("provider") == "zfs" or volume.get("dataset"):
+            kinds.add("zfs")
+    return kinds
+
+
 def btrfs_sources(
     replication: ReplicationSettings, document: Any
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Source snapshot directory -> the btrfs targets it replicates to, and problems found.
 
     A target's ``source`` wins; otherwise every btrfs job in ``jobs:`` that
-    clones to the target contributes its snapshot directory.  One target
-    directory fed from two source directories is a problem, not a plan: each
-    would take the other's copies for its own.
+    clones to the target contributes its snapshot directory.  A btrfs job's
+    directory with no target is planned too (its own retention only).  One
+    target directory fed from two source directories is a problem, not a plan:
+    each would take the other's copies for its own.
     """
-    jobs = document.get("jobs") if isinstance(document, Mapping) else None
     derived: dict[str, list[str]] = {}
-    for job in jobs if isinstance(jobs, list) else []:
-        if not isinstance(job, Mapping):
-            continue
-        snap: Mapping[str, Any] = job.get("snapshot") or {}
-        volume: Mapping[str, Any] = job.get("volume") or {}
-        if not isinstance(snap, Mapping) or not isinstance(volume, Mapping):
-            continue
+    sources: dict[str, list[str]] = {}
+    for job, snap, volume in _jobs(document):
         if snap.get("provider") != "btrfs" or not volume.get("path"):
             continue
-        directory = snap.get("directory") or (
-            f"{str(volume['path']).rstrip('/')}/{DEFAULT_BTRFS_SNAPSHOT_DIR}")
+        directory = str(snap.get("directory") or (
+            f"{str(volume['path']).rstrip('/')}/{DEFAULT_BTRFS_SNAPSHOT_DIR}")).rstrip("/")
+        sources.setdefault(directory, [])
         for name in job.get("clone") or []:
-            derived.setdefault(str(name), []).append(str(directory).rstrip("/"))
-    sources: dict[str, list[str]] = {}
+            derived.setdefault(str(name), []).append(directory)
     problems: list[str] = []
     for target in replication.targets:
         if target.kind != "btrfs":

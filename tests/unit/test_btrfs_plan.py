@@ -175,10 +175,16 @@ def test_plan_cli_reports_a_btrfs_target_without_a_source(tmp_path: Path) -> Non
 
     from hostbook.commands.plan import plan_group
 
+    data = SCENARIO["source"].rsplit("/", 1)[0]  # the job's subvolume
     repo = _repo(tmp_path, "    - {name: usb, kind: btrfs, dataset: /mnt/usb}\n",
-                 jobs="jobs:\n  - name: data\n    volume: {path: /srv/data}\n"
+                 jobs=f"jobs:\n  - name: data\n    volume: {{path: {data}}}\n"
                       "    snapshot: {provider: btrfs}\n")
     res = CliRunner().invoke(plan_group, ["replication", "web1", "--repo", str(repo),
                                           "--replay", str(FIX)])
-    assert res.exit_code == 1
+    assert res.exit_code == 1, res.output
     assert "PROBLEM: btrfs target usb: no source" in res.output
+    # The job's snapshot directory is still planned, for its own retention.
+    res = CliRunner().invoke(plan_group, ["retention", "web1", "--repo", str(repo),
+                                          "--replay", str(FIX), "--now", "2026-11-22T04:00:00"])
+    assert f"{SCENARIO['source']} (btrfs source)" in res.output
+    assert "keep     daily-hostbook-3" in res.output
