@@ -10,7 +10,9 @@ interrupted with ``-s`` leaves a resume token on the target; the next plan
 resumes it (``zfs send -t``) or aborts it (``zfs receive -A``).
 
 Archive streams (:func:`stream_to_file`) go through ``zstd`` and ``age`` or
-``gpg`` on the way out, written to a temporary name and renamed when whole.
+``gpg`` on the way out, written to a temporary name and renamed when whole;
+:mod:`hostbook.jobs.chain_restore` takes them back through decryption and
+decompression into ``zfs receive``.
 """
 
 from __future__ import annotations
