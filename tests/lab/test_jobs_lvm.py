@@ -1,0 +1,211 @@
+"""LVM transient snapshots in the VM lab (this machine's kernel has no device-mapper).
+
+One boot: a volume group with an ext4 and an XFS logical volume, both mounted
+and filled; then
+
+1. ``hostbook run`` with two jobs on those LVs (one snap phase), tar and
+   xfsdump archivers: each origin is snapshotted with ``lvcreate --snapshot``,
+   the snapshot mounted (XFS with ``nouuid``), the integrity database written
+   into the snapshot, the archive taken from the stable read-only path, and
+   everything removed again;
+2. a run killed with SIGKILL while its snapshot is mounted, and the next run
+   that removes the leftover mount and snapshot LV before taking its own.
+
+The guest writes what its tools report (lvs, findmnt, the run's JSON events)
+and the archives into the results folder; the checks happen here, including
+a restore of the tar archive checked against the database that travelled
+inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hostbook.jobs import sure
+from tests.lab.fixtures import GuestFactory
+from tests.lab.vm import DiskSpec, Step
+
+pytestmark = pytest.mark.lab
+
+BUILD = r"""
+set -euo pipefail
+grep -qw hostbook.lab=1 /proc/cmdline
+disk=$(readlink -f /dev/disk/by-id/virtio-jobs0)
+pvcreate -q "$disk"
+vgcreate -q jobsvg "$disk"
+lvcreate -q -y -W y -L 400M -n data jobsvg
+lvcreate -q -y -W y -L 400M -n xdata jobsvg
+udevadm settle
+mkfs.ext4 -q -L data /dev/jobsvg/data
+mkfs.xfs -q -L xdata /dev/jobsvg/xdata
+mkdir -p /srv/data /srv/xdata
+mount /dev/jobsvg/data /srv/data
+mount /dev/jobsvg/xdata /srv/xdata
+for d in /srv/data /srv/xdata; do
+    mkdir -p "$d/etc" "$d/var/lib"
+    echo "key = value" > "$d/etc/app.conf"
+    head -c 3000000 /dev/urandom > "$d/var/lib/blob"
+    ln -s etc/app.conf "$d/link"
+done
+chmod 600 /srv/data/etc/app.conf
+"""
+
+RUN = r"""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+results = Path(os.environ["LAB_RESULTS"]) / "jobs"
+results.mkdir(parents=True, exist_ok=True)
+work = Path("/tmp/jobs")
+work.mkdir()
+RUN = "import sys; from hostbook.commands.run import run; sys.argv[0] = 'hostbook'; run()"
+
+def jobs_file(name, archive_data):
+    path = work / name
+    path.write_text(f'''\
+schema: hostbook/jobs/v1
+settings:
+  state_dir: {work}/state
+  mount_root: /run/hostbook/volumes
+  sure_store: {work}/sure
+jobs:
+  - name: data
+    volume: {{lv: jobsvg/data}}
+    snapshot: {{provider: lvm, size: 25%ORIGIN}}
+    archive: [{archive_data}]
+  - name: xdata
+    volume: {{lv: jobsvg/xdata}}
+    snapshot: {{provider: lvm, size: 60M}}
+    archive: [{{tool: xfsdump, destination: {work}/xfsdump}}]
+''')
+    return path
+
+def facts(name):
+    lvs = subprocess.run(["lvs", "--reportformat", "json", "-o", "lv_name,origin"],
+                         capture_output=True, text=True).stdout
+    mnt = subprocess.run(["findmnt", "-J", "-o", "TARGET,SOURCE,OPTIONS"],
+                         capture_output=True, text=True).stdout
+    (results / f"{name}.lvs.json").write_text(lvs)
+    (results / f"{name}.findmnt.json").write_text(mnt)
+
+def hostbook(jobs, *extra):
+    return subprocess.run([sys.executable, "-c", RUN, "--jobs-file", str(jobs), "--host",
+                           "lab", "--json", "--no-notify", *extra],
+                          capture_output=True, text=True)
+
+tar = "{tool: tar, destination: %s/tar}" % work
+first = hostbook(jobs_file("jobs.yaml", tar))
+(results / "run1.json").write_text(first.stdout)
+(results / "run1.rc").write_text(str(first.returncode))
+(results / "run1.err").write_text(first.stderr)
+facts("after1")
+origin_listing = sorted(os.listdir("/srv/data"))
+(results / "origin.json").write_text(json.dumps(origin_listing))
+subprocess.run(["cp", "-r", f"{work}/tar", f"{work}/sure", str(results)], check=True)
+
+# A run that is killed while its snapshots are mounted: restic blocks reading a FIFO.
+fifo = work / "pass.fifo"
+os.mkfifo(fifo)
+blocking = "{tool: restic, repository: %s/restic, password_file: %s}" % (work, fifo)
+proc = subprocess.Popen([sys.executable, "-c", RUN, "--jobs-file",
+                         str(jobs_file("kill.yaml", blocking)), "--host", "lab", "--json",
+                         "--no-notify"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.monotonic() + 240
+while time.monotonic() < deadline:
+    if any("restic" in (p / "comm").read_text() for p in Path("/proc").iterdir()
+           if p.name.isdigit() and (p / "comm").exists()):
+        break
+    time.sleep(0.2)
+os.kill(proc.pid, signal.SIGKILL)
+proc.wait()
+time.sleep(1)
+facts("killed")
+second = hostbook(jobs_file("jobs.yaml", tar))
+(results / "run2.json").write_text(second.stdout)
+(results / "run2.rc").write_text(str(second.returncode))
+(results / "run2.err").write_text(second.stderr)
+facts("after2")
+"""
+
+
+def _lvs(path: Path) -> list[str]:
+    report = json.loads(path.read_text())["report"][0]["lv"]
+    return sorted(row["lv_name"] for row in report)
+
+
+def _targets(path: Path) -> list[str]:
+    found: list[str] = []
+
+    def walk(nodes: list[dict[str, object]]) -> None:
+        for node in nodes:
+            found.append(str(node["target"]))
+            walk(node.get("children", []))  # type: ignore[arg-type]
+
+    walk(json.loads(path.read_text())["filesystems"])
+    return found
+
+
+def _events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
+    lab_guest: GuestFactory, tmp_path: Path
+) -> None:
+    guest = lab_guest([DiskSpec("2G", serial="jobs0")])
+    result = guest.run_steps(
+        [Step("build", BUILD, timeout=240), Step("run", RUN, "python", timeout=900)],
+        timeout=1500, stop_on_error=True, results_dir=tmp_path / "results",
+    )
+    assert result.ok, result.describe()
+    out = tmp_path / "results" / "jobs"
+    assert (out / "run1.rc").read_text() == "0", (out / "run1.err").read_text()
+    events = _events(out / "run1.json")
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["exit_code"] == 0
+    ends = [(e["job"], e["step"], e["status"]) for e in events if e["event"] == "step-end"]
+    snaps = [i for i, e in enumerate(ends) if e[1] == "snap"]
+    archives = [i for i, e in enumerate(ends) if e[1] == "archive"]
+    assert len(snaps) == 2 and max(snaps) < min(archives)  # one snap phase for both LVs
+    assert all(status == "ok" for _job, step, status in ends if step != "clone")
+    jobs = {j["job"]: j for j in summary["jobs"]}  # type: ignore[union-attr]
+    assert jobs["data"]["snapshot"] == "jobsvg/data-hostbook-snap"
+    assert jobs["xdata"]["archives"][0]["level"] == 0
+
+    # Nothing left: no snapshot LV, nothing mounted under the stable root.
+    assert _lvs(out / "after1.lvs.json") == ["data", "xdata"]
+    assert not [t for t in _targets(out / "after1.findmnt.json")
+                if t.startswith("/run/hostbook")]
+    # The database went into the snapshot (and so into the archive), not into the origin.
+    assert sure.IN_TREE_DIR not in json.loads((out / "origin.json").read_text())
+    archive = next((out / "tar").glob("*.tar.zst"))
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    subprocess.run(["tar", "--extract", "--zstd", "--file", str(archive), "--directory",
+                    str(restored), "--numeric-owner", "--same-permissions"], check=True)
+    inside = restored / sure.IN_TREE_DIR / "lv-jobsvg-data.sure.gz"
+    assert inside.is_file()
+    assert sure.check(restored, inside) == []  # the archive carries its own proof
+    stored = next((out / "sure" / "lv-jobsvg-data").glob("*.sure.gz"))
+    assert stored.read_bytes() == inside.read_bytes()
+
+    # The killed run left its snapshots and mounts; the next run removed them first.
+    assert "data-hostbook-snap" in _lvs(out / "killed.lvs.json")
+    assert any(t.startswith("/run/hostbook/volumes") for t in
+               _targets(out / "killed.findmnt.json"))
+    assert (out / "run2.rc").read_text() == "0", (out / "run2.err").read_text()
+    summary2 = _events(out / "run2.json")[-1]
+    cleaned = {c.split(" (run")[0] for c in summary2["cleaned"]}  # type: ignore[union-attr]
+    assert {
+        "lvm-snapshot data-hostbook-snap", "lvm-snapshot xdata-hostbook-snap",
+        "mount /run/hostbook/volumes/lv-jobsvg-data",
+        "mount /run/hostbook/volumes/.work/lv-jobsvg-data",
+        "mount /run/hostbook/volumes/lv-jobsvg-xdata",
+    } <= cleaned, cleaned
+    assert _lvs(out / "after2.lvs.json") == ["data", "xdata"]
+    assert not [t for t in _targets(out / "after2.findmnt.json")
+                if t.startswith("/run/hostbook")]
