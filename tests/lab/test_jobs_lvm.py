@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,7 +150,7 @@ def _targets(path: Path) -> list[str]:
     return found
 
 
-def _events(path: Path) -> list[dict[str, object]]:
+def _events(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -172,7 +173,7 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     archives = [i for i, e in enumerate(ends) if e[1] == "archive"]
     assert len(snaps) == 2 and max(snaps) < min(archives)  # one snap phase for both LVs
     assert all(status == "ok" for _job, step, status in ends if step != "clone")
-    jobs = {j["job"]: j for j in summary["jobs"]}  # type: ignore[union-attr]
+    jobs = {j["job"]: j for j in summary["jobs"]}
     assert jobs["data"]["snapshot"] == "jobsvg/data-hostbook-snap"
     assert jobs["xdata"]["archives"][0]["level"] == 0
 
@@ -199,7 +200,7 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
                _targets(out / "killed.findmnt.json"))
     assert (out / "run2.rc").read_text() == "0", (out / "run2.err").read_text()
     summary2 = _events(out / "run2.json")[-1]
-    cleaned = {c.split(" (run")[0] for c in summary2["cleaned"]}  # type: ignore[union-attr]
+    cleaned = {c.split(" (run")[0] for c in summary2["cleaned"]}
     assert {
         "lvm-snapshot data-hostbook-snap", "lvm-snapshot xdata-hostbook-snap",
         "mount /run/hostbook/volumes/lv-jobsvg-data",
