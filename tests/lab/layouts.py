@@ -199,8 +199,15 @@ class GuestState:
             return p.read_text() if p.exists() else ""
 
         def report(name: str, key: str) -> list[dict[str, str]]:
+            """Rows of one section of an LVM JSON report. fullreport has one report
+            per VG and its pv/lv rows lack vg_name, so it is added from the report."""
             data = json.loads(text(name) or "{}")
-            return [row for r in data.get("report", []) for row in r.get(key, [])]
+            rows = []
+            for r in data.get("report", []):
+                vg_name = (r.get("vg") or [{}])[0].get("vg_name", "")
+                for row in r.get(key, []):
+                    rows.append({"vg_name": vg_name, **row})
+            return rows
 
         blkid = {b["DEVNAME"]: b for b in parse_export(text("blkid.txt")) if "DEVNAME" in b}
         serials = dict(line.split() for line in text("byid.txt").splitlines() if line.strip())

@@ -62,7 +62,9 @@ def layouts_guest(lab_tier: tuple[Kernel, str]) -> Iterator[Guest]:
 @pytest.fixture(scope="module")
 def built(layouts_guest: Guest) -> BootResult:
     steps = [*(build_step(n) for n in ALL), collect_step(), Step("whoami", WHOAMI, "python")]
-    return layouts_guest.run_steps(steps, timeout=900)
+    result = layouts_guest.run_steps(steps, timeout=900)
+    print("\nbuild boot:", result.describe())
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -272,10 +274,10 @@ def test_images_persist_across_boots_then_wipe(layouts_guest: Guest, built: Boot
     intact, then wipes the disks; boot 3 sees blank disks."""
     assert built.ok, built.describe()
     second = layouts_guest.run_steps(
-        [*(verify_step(n) for n in ALL), collect_step("after-reboot"), wipe_step(*ALL),
-         collect_step("after-wipe")],
+        [*(verify_step(n) for n in ALL), collect_step("after-reboot"), wipe_step(*ALL)],
         timeout=900,
     )
+    print("\nreboot+verify+wipe boot:", second.describe())
     assert second.ok, second.describe()
     for name in ALL:
         verify = (second.results_dir / name / "verify.txt").read_text().split("\n")
@@ -287,6 +289,7 @@ def test_images_persist_across_boots_then_wipe(layouts_guest: Guest, built: Boot
         "server-root"]["MD_UUID"]
 
     third = layouts_guest.run_steps([collect_step("blank")], timeout=300)
+    print("\nblank boot:", third.describe())
     assert third.ok, third.describe()
     blank = GuestState.load(third.results_dir / "blank")
     for name in ALL:

@@ -519,6 +519,11 @@ class Guest:
         self._proc = None
 
     @property
+    def images_persist(self) -> bool:
+        """True when some disk image outlives a boot (keep_images, or caller-owned)."""
+        return self.keep_images or any(d.path is not None for d in self.disks)
+
+    @property
     def qemu_pid(self) -> int | None:
         """Pid of the running qemu, if a boot is in progress (for tests of the kill
         path)."""
@@ -596,7 +601,8 @@ class Guest:
             "LAB_BUILDERS": str(BUILDERS_DIR),
             "LAB_CWD": str(REPO_ROOT),
             "LAB_TERM": os.environ.get("TERM", "vt100") if mode == "shell" else "dumb",
-            "LAB_CLEAN_SHUTDOWN": "1" if self.clean_shutdown else "0",
+            # Tearing the stack down only matters for images that outlive the boot.
+            "LAB_CLEAN_SHUTDOWN": "1" if self.clean_shutdown and self.images_persist else "0",
         }
         (share / "config").write_text(
             "".join(f"{k}={shlex.quote(v)}\n" for k, v in config.items())

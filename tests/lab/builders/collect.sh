@@ -33,7 +33,7 @@ for link in /dev/disk/by-id/virtio-*; do
         rm -f "$out/sfdisk-${dev#/dev/}.json"
 done
 lvm_opts=(--reportformat json --units b --nosuffix)
-lvs -a "${lvm_opts[@]}" -o lv_all,seg_all > "$out/lvs.json"
+lvs -a "${lvm_opts[@]}" -o vg_name,lv_all,seg_all > "$out/lvs.json"
 lvm fullreport "${lvm_opts[@]}" > "$out/fullreport.json"
 for name in $(dmsetup ls --target crypt 2> /dev/null | awk '$1 != "No" {print $1}'); do
     cryptsetup status "$name" > "$out/crypt-$name.status"
