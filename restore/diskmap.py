@@ -1,9 +1,10 @@
 """Which present disk receives which recorded disk.
 
-``--map OLD=NEW`` names pairs; ``--map auto`` matches by WWN or serial first,
-then by-path, then by size and order.  An ambiguous or impossible map is
-refused with an explanation, and the chosen map (with the rule that chose each
-pair) is always shown in the plan.
+``--map OLD=NEW`` names pairs (OLD: the recorded disk's entry id, kernel name
+or serial; NEW: a present disk); ``--map auto`` takes restore.yaml's hints
+first, then matches by WWN, serial, by-path, and finally by size and order.
+An ambiguous or impossible map is refused with an explanation, and the chosen
+map (with the rule that chose each pair) is always shown in the plan.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hostbook.manifest.errors import BadInputError
+from hostbook.restore.units import human
 
 
 @dataclass(frozen=True)
 class DiskIdentity:
-    """What identifies a disk, recorded or present."""
+    """What identifies a disk, recorded or present.
 
+    ``key`` is the entry id for a recorded disk (``disk:virtio-data0``) and the
+    kernel name for a present one.
+    """
+
+    key: str
     name: str  # kernel name, e.g. vda
     size: int
     logical_sector_size: int = 512
@@ -31,7 +38,7 @@ class DiskIdentity:
         return f"/dev/{self.name}"
 
     def describe(self) -> str:
-        parts = [self.path, _human(self.size)]
+        parts = [self.path, human(self.size)]
         if self.model:
             parts.append(self.model)
         if self.serial:
@@ -43,16 +50,11 @@ class DiskIdentity:
 class MapEntry:
     recorded: DiskIdentity
     target: DiskIdentity
-    rule: str  # how the pair was chosen: "given", "wwn", "serial", "by-path", "size and order"
+    rule: str  # "given", "restore.yaml", "wwn", "serial", "by-path", "size and order"
 
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    def line(self) -> str:
+        return (f"{self.recorded.key} (was {self.recorded.name}, {human(self.recorded.size)}) -> "
+                f"{self.target.describe()} [{self.rule}]")
 
 
 def _strip_dev(name: str) -> str:
@@ -60,15 +62,20 @@ def _strip_dev(name: str) -> str:
 
 
 def parse_map_args(values: Sequence[str]) -> dict[str, str] | None:
-    """``["vda=/dev/sdb", ...]`` -> {"vda": "sdb"}; ``["auto"]`` -> None."""
-    if list(values) == ["auto"]:
+    """``["vda=/dev/sdb", ...]`` -> {"vda": "/dev/sdb"}; ``["auto"]`` or nothing -> None.
+
+    The target is kept as given (a /dev/disk/by-id path needs resolving on
+    the live system); the recorded side is matched later against the manifest.
+    """
+    if not values or list(values) == ["auto"]:
         return None
     pairs: dict[str, str] = {}
     for value in values:
+        if value == "auto":
+            raise BadInputError("--map auto cannot be combined with OLD=NEW pairs")
         old, sep, new = value.partition("=")
         if not sep or not old or not new:
             raise BadInputError(f"--map {value!r}: expected OLD=NEW (e.g. vda=/dev/sdb) or auto")
-        old, new = _strip_dev(old), _strip_dev(new)
         if old in pairs:
             raise BadInputError(f"--map: recorded disk {old} mapped twice")
         if new in pairs.values():
@@ -77,46 +84,73 @@ def parse_map_args(values: Sequence[str]) -> dict[str, str] | None:
     return pairs
 
 
+def find_recorded(recorded: Sequence[DiskIdentity], old: str) -> DiskIdentity:
+    """The recorded disk ``old`` names: entry id, kernel name (with or without /dev/) or serial."""
+    for rule in ("key", "name", "serial"):
+        wanted = _strip_dev(old) if rule == "name" else old
+        found = [d for d in recorded if getattr(d, rule) == wanted]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise BadInputError(f"--map {old}: names several recorded disks; use the entry id")
+    known = ", ".join(f"{d.key} ({d.name})" for d in recorded) or "none"
+    raise BadInputError(f"--map {old}: the manifest has no such disk (recorded: {known})")
+
+
 def build_map(
     recorded: Sequence[DiskIdentity],
     present: Sequence[DiskIdentity],
     given: dict[str, str] | None,
     wanted: Sequence[str] | None = None,
+    hints: dict[str, str] | None = None,
 ) -> list[MapEntry]:
     """Pair recorded disks with present ones, or explain why that is impossible.
 
-    ``wanted`` limits which recorded disks need a target (default: all).
+    ``given`` maps OLD (id, name or serial) to a present kernel name; ``hints``
+    maps recorded ids to present kernel names (restore.yaml, already resolved).
+    ``wanted`` limits which recorded ids need a target (default: all).
     """
     by_name = {d.name: d for d in present}
-    recorded_by_name = {d.name: d for d in recorded}
-    needed = [recorded_by_name[n] for n in wanted] if wanted else list(recorded)
+    needed = [d for d in recorded if wanted is None or d.key in wanted]
     if given is not None:
-        entries = []
+        entries: dict[str, MapEntry] = {}
         for old, new in given.items():
-            if old not in recorded_by_name:
-                raise BadInputError(
-                    f"--map {old}={new}: the manifest has no disk {old} "
-                    f"(recorded: {', '.join(sorted(recorded_by_name)) or 'none'})"
-                )
-            if new not in by_name:
-                raise BadInputError(f"--map {old}={new}: no disk /dev/{new} on this system")
-            entries.append(MapEntry(recorded_by_name[old], by_name[new], "given"))
-        missing = [d.name for d in needed if d.name not in given]
+            disk = find_recorded(recorded, old)
+            target = by_name.get(_strip_dev(new))
+            if target is None:
+                raise BadInputError(f"--map {old}={new}: no disk {new} on this system")
+            if disk.key in entries:
+                raise BadInputError(f"--map: recorded disk {disk.key} mapped twice")
+            entries[disk.key] = MapEntry(disk, target, "given")
+        missing = [d.key for d in needed if d.key not in entries]
         if missing:
             raise BadInputError(
                 f"--map: no target for recorded disk(s) {', '.join(missing)}; "
                 "map every disk or use --map auto"
             )
-        return entries
-    return _auto(needed, list(present))
+        return [entries[d.key] for d in recorded if d.key in entries]
+    return _auto(needed, list(present), hints or {})
 
 
-def _auto(needed: list[DiskIdentity], present: list[DiskIdentity]) -> list[MapEntry]:
+def _auto(needed: list[DiskIdentity], present: list[DiskIdentity],
+          hints: dict[str, str]) -> list[MapEntry]:
     chosen: dict[str, MapEntry] = {}
     free = list(present)
+    for disk in needed:
+        name = hints.get(disk.key)
+        if name is None:
+            continue
+        match = next((p for p in free if p.name == name), None)
+        if match is None:
+            raise BadInputError(
+                f"restore.yaml disks: {disk.key} -> /dev/{name}, which is not present or "
+                "already taken"
+            )
+        chosen[disk.key] = MapEntry(disk, match, "restore.yaml")
+        free.remove(match)
     for rule in ("wwn", "serial", "by_path"):
         for disk in needed:
-            if disk.name in chosen:
+            if disk.key in chosen:
                 continue
             key = getattr(disk, rule)
             if not key:
@@ -124,42 +158,38 @@ def _auto(needed: list[DiskIdentity], present: list[DiskIdentity]) -> list[MapEn
             matches = [p for p in free if getattr(p, rule) == key]
             if len(matches) > 1:
                 raise BadInputError(
-                    f"--map auto: {rule.replace('_', '-')} {key} of recorded disk {disk.name} "
+                    f"--map auto: {rule.replace('_', '-')} {key} of recorded disk {disk.key} "
                     f"matches {', '.join(p.name for p in matches)}; map it by hand"
                 )
             if matches:
-                chosen[disk.name] = MapEntry(disk, matches[0], rule.replace("_", "-"))
+                chosen[disk.key] = MapEntry(disk, matches[0], rule.replace("_", "-"))
                 free.remove(matches[0])
-    rest = [d for d in needed if d.name not in chosen]
+    rest = [d for d in needed if d.key not in chosen]
     if rest:
-        # Size and order: each remaining recorded disk, in order, takes the
-        # smallest remaining present disk that is large enough.  Equal sizes
-        # keep kernel-name order, which is how installers enumerate them.
+        # Size and order: each remaining recorded disk, in recorded-name order,
+        # takes the smallest remaining present disk that is large enough.
         candidates = sorted(free, key=lambda d: (d.size, d.name))
         for disk in sorted(rest, key=lambda d: d.name):
             fits = [p for p in candidates if p.size >= disk.size]
             if not fits:
-                have = ", ".join(p.describe() for p in candidates) or "none left"
+                have = "; ".join(p.describe() for p in candidates) or "none left"
                 raise BadInputError(
-                    f"--map auto: no present disk is large enough for {disk.name} "
-                    f"({_human(disk.size)}); candidates: {have}; use --map {disk.name}=DISK "
+                    f"--map auto: no present disk is large enough for {disk.key} "
+                    f"({human(disk.size)}); candidates: {have}; use --map {disk.name}=DISK "
                     "to restore onto a smaller disk"
                 )
             same_size = [p for p in fits if p.size == fits[0].size]
-            if len(same_size) > 1 and len(rest) > 1 and len(candidates) > len(rest):
+            if len(same_size) > 1 and len(rest) < len(same_size):
                 raise BadInputError(
-                    f"--map auto: {disk.name} could go to any of "
+                    f"--map auto: {disk.key} could go to any of "
                     f"{', '.join(p.name for p in same_size)} (same size, no serial or WWN "
                     "match); map it by hand"
                 )
-            chosen[disk.name] = MapEntry(disk, fits[0], "size and order")
+            chosen[disk.key] = MapEntry(disk, fits[0], "size and order")
             candidates.remove(fits[0])
-    return [chosen[d.name] for d in needed]
+    return [chosen[d.key] for d in needed]
 
 
 def map_lines(entries: Sequence[MapEntry]) -> list[str]:
     """Human-readable lines for the plan and the script header."""
-    return [
-        f"{e.recorded.name} ({_human(e.recorded.size)}) -> {e.target.describe()} [{e.rule}]"
-        for e in entries
-    ]
+    return [e.line() for e in entries]

@@ -1,12 +1,24 @@
 """Apply a restore plan: run each step once, journaled, resumable.
 
-Order of questions for every step: does the guard allow every device it
-names?  Did the journal record it finished with the same fingerprint?  Is its
-result already on the device?  Only then are its commands run.
+Before anything runs, the device guard checks every command of the whole
+plan.  Then, for each step:
+
+- if its result can be seen on the system (its done-check), it is skipped:
+  a destructive step is never repeated on a device that carries its result,
+  and an activation that survived is not redone;
+- else, for a destructive step the system cannot be asked about (the wipe),
+  the journal decides: done in an earlier run means skipped;
+- else its commands run, journaled before (``started``) and after (``done``
+  or ``failed``).
+
+Activations (open, assemble, mount) have done-checks, so after a reboot they
+simply run again; the journal alone never skips them.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,17 +31,44 @@ from hostbook.restore.secrets import PassphraseSource
 from hostbook.restore.steps import Step
 
 STEP_TIMEOUT = 3600.0
+WAIT_SECONDS = 60.0
 
 
 @dataclass
 class ApplyOutcome:
-    """Which steps ran, which were skipped (and why)."""
+    """Which steps ran, which were skipped (and why), and the commands' time."""
 
     ran: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    command_seconds: float = 0.0
+    commands: int = 0
 
 
-Progress = Callable[[str, Step], None]
+Progress = Callable[[str, Step, int, int], None]
+
+
+def wait_for_devices(runner: RestoreRunner, paths: Sequence[str],
+                     timeout: float = WAIT_SECONDS) -> list[str]:
+    """Let udev finish, then wait until every path exists; return those still missing."""
+    if not paths:
+        return []
+    runner.run(["udevadm", "settle", f"--timeout={int(timeout)}"], timeout=timeout + 5)
+    deadline = time.monotonic() + timeout
+    missing = [p for p in paths if not os.path.exists(p)]
+    while missing and time.monotonic() < deadline:
+        time.sleep(0.1)
+        missing = [p for p in missing if not os.path.exists(p)]
+    return missing
+
+
+def _skip_reason(step: Step, runner: RestoreRunner, finished: dict[str, str]) -> str | None:
+    if step.done is not None and step.done.kind != "never":
+        if is_done(runner, step.done):
+            return "result already on the device" if step.destructive else "already in place"
+        return None
+    if step.destructive and finished.get(step.id) == step.fingerprint():
+        return "done in an earlier run"
+    return None
 
 
 def apply_steps(
@@ -45,31 +84,36 @@ def apply_steps(
         guard.check_step(step)
     outcome = ApplyOutcome()
     finished = journal.finished()
-    for step in steps:
+    total = len(steps)
+    for index, step in enumerate(steps, 1):
         fingerprint = step.fingerprint()
-        if finished.get(step.id) == fingerprint:
-            outcome.skipped[step.id] = "done in an earlier run"
+        reason = _skip_reason(step, runner, finished)
+        if reason is not None:
+            journal.record(step.id, fingerprint, "skipped", reason)
+            outcome.skipped[step.id] = reason
             if progress:
-                progress("skip", step)
-            continue
-        if step.done is not None and is_done(runner, step.done):
-            journal.record(step.id, fingerprint, "skipped", "result already on the device")
-            outcome.skipped[step.id] = "result already on the device"
-            if progress:
-                progress("skip", step)
+                progress("skip", step, index, total)
             continue
         if progress:
-            progress("run", step)
+            progress("run", step, index, total)
         journal.record(step.id, fingerprint, "started")
         for command in step.commands:
             stdin = command.stdin
             if command.secret is not None:
-                secret = passphrases.get(command.secret, command.secret)
+                secret = passphrases.get(command.secret, command.secret_name or "")
                 stdin = secret if stdin is None else stdin + secret
+            started = time.monotonic()
             result = runner.run(command.argv, timeout=STEP_TIMEOUT, stdin=stdin)
+            outcome.command_seconds += time.monotonic() - started
+            outcome.commands += 1
             if result.missing or result.timed_out or result.returncode not in command.ok_codes:
                 journal.record(step.id, fingerprint, "failed", result.failure())
                 raise RuntimeFailure(f"step {step.id} ({step.summary}): {result.failure()}")
+        missing = wait_for_devices(runner, step.wait_for)
+        if missing:
+            detail = f"{', '.join(missing)} did not appear"
+            journal.record(step.id, fingerprint, "failed", detail)
+            raise RuntimeFailure(f"step {step.id} ({step.summary}): {detail}")
         journal.record(step.id, fingerprint, "done")
         outcome.ran.append(step.id)
     return outcome

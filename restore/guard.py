@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from hostbook.manifest.errors import RuntimeFailure
 from hostbook.restore.steps import Step
 
+# Devices that are sources of bytes, never storage: a keyfile is read from
+# /dev/urandom, and naming them is no write to a disk.
+PSEUDO_DEVICES = frozenset({"/dev/urandom", "/dev/random", "/dev/zero", "/dev/null"})
+
 
 @dataclass
 class DeviceGuard:
@@ -28,7 +32,7 @@ class DeviceGuard:
         self.derived.update(paths)
 
     def allowed(self, path: str) -> bool:
-        return path in self.disks or path in self.derived
+        return path in self.disks or path in self.derived or path in PSEUDO_DEVICES
 
     def check_step(self, step: Step) -> None:
         """Refuse a step that names or touches any device outside the guard."""
@@ -41,6 +45,8 @@ class DeviceGuard:
                 if "=/dev/" in arg
                 for value in [arg.split("=", 1)[1]]
             )
+            if command.stdin:
+                named.update(w for w in command.stdin.split() if w.startswith("/dev/"))
         outside = sorted(p for p in named if not self.allowed(p))
         if outside:
             raise RuntimeFailure(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
-from hostbook.restore.runner import RestoreRunner
+from hostbook.restore.diskmap import DiskIdentity
+from hostbook.restore.runner import QueryRunner
 
 # Where live systems mount the medium they booted from.
 LIVE_MEDIUM_MOUNTS = (
@@ -41,11 +42,45 @@ class PresentDevice:
     wwn: str | None = None
     log_sec: int = 512
     fstype: str | None = None
+    pttype: str | None = None
 
     def walk(self) -> Iterable[PresentDevice]:
         yield self
         for child in self.children:
             yield from child.walk()
+
+    @property
+    def path(self) -> str:
+        return f"/dev/{self.name}"
+
+    def identity(self, by_path: str | None = None) -> DiskIdentity:
+        return DiskIdentity(self.name, self.name, self.size, self.log_sec, self.wwn,
+                            self.serial, by_path, self.model)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What may be active on a target while an interrupted restore is resumed.
+
+    An apply killed half-way leaves its own arrays assembled, containers open
+    and filesystems mounted under the target root; the re-run must accept
+    exactly those, and still refuse anything else.
+    """
+
+    mapper_names: frozenset[str] = frozenset()
+    md_allowed: bool = False
+    mount_root: str | None = None
+
+    def allows(self, node: PresentDevice) -> bool:
+        if node.type.startswith("raid") or node.type == "md":
+            return self.md_allowed
+        if node.type in ("crypt", "lvm", "dm"):
+            return node.name in self.mapper_names
+        return False
+
+    def allows_mount(self, mount: str) -> bool:
+        root = self.mount_root
+        return root is not None and (mount == root or mount.startswith(root.rstrip("/") + "/"))
 
 
 def _device(node: dict[str, Any]) -> PresentDevice:
@@ -61,23 +96,36 @@ def _device(node: dict[str, Any]) -> PresentDevice:
         wwn=node.get("wwn"),
         log_sec=int(node.get("log-sec") or 512),
         fstype=node.get("fstype"),
+        pttype=node.get("pttype"),
     )
 
 
-def present_devices(runner: RestoreRunner) -> dict[str, PresentDevice]:
+def parse_lsblk(text: str) -> dict[str, PresentDevice]:
+    """``lsblk -J -b -O`` output -> top-level devices by kernel name."""
+    try:
+        nodes = json.loads(text)["blockdevices"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeFailure(f"lsblk -J: unexpected output ({exc})") from None
+    devices: dict[str, PresentDevice] = {}
+    for node in nodes:
+        device = _device(node)
+        # dm/md devices stacked on several disks appear under each; the tree
+        # roots are the disks (and loops) themselves.
+        devices[device.name] = device
+    return devices
+
+
+def present_devices(runner: QueryRunner) -> dict[str, PresentDevice]:
     """Every top-level block device of the running system, by kernel name."""
     result = runner.run(["lsblk", "-J", "-b", "-O"])
     if not result.ok:
         raise RuntimeFailure(f"cannot list block devices: {result.failure()}")
-    try:
-        nodes = json.loads(result.stdout)["blockdevices"]
-    except (ValueError, KeyError) as exc:
-        raise RuntimeFailure(f"lsblk -J: unexpected output ({exc})") from None
-    return {d.name: d for d in (_device(n) for n in nodes)}
+    return parse_lsblk(result.stdout)
 
 
-def busy_reasons(device: PresentDevice) -> list[str]:
+def busy_reasons(device: PresentDevice, allow: Allowance | None = None) -> list[str]:
     """Why writing ``device`` would break something running; empty when it is free."""
+    allow = allow or Allowance()
     reasons = []
     for node in device.walk():
         for mount in node.mountpoints:
@@ -85,15 +133,16 @@ def busy_reasons(device: PresentDevice) -> list[str]:
                 reasons.append(f"/dev/{node.name} is active swap")
             elif mount in SYSTEM_MOUNTS:
                 reasons.append(f"/dev/{node.name} holds the running system's {mount}")
-            else:
+            elif not allow.allows_mount(mount):
                 reasons.append(f"/dev/{node.name} is mounted on {mount}")
         stacked = node.type.startswith("raid") or node.type in ("lvm", "crypt", "dm", "md")
-        if node is not device and stacked:
+        if node is not device and stacked and not allow.allows(node):
             reasons.append(f"/dev/{node.name} ({node.type}) is active on it")
     return reasons
 
 
-def check_targets(targets: Iterable[str], devices: dict[str, PresentDevice]) -> None:
+def check_targets(targets: Iterable[str], devices: dict[str, PresentDevice],
+                  allow: Allowance | None = None) -> None:
     """Refuse the whole restore if any target is unknown, not a disk, or busy."""
     problems = []
     for name in targets:
@@ -104,6 +153,9 @@ def check_targets(targets: Iterable[str], devices: dict[str, PresentDevice]) -> 
         if device.type not in ("disk", "loop"):
             problems.append(f"/dev/{name}: is a {device.type}, not a whole disk")
             continue
-        problems.extend(busy_reasons(device))
+        if device.size == 0:
+            problems.append(f"/dev/{name}: has no medium (size 0)")
+            continue
+        problems.extend(busy_reasons(device, allow))
     if problems:
         raise BadInputError("refusing to restore: " + "; ".join(problems))

@@ -1,21 +1,31 @@
-"""Render a plan as a shell script a person can read, edit and run by hand."""
+"""Render a plan as a shell script a person can read, edit and run by hand.
+
+The script is the same step list `apply` runs, printed through
+templates/restore.sh.j2; every argument is shell-quoted here, so a label or
+a path with spaces or quotes cannot change what a line does.
+"""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import jinja2
 
-from hostbook.restore.steps import Command, Step
+from hostbook.restore.steps import Command
+
+if TYPE_CHECKING:
+    from hostbook.restore.planner import Plan
+
+HEREDOC_END = "HOSTBOOK_EOF"
 
 
 def _ok_codes(command: Command) -> str:
     if command.ok_codes == (0,):
         return ""
-    codes = " ".join(str(c) for c in command.ok_codes if c != 0)
-    return f' || case $? in {codes.replace(" ", "|")}) true ;; *) exit 1 ;; esac'
+    codes = "|".join(str(c) for c in command.ok_codes if c != 0)
+    return f" || case $? in {codes}) true ;; *) exit 1 ;; esac"
 
 
 def _environment() -> jinja2.Environment:
@@ -28,15 +38,31 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # a shell script, not HTML: quoting is done by shquote/shjoin
     )
-    env.filters["shquote"] = shlex.quote
+    env.filters["shquote"] = lambda value: shlex.quote(str(value))
     env.filters["shjoin"] = lambda argv: shlex.join(list(argv))
+    env.filters["comment"] = _comment
     env.globals["okcodes"] = _ok_codes
     return env
 
 
-def render_script(
-    host: str, steps: Sequence[Step], map_lines: Sequence[str], notes: Sequence[str] = ()
-) -> str:
-    """The restore script for ``steps``."""
+def _comment(line: str) -> str:
+    """One line, safe inside a # comment."""
+    return " ".join(line.splitlines())
+
+
+def render_script(plan: Plan) -> str:
+    """The restore script for ``plan``."""
+    for step in plan.steps:
+        for command in step.commands:
+            if command.stdin is not None and HEREDOC_END in command.stdin:
+                raise ValueError(f"step {step.id}: stdin contains {HEREDOC_END}")
     template = _environment().get_template("restore.sh.j2")
-    return template.render(host=host, steps=steps, map_lines=map_lines, notes=notes)
+    return template.render(
+        host=_comment(plan.host),
+        target=_comment(plan.target_root),
+        steps=plan.steps,
+        map_lines=[_comment(x) for x in plan.map_lines()],
+        arithmetic=[_comment(x) for x in plan.sizing.lines],
+        notes=[_comment(x) for x in plan.notes + plan.keyfiles],
+        refusals=[_comment(x) for x in plan.refusals],
+    )

@@ -1,7 +1,8 @@
 """Passphrases for LUKS containers: asked for at apply time, never stored.
 
 Sources, in order of preference: ``--passphrase-file FILE`` (one passphrase for
-every container, or a directory holding one file per container id),
+every container, or a directory holding one file per container, named by its
+crypttab name, its LUKS UUID or its entry id ``luks:<uuid>``),
 ``--passphrase-command CMD`` (run with HOSTBOOK_CONTAINER set to the container id
 and its recorded name; prints the passphrase), else an interactive prompt per
 container.
@@ -39,7 +40,12 @@ class PassphraseSource:
 
     def _fetch(self, container: str, label: str) -> str:
         if self.file is not None:
-            path = self.file / container if self.file.is_dir() else self.file
+            path = self.file
+            if self.file.is_dir():
+                names = [n for n in (label, container.removeprefix("luks:"), container)
+                         if n and "/" not in n]
+                path = next((self.file / n for n in names if (self.file / n).is_file()),
+                            self.file / container)
             try:
                 return path.read_text(encoding="utf-8").rstrip("\n")
             except OSError as exc:

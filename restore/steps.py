@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 Layer = Literal[
-    "wipe", "partition", "md", "luks", "crypt", "lvm", "filesystem", "swap", "subvolume", "mount"
+    "wipe", "partition", "md", "luks", "crypt", "lvm", "filesystem", "swap", "subvolume",
+    "mount", "keyfile",
 ]
 
 
@@ -29,26 +30,47 @@ class Command:
     stdin: str | None = None
     secret: str | None = None
     ok_codes: tuple[int, ...] = (0,)
+    secret_name: str | None = None  # the container's name, for prompts and key file names
+
+    def as_dict(self) -> dict[str, object]:
+        return {"argv": list(self.argv), "stdin": self.stdin, "secret": self.secret,
+                "secret_name": self.secret_name, "ok_codes": list(self.ok_codes)}
 
 
 @dataclass(frozen=True)
 class DoneCheck:
     """How to recognise that a step's result is already on the device.
 
-    ``kind`` is one of: ``blkid`` (device carries TYPE and UUID), ``ptable``
-    (disk carries a partition table with this id), ``md`` (array with this UUID
-    exists), ``lvm-pv``, ``lvm-vg``, ``lvm-lv``, ``mapper`` (an open dm device),
-    ``mounted`` (path is a mountpoint of this device), ``never``.
+    ``kind`` is one of (see :mod:`hostbook.restore.checks`): ``blkid`` (device
+    carries these blkid values), ``ptable`` (disk carries this partition table),
+    ``md-members`` (every member carries the array's superblock), ``md``
+    (the array is running), ``lvm-vg``, ``lvm-lv``, ``mapper`` (an open dm
+    device), ``mounted``, ``unmounted``, ``subvolume`` (a btrfs subvolume
+    exists under a mounted top level), ``default-subvolume``, ``file``
+    (a non-empty file), ``key-opens`` (a key file opens a LUKS container),
+    ``never``.
     """
 
     kind: str
     device: str = ""
     expect: dict[str, str] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "device": self.device, "expect": dict(self.expect)}
+
 
 @dataclass(frozen=True)
 class Step:
-    """One restore action on named devices."""
+    """One restore action on named devices.
+
+    ``destructive`` steps write signatures or data; the executor never repeats
+    one whose result is already on the device.  ``wait_for`` lists device
+    nodes that must exist once the commands ran (udev creates them a moment
+    later).  ``stable_key``, when set, replaces the commands in the journal
+    fingerprint: the wipe step lists the signatures found when the plan was
+    made, which differ on a re-run after an interruption, yet it is the same
+    step.
+    """
 
     id: str
     layer: Layer
@@ -58,8 +80,34 @@ class Step:
     destructive: bool = True
     done: DoneCheck | None = None
     notes: tuple[str, ...] = ()
+    wait_for: tuple[str, ...] = ()
+    stable_key: str | None = None
 
     def fingerprint(self) -> str:
         """Hash of what the step does, so a journal entry matches only the same step."""
-        data = json.dumps(asdict(self), sort_keys=True, default=str)
+        if self.stable_key is not None:
+            basis: object = {"id": self.id, "layer": self.layer, "key": self.stable_key}
+        else:
+            basis = {
+                "id": self.id,
+                "layer": self.layer,
+                "commands": [c.as_dict() for c in self.commands],
+                "devices": list(self.devices),
+                "done": self.done.as_dict() if self.done else None,
+            }
+        data = json.dumps(basis, sort_keys=True)
         return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for ``plan --json``."""
+        return {
+            "id": self.id,
+            "layer": self.layer,
+            "summary": self.summary,
+            "destructive": self.destructive,
+            "devices": list(self.devices),
+            "commands": [c.as_dict() for c in self.commands],
+            "done": self.done.as_dict() if self.done else None,
+            "wait_for": list(self.wait_for),
+            "notes": list(self.notes),
+        }

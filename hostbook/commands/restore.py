@@ -1,0 +1,212 @@
+"""`hostbook restore plan|apply|verify`: rebuild a host's storage from its manifest."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.manifest.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, BadInputError
+
+map_option = click.option(
+    "--map", "maps", multiple=True, metavar="OLD=NEW|auto",
+    help="Recorded disk (entry id, kernel name or serial) = present disk; repeat per disk. "
+    "'auto' (the default for plan and verify) matches by restore.yaml, WWN, serial, "
+    "by-path, then size and order.",
+)
+target_option = click.option(
+    "--target", metavar="DIR", help="Target root to mount the tree under (default: "
+    "restore.yaml's target, else /mnt/target).",
+)
+
+
+def _live() -> Any:
+    from hostbook.capture.runner import LiveRunner
+
+    return LiveRunner()
+
+
+def _print_plan(plan: Any, resuming: bool, done_before: int) -> None:
+    click.echo(f"Restore plan for host {plan.host} (target root {plan.target_root})")
+    click.echo("Disk map:")
+    for line in plan.map_lines():
+        click.echo(f"  {line}")
+    found = [line for lines in plan.signatures.values() for line in lines]
+    if found:
+        click.echo("Existing signatures on the target disks (wiped by the plan):")
+        for line in found:
+            click.echo(f"  {line}")
+    if plan.sizing.lines:
+        click.echo("Sizes:")
+        for line in plan.sizing.lines:
+            click.echo(f"  {line}")
+    click.echo("Steps:")
+    width = len(str(len(plan.steps)))
+    for index, step in enumerate(plan.steps, 1):
+        click.echo(f"  {index:>{width}}. {step.summary}")
+    if plan.notes:
+        click.echo("Notes:")
+        for note in plan.notes:
+            click.echo(f"  {note}")
+    if plan.keyfiles:
+        click.echo("Key files regenerated:")
+        for line in plan.keyfiles:
+            click.echo(f"  {line}")
+    if resuming:
+        click.echo(f"A journal of an earlier apply exists: {done_before} step(s) finished; "
+                   "apply resumes, skipping every step whose result is on the device.")
+    if plan.refusals:
+        click.echo("REFUSED:", err=True)
+        for line in plan.refusals:
+            click.echo(f"  {line}", err=True)
+
+
+@click.group("restore")
+def restore() -> None:
+    """Rebuild a host's disks from its storage.yaml: plan, apply, verify."""
+
+
+@restore.command("plan")
+@repo_option
+@click.argument("host")
+@map_option
+@target_option
+@click.option("--script", "script_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the shell script that does the same steps to FILE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@handle_errors
+def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
+                 script_path: Path | None, as_json: bool) -> None:
+    """Show the steps that would rebuild HOST's storage (a dry run: nothing is written).
+
+    Exit 2 when the plan is refused (a disk too small, busy, or a layer that
+    cannot be recreated); the reasons are printed.
+    """
+    from hostbook.manifest.yamlio import atomic_write_text
+    from hostbook.restore.script import render_script
+    from hostbook.restore.session import prepare
+
+    prepared = prepare(_live(), resolve_repo(repo), host, maps, target)
+    plan = prepared.plan
+    if script_path is not None:
+        atomic_write_text(script_path, render_script(plan), mode=0o755)
+    if as_json:
+        click.echo(json.dumps(plan.as_dict(), indent=2))
+    else:
+        _print_plan(plan, prepared.resuming, prepared.finished_before)
+        if script_path is not None:
+            click.echo(f"Script written to {script_path}")
+    sys.exit(EXIT_BAD_INPUT if plan.refused else EXIT_OK)
+
+
+@restore.command("apply")
+@repo_option
+@click.argument("host")
+@map_option
+@target_option
+@click.option("--yes", is_flag=True, help="Do not ask before erasing the target disks.")
+@click.option("--passphrase-file", type=click.Path(path_type=Path, exists=True),
+              help="File with the passphrase for every LUKS container, or a directory with "
+              "one file per container (crypttab name, LUKS UUID or luks:<uuid>).")
+@click.option("--passphrase-command", metavar="CMD",
+              help="Command printing a container's passphrase; HOSTBOOK_CONTAINER and "
+              "HOSTBOOK_CONTAINER_NAME name the container.")
+@handle_errors
+def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
+                  yes: bool, passphrase_file: Path | None,
+                  passphrase_command: str | None) -> None:
+    """Rebuild HOST's storage on the mapped disks and mount it under the target root.
+
+    Every step is journaled: after an interruption, run the same command again
+    and it continues, never repeating a step whose result is on the device.
+    """
+    from hostbook.restore.secrets import PassphraseSource
+    from hostbook.restore.session import apply, confirmation_text, load_host, prepare
+
+    repository = resolve_repo(repo)
+    if not maps and not any(d.serial or d.wwn or d.path
+                            for d in load_host(repository, host).policy.disks):
+        raise BadInputError("apply needs a disk map: --map OLD=NEW (per disk) or --map auto")
+    if passphrase_file is not None and passphrase_command is not None:
+        raise BadInputError("give --passphrase-file or --passphrase-command, not both")
+    system = _live()
+    prepared = prepare(system, repository, host, maps, target)
+    plan = prepared.plan
+    if plan.refused:
+        _print_plan(plan, prepared.resuming, prepared.finished_before)
+        sys.exit(EXIT_BAD_INPUT)
+    for line in plan.map_lines():
+        click.echo(f"map: {line}")
+    if not yes:
+        click.echo(confirmation_text(prepared))
+        answer = click.prompt("Type yes to continue", default="", show_default=False)
+        if answer.strip().lower() != "yes":
+            raise BadInputError("not confirmed; nothing was written")
+    passphrases = PassphraseSource(passphrase_file, passphrase_command, interactive=True)
+
+    def progress(kind: str, step: Any, index: int, total: int) -> None:
+        if kind == "run":
+            click.echo(f"[{index}/{total}] {step.summary}")
+        else:
+            click.echo(f"[{index}/{total}] skip: {step.summary}")
+
+    outcome = apply(prepared, system, passphrases, progress)
+    click.echo(f"done: {len(outcome.ran)} step(s) run, {len(outcome.skipped)} skipped "
+               f"(their result was already there)")
+    for line in plan.keyfiles:
+        click.echo(f"key file: {line}")
+    click.echo(f"next: hostbook restore verify {host}"
+               + "".join(f" --map {m}" for m in maps))
+
+
+@restore.command("verify")
+@repo_option
+@click.argument("host")
+@map_option
+@target_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def verify_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
+                   as_json: bool) -> None:
+    """Capture the rebuilt disks again and compare them with HOST's manifest.
+
+    Exit 0 only when every identity, size and setting restore promises matches;
+    exit 1 when something differs (each difference is printed).
+    """
+    from hostbook.restore.session import verify
+
+    plan, report = verify(_live(), resolve_repo(repo), host, maps, target)
+    if as_json:
+        click.echo(json.dumps({
+            "host": host,
+            "ok": report.ok,
+            "checked": report.checked,
+            "mounts_checked": report.mounts_checked,
+            "differences": [d.describe() for d in report.differences],
+            "notes": report.notes,
+        }, indent=2))
+    else:
+        for line in plan.map_lines():
+            click.echo(f"map: {line}")
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        for diff in report.differences:
+            click.echo(f"differs: {diff.describe()}")
+        verdict = "matches the manifest" if report.ok else (
+            f"{len(report.differences)} difference(s)")
+        click.echo(f"{host}: {report.checked} entries and {report.mounts_checked} mounts "
+                   f"checked; {verdict}")
+    sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def main() -> None:
+    """Run the group on its own (``python -m hostbook.commands.restore``)."""
+    restore.main(prog_name="hostbook restore")
+
+
+if __name__ == "__main__":
+    main()
