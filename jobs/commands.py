@@ -192,12 +192,29 @@ def _collect(
         timed_out = True
         proc.kill()
         proc.wait()
+    except BaseException:
+        # Interrupted (SIGTERM, Ctrl-C): the tool must not outlive the step, or it would
+        # keep the snapshot mount busy while unsnap runs.
+        _stop(proc)
+        raise
     for reader in readers:
         reader.join()
     return CommandResult(
         args, proc.returncode if not timed_out else -9, "".join(out), "".join(err),
         timed_out=timed_out,
     )
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM, a short wait for a clean exit (restic removes its lock), then SIGKILL."""
+    with contextlib.suppress(OSError):
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
 
 
 class DryRunCommands:

@@ -114,7 +114,7 @@ class JsonSink:
 class ProgressSink:
     """A progress bar per step on a terminal (rich), with step outcomes printed above."""
 
-    def __init__(self, commands: bool = False) -> None:
+    def __init__(self, commands: bool = False, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -124,7 +124,7 @@ class ProgressSink:
             TimeElapsedColumn,
         )
 
-        self.console = Console(stderr=False)
+        self.console = console or Console(stderr=False)
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description:<28}"),
@@ -148,11 +148,16 @@ class ProgressSink:
             task = self._tasks.pop(key, None)
             if task is not None:
                 self._progress.remove_task(task)
-            self._progress.console.print(event.text())
+            self._print(event.text())
         elif event.event in ("message", "run-end") or (
             event.event == "command" and self.commands
         ):
-            self._progress.console.print(event.text())
+            self._print(event.text())
+
+    def _print(self, text: str) -> None:
+        # Plain text: a message may hold brackets ("[backup] zfs send") that rich would
+        # read as markup, and number highlighting would split it.
+        self._progress.console.print(text, markup=False, highlight=False)
 
     def progress(self, job: str | None, step: str, fraction: float | None, text: str) -> None:
         task = self._tasks.get((job, step))

@@ -230,7 +230,7 @@ def render_status(rows: list[VolumeStatus]) -> str:
     """A table a person reads in a terminal or a monitoring log."""
     if not rows:
         return "no archiving jobs and no history\n"
-    lines = []
+    lines = [f"{'VOLUME':<24} {'LAST ARCHIVED':<16} {'AGE':>10}  {'STATE':<10} WHERE"]
     for row in rows:
         last = row.last_success
         where = f"{last.tool} {last.location} {last.archive_id or ''}".strip() if last else "-"

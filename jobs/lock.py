@@ -63,3 +63,25 @@ def host_lock(state_dir: Path, host: str, wait: float = 0.0) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def running_holder(state_dir: Path, host: str) -> str | None:
+    """Who holds the host's lock right now (None when nobody does), without taking it.
+
+    A dry run uses this: it takes no lock, but must not call a running run's
+    snapshots leftovers.
+    """
+    path = state_dir / f"{host}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(path)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

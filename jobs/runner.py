@@ -54,7 +54,7 @@ from hostbook.jobs.context import StepContext
 from hostbook.jobs.events import Event, PlainSink, Sink
 from hostbook.jobs.history import History, Outcome, history_path
 from hostbook.jobs.journal import Journal, Resource
-from hostbook.jobs.lock import host_lock
+from hostbook.jobs.lock import host_lock, running_holder
 from hostbook.jobs.snapshots import TAKEN, Taken
 from hostbook.manifest.errors import (
     EXIT_OK,
@@ -79,8 +79,14 @@ _RANK = {OK: 0, SKIPPED: 0, WARNING: 1, FAILED: 2}
 GITIGNORE = "*\n"
 
 
-class Interrupted(RuntimeFailure):
-    """The run got SIGTERM; unsnap still runs (it is in a ``finally``)."""
+class Interrupted(BaseException):
+    """The run got SIGTERM; unsnap still runs (it is in a ``finally``).
+
+    A BaseException, like KeyboardInterrupt, so that no step's error handling
+    (which turns a HostbookError into a failed step and goes on) swallows it.
+    """
+
+    exit_code = EXIT_RUNTIME
 
 
 @dataclass
@@ -261,6 +267,9 @@ class JobRun:
         started = time.monotonic()
         try:
             yield state
+        except Interrupted as exc:
+            state.mark(FAILED, str(exc))
+            raise  # the run stops here; unsnap still runs
         except HostbookError as exc:
             state.mark(FAILED, str(exc))
         except OSError as exc:  # a store or destination that cannot be written
@@ -307,6 +316,12 @@ class JobRun:
                     self._adopt()
                 for job in self.jobs:
                     self._job_steps(job)
+            except Interrupted as exc:
+                self.outcome.problems.append(str(exc))
+                self._log(str(exc))
+                for outcome in self.outcomes.values():
+                    if outcome.status != FAILED:
+                        outcome.mark("run", FAILED, "interrupted before it finished")
             finally:
                 if "unsnap" in self.steps:
                     self._unsnap_phase()
@@ -333,8 +348,13 @@ class JobRun:
             yield
             return
 
+        fired: list[int] = []
+
         def handler(signum: int, frame: FrameType | None) -> None:
-            raise Interrupted("terminated (SIGTERM): cleaning up")
+            if fired:
+                return  # already stopping: let unsnap finish
+            fired.append(signum)
+            raise Interrupted("terminated (SIGTERM): snapshots removed, run stopped")
 
         previous = signal.signal(signal.SIGTERM, handler)
         try:
@@ -355,6 +375,12 @@ class JobRun:
 
     def _cleanup(self) -> None:
         """Undo what interrupted runs left; adopt or replace what ``--step`` runs kept."""
+        if self.request.dry_run:
+            holder = running_holder(self.loaded.state_dir, self.loaded.host)
+            if holder is not None:
+                self._log(f"another run is in progress ({holder}): its snapshots are not "
+                          "leftovers, and a real run would wait for it")
+                return
         state = self.journal.state()
         volumes = {j.volume.key for j in self.jobs}
         leftovers = [r for r in state.resources if not r.run_finished]
@@ -485,10 +511,13 @@ class JobRun:
                 info["in_snapshot"] = str(inside / f"{taken.volume_key}{sure_db.SUFFIX}")
             sure_db.prune(store, job.sure.keep)
             st.outcome.sure = info
+            if stats.previous_error:
+                st.mark(WARNING, f"previous database unusable ({stats.previous_error}): "
+                        "every file was hashed")
             if stats.unreadable:
                 st.mark(WARNING, f"{len(stats.unreadable)} file(s) unreadable, "
                         f"e.g. {stats.unreadable[0]}")
-            else:
+            elif not stats.previous_error:
                 st.mark(OK, f"{stats.entries} entries, {stats.hashed} hashed, "
                         f"{stats.reused} reused")
 

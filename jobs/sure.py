@@ -13,9 +13,11 @@ every difference.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
+import pickle
 import stat
 import time
 from collections.abc import Callable, Iterable
@@ -51,6 +53,8 @@ class ScanStats:
     hashed_bytes: int = 0
     unreadable: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    previous_error: str | None = None
+    """Why the previous database could not be used (every file was hashed then)."""
 
 
 @dataclass(frozen=True)
@@ -149,40 +153,40 @@ def _hash_many(root: str, todo: list[tuple[str, int]], progress: Progress | None
     return out
 
 
-def scan_lines(
-    root: str | Path,
-    previous: dict[str, str] | None = None,
-    exclude: Iterable[str] = (),
-    progress: Progress | None = None,
-) -> tuple[list[str], ScanStats]:
-    """Walk ``root`` once and return the database lines in tree order, with stats.
+@dataclass
+class _Part:
+    """The lines of one walked subtree, and what in it still needs hashing."""
 
-    The walk is depth first with each directory's names sorted, so the file is
-    deterministic without a global sort.  A regular file whose line (path,
-    kind, mode, owner, size, mtime, ctime, inode) equals the previous
-    database's keeps that line and its hash: an unchanged ctime on the same
-    inode means neither content nor metadata was touched.
+    lines: list[str] = field(default_factory=list)
+    todo: list[tuple[str, int]] = field(default_factory=list)
+    todo_at: list[int] = field(default_factory=list)
+    units: list[tuple[int, str]] = field(default_factory=list)
+    reused: int = 0
+    hashed_bytes: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _walk(
+    base: str,
+    stack: list[tuple[str, list[os.DirEntry[str]]]],
+    prior: dict[str, str],
+    excluded: _Excluder,
+    progress: Progress | None,
+    stop_at_dirs: bool = False,
+) -> _Part:
+    """Walk depth first from ``stack`` and format every entry's line.
+
+    A regular file whose stored line has the same size, mtime, ctime and inode
+    keeps that line, hash included.  With ``stop_at_dirs`` directories are not
+    entered: their line is written and they are returned as units (position,
+    path) for a worker to walk.
     """
-    started = time.perf_counter()
-    base = str(root)
-    try:
-        top = os.lstat(base)
-    except OSError as exc:
-        raise BadInputError(f"{base}: {exc.strerror}") from None
-    if not stat.S_ISDIR(top.st_mode):
-        raise BadInputError(f"{base}: not a directory")
-    excluded = _Excluder(exclude)
+    part = _Part()
+    lines = part.lines
     exact, globs = excluded.exact, excluded.globs
-    prior = previous or {}
-    stats = ScanStats()
-    lines: list[str] = [_line(".", top, "d", "")]
-    todo: list[tuple[str, int]] = []
-    todo_at: list[int] = []
     escape = sure_db.escape
-    is_dir, is_reg, is_lnk, imode = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK, stat.S_IMODE
+    is_dir, is_reg, is_lnk = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
     reused = 0
-    # Explicit stack of (relative dir, sorted entries still to visit) keeps tree order.
-    stack: list[tuple[str, list[os.DirEntry[str]]]] = [("", _listing(base))]
     while stack:
         rel, items = stack[-1]
         prefix = f"{rel}/" if rel else ""
@@ -208,12 +212,15 @@ def scan_lines(
                     lines.append(old)
                     reused += 1
                     continue
-                todo.append((path, info.st_size))
-                todo_at.append(len(lines))
+                part.todo.append((path, info.st_size))
+                part.todo_at.append(len(lines))
                 lines.append(_line(path, info, "f", ""))
-                stats.hashed_bytes += info.st_size
+                part.hashed_bytes += info.st_size
             elif is_dir(mode):
                 lines.append(_line(path, info, "d", ""))
+                if stop_at_dirs:
+                    part.units.append((len(lines), path))
+                    continue
                 stack.append((path, _listing(item.path)))
                 break  # descend now: the subtree follows its directory's line
             elif is_lnk(mode):
@@ -232,17 +239,158 @@ def scan_lines(
             stack.pop()
         if progress is not None:
             progress(len(lines), 0, 0)
-    stats.reused = reused
-    stats.files = reused + len(todo)
-    del imode
-    digests = _hash_many(base, todo, progress, len(lines))
-    for at, digest, (rel, _size) in zip(todo_at, digests, todo, strict=True):
-        lines[at] += digest
+    part.reused = reused
+    return part
+
+
+def _hash_part(base: str, part: _Part, progress: Progress | None) -> None:
+    """Fill in the hashes a walk left open."""
+    digests = _hash_many(base, part.todo, progress, len(part.lines))
+    for at, digest, (rel, _size) in zip(part.todo_at, digests, part.todo, strict=True):
+        part.lines[at] += digest
         if digest == UNREADABLE:
-            stats.unreadable.append(rel)
-    stats.hashed = len(todo)
+            part.unreadable.append(rel)
+
+
+def default_workers() -> int:
+    """Walker processes: one per CPU this process may use, at most 4 ($HOSTBOOK_SURE_WORKERS)."""
+    env = os.environ.get("HOSTBOOK_SURE_WORKERS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _walk_units(
+    base: str, units: list[str], prior: dict[str, str], excluded: _Excluder
+) -> list[_Part]:
+    parts = []
+    for unit in units:
+        part = _walk(base, [(unit, _listing(os.path.join(base, unit)))], prior, excluded, None)
+        _hash_part(base, part, None)
+        part.todo_at = []  # filled in already: nothing to send back
+        parts.append(part)
+    return parts
+
+
+def _in_workers(
+    base: str, units: list[str], prior: dict[str, str], excluded: _Excluder, workers: int
+) -> list[_Part]:
+    """Walk (and hash) the units in forked workers, round robin; results in unit order.
+
+    Forked children share the previous database copy-on-write and send back
+    their lines pickled through a pipe; a child never returns into the
+    caller's code (``os._exit``).
+    """
+    assigned = [list(range(i, len(units), workers)) for i in range(workers)]
+    children: list[tuple[int, int, list[int]]] = []
+    try:
+        for indexes in assigned:
+            if not indexes:
+                continue
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                code = 0
+                try:
+                    os.close(read_fd)
+                    payload: object = _walk_units(base, [units[i] for i in indexes], prior,
+                                                  excluded)
+                except BaseException as exc:  # reported to the parent, raised there
+                    payload, code = exc, 1
+                try:
+                    with os.fdopen(write_fd, "wb") as out:
+                        pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+                finally:
+                    os._exit(code)
+            os.close(write_fd)
+            children.append((pid, read_fd, indexes))
+        results: dict[int, _Part] = {}
+        while children:
+            pid, read_fd, indexes = children.pop(0)
+            with os.fdopen(read_fd, "rb") as stream:
+                received = pickle.load(stream)
+            os.waitpid(pid, 0)
+            if isinstance(received, BaseException):
+                raise received
+            parts: list[_Part] = received
+            for index, part in zip(indexes, parts, strict=True):
+                results[index] = part
+        return [results[i] for i in range(len(units))]
+    finally:
+        for pid, read_fd, _indexes in children:  # an error above: reap what is left
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def scan_lines(
+    root: str | Path,
+    previous: dict[str, str] | None = None,
+    exclude: Iterable[str] = (),
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> tuple[list[str], ScanStats]:
+    """Walk ``root`` once and return the database lines in tree order, with stats.
+
+    The walk is depth first with each directory's names sorted, so the file is
+    deterministic without a global sort.  A regular file whose size, mtime,
+    ctime and inode equal the previous database's keeps that line and its
+    hash: an unchanged ctime on the same inode means neither content nor
+    metadata was touched.
+
+    With more than one worker the top-level directories are walked (and
+    their changed files hashed) in parallel processes: a walk is mostly
+    Python bytecode per entry, so threads would only take turns.  The lines
+    are the same either way.
+    """
+    started = time.perf_counter()
+    base = str(root)
+    try:
+        top = os.lstat(base)
+    except OSError as exc:
+        raise BadInputError(f"{base}: {exc.strerror}") from None
+    if not stat.S_ISDIR(top.st_mode):
+        raise BadInputError(f"{base}: not a directory")
+    excluded = _Excluder(exclude)
+    prior = previous or {}
+    count = default_workers() if workers is None else max(1, workers)
+    stats = ScanStats()
+    head = _walk(base, [("", _listing(base))], prior, excluded, progress,
+                 stop_at_dirs=count > 1)
+    _hash_part(base, head, progress)
+    parts = [head]
+    if head.units:
+        units = [path for _at, path in head.units]
+        subs = (
+            _in_workers(base, units, prior, excluded, min(count, len(units)))
+            if len(units) > 1
+            else _walk_units(base, units, prior, excluded)
+        )
+        parts += subs
+        lines = [_line(".", top, "d", "")]
+        cut = 0
+        for (at, _path), sub in zip(head.units, subs, strict=True):
+            lines += head.lines[cut:at]
+            lines += sub.lines
+            cut = at
+        lines += head.lines[cut:]
+    else:
+        lines = [_line(".", top, "d", ""), *head.lines]
+    for part in parts:
+        stats.reused += part.reused
+        stats.hashed += len(part.todo)
+        stats.hashed_bytes += part.hashed_bytes
+        stats.unreadable += part.unreadable
+    stats.files = stats.reused + stats.hashed
     stats.entries = len(lines)
     stats.seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(len(lines), stats.hashed, stats.hashed)
     return lines, stats
 
 
@@ -288,14 +436,22 @@ def update(
     exclude: Iterable[str] = (),
     progress: Progress | None = None,
     label: str | None = None,
+    workers: int | None = None,
 ) -> ScanStats:
-    """Scan ``root`` reusing ``previous`` (if it exists) and write the result to ``output``."""
-    prior = (
-        sure_db.read_lines_by_path(previous)
-        if previous is not None and previous.exists()
-        else None
-    )
-    lines, stats = scan_lines(root, prior, exclude, progress)
+    """Scan ``root`` reusing ``previous`` (if it exists) and write the result to ``output``.
+
+    A previous database that cannot be read (damaged, truncated) only costs
+    speed: every file is hashed, and the reason is in ``stats.previous_error``.
+    """
+    prior: dict[str, str] | None = None
+    problem = None
+    if previous is not None and previous.exists():
+        try:
+            prior = sure_db.read_lines_by_path(previous)
+        except BadInputError as exc:
+            problem = str(exc)
+    lines, stats = scan_lines(root, prior, exclude, progress, workers)
+    stats.previous_error = problem
     sure_db.write_lines(lines, output, label or str(root), _now())
     return stats
 

@@ -62,7 +62,7 @@ def run(
     """
     from hostbook.jobs.config import load_jobs
     from hostbook.jobs.events import make_sink
-    from hostbook.jobs.runner import RunRequest, parse_steps, run_jobs
+    from hostbook.jobs.runner import Interrupted, RunRequest, parse_steps, run_jobs
     from hostbook.manifest.errors import BadInputError
     from hostbook.manifest.sections.retention import parse_duration
 
@@ -73,17 +73,21 @@ def run(
         wait_seconds = float(parse_duration(wait)) if wait else None
     except ValueError as exc:
         raise BadInputError(f"--wait: {exc}") from None
-    outcome = run_jobs(
-        RunRequest(
-            loaded=loaded,
-            job_names=list(jobs),
-            steps=parse_steps(steps),
-            dry_run=dry_run,
-            sink=make_sink(as_json, dry_run=dry_run),
-            wait=wait_seconds,
-            notify=not no_notify,
+    try:
+        outcome = run_jobs(
+            RunRequest(
+                loaded=loaded,
+                job_names=list(jobs),
+                steps=parse_steps(steps),
+                dry_run=dry_run,
+                sink=make_sink(as_json, dry_run=dry_run),
+                wait=wait_seconds,
+                notify=not no_notify,
+            )
         )
-    )
+    except Interrupted as exc:  # before any snapshot was taken: nothing to undo
+        click.echo(f"hostbook: {exc}", err=True)
+        sys.exit(exc.exit_code)
     if as_json:
         click.echo(json.dumps({"event": "summary", **outcome.to_json()}, sort_keys=True))
     sys.exit(outcome.exit_code)

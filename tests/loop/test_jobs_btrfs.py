@@ -257,6 +257,44 @@ def test_sigkill_between_snap_and_unsnap_is_cleaned_by_the_next_run(lab: Lab) ->
     assert Journal(journal_path(loaded.state_dir, "h")).open_resources() == []
 
 
+def test_sigterm_stops_the_run_and_still_unsnaps(lab: Lab) -> None:
+    """systemd stopping the unit, a timeout: the tool is stopped, snapshots go, exit 3."""
+    data = lab.subvolume("data")
+    password = lab.work / "restic.pass"
+    os.mkfifo(password)
+    jobs = lab.jobs(f"""\
+  - name: data
+    volume: {{path: {data}}}
+    snapshot: {{provider: btrfs}}
+    archive:
+      - {{tool: restic, repository: {lab.work / 'restic'}, password_file: {password}}}
+""")
+    loaded = load_jobs(file=jobs, host="h")
+    stable = lab.work / "mnt" / f"path-{str(data).strip('/').replace('/', '-')}"
+    env = {**os.environ, "RESTIC_CACHE_DIR": str(lab.work / "cache"),
+           "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN, "--jobs-file", str(jobs), "--host", "h", "--no-notify",
+         "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _has_child(proc.pid, "restic"):
+        assert time.monotonic() < deadline, "the run never reached the archive step"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, stderr
+    summary = json.loads(stdout.splitlines()[-1])
+    assert any("SIGTERM" in p for p in summary["problems"]), json.dumps(summary)
+    assert mounted_at(str(stable)) is None
+    assert subvolumes(data / ".hostbook-snapshots") == []
+    assert Journal(journal_path(loaded.state_dir, "h")).open_resources() == []
+    assert _wait_gone(proc.pid, "restic")
+    records = list(History(history_path(loaded.state_dir, "h")).records())
+    assert [(r.job, r.status) for r in records] == [("data", "failed")]
+
+
 def _children(pid: int) -> list[tuple[int, str]]:
     found = []
     for entry in Path("/proc").iterdir():

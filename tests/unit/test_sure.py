@@ -238,3 +238,50 @@ def test_unreadable_files_are_reported(shared_tmp: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["['secret']", "2"]
     assert sure_db.read(out).by_path()["secret"].value == sure.UNREADABLE
+
+
+def test_parallel_walk_writes_the_same_lines(tmp_path: Path) -> None:
+    """Top-level directories walked in worker processes give the sequential result."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for top in ("a", "b", "c", "d", "e"):
+        make_tree(root / top) if top != "c" else (root / top).mkdir()
+    (root / "top-file").write_bytes(b"at the top")
+    (root / "zlink").symlink_to("a")
+    alone, stats1 = sure.scan_lines(root, workers=1)
+    together, stats3 = sure.scan_lines(root, workers=3)
+    assert together == alone
+    assert (stats3.entries, stats3.files, stats3.hashed) == (
+        stats1.entries, stats1.files, stats1.hashed)
+    prior = {sure_db.unescape(line.split("\t", 1)[0]): line for line in alone
+             if line.split("\t")[1] == "f"}
+    again, stats = sure.scan_lines(root, prior, workers=3)
+    assert again == alone and stats.hashed == 0 and stats.reused == stats1.files
+
+
+def test_a_failing_worker_is_an_error_not_a_hang(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "tree"
+    for top in ("a", "b"):
+        (root / top).mkdir(parents=True)
+        (root / top / "f").write_bytes(b"x")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("walker broke")
+
+    monkeypatch.setattr(sure, "_walk_units", broken)
+    with pytest.raises(RuntimeError, match="walker broke"):
+        sure.scan_lines(root, workers=2)
+
+
+def test_a_damaged_previous_database_costs_only_speed(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    make_tree(root)
+    previous = tmp_path / "previous.sure.gz"
+    sure.update(root, previous)
+    previous.write_bytes(previous.read_bytes()[:100])  # truncated by a crash or a full disk
+    stats = sure.update(root, tmp_path / "next.sure.gz", previous)
+    assert stats.previous_error is not None and "previous.sure.gz" in stats.previous_error
+    assert stats.hashed == stats.files == 5
+    assert sure.check(root, tmp_path / "next.sure.gz") == []
