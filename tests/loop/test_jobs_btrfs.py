@@ -354,7 +354,11 @@ def test_steps_hand_the_snapshot_from_run_to_run(lab: Lab) -> None:
     loaded = load_jobs(file=jobs, host="h")
     stable = lab.work / "mnt" / f"path-{str(data).strip('/').replace('/', '-')}"
     snap, _ = run(loaded, steps=("snap",))
-    assert snap.exit_code == 0 and mounted_at(str(stable)) is not None
+    entry = mounted_at(str(stable))
+    assert snap.exit_code == 0 and entry is not None
+    assert entry.readonly and {"nosuid", "nodev"} <= entry.options
+    with pytest.raises(OSError):
+        (stable / "written-into-the-snapshot").write_text("no")
     assert Journal(journal_path(loaded.state_dir, "h")).open_resources()  # kept, not leftover
     middle, _ = run(loaded, steps=("sure", "archive"))
     assert middle.exit_code == 0, middle.to_json()
