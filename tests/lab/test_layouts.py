@@ -259,13 +259,16 @@ def test_thin(built: BootResult, state: GuestState) -> None:
 # ------------------------------------------------------------------ across reboots
 
 
-def _identity(state: GuestState) -> dict[str, str | None]:
-    """UUID of every device node that has one: must survive a reboot unchanged."""
-    return {
-        path: info.get("UUID")
+def _identity(state: GuestState) -> list[tuple[str, ...]]:
+    """(TYPE, UUID, LABEL, PARTUUID) of every signature blkid found: must survive a
+    reboot unchanged. Not keyed by device path: kernel names are volatile (md126 and
+    md127 swap when arrays assemble in another order), which is why capture keys
+    records by UUID and name."""
+    return sorted(
+        tuple(info.get(k, "") for k in ("TYPE", "UUID", "LABEL", "PARTUUID"))
         for path, info in state.blkid.items()
         if path.startswith(("/dev/vd", "/dev/mapper/", "/dev/md"))
-    }
+    )
 
 
 def test_images_persist_across_boots_then_wipe(layouts_guest: Guest, built: BootResult,

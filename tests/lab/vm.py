@@ -157,8 +157,6 @@ def check_lab() -> tuple[Kernel, str]:
     for tool in ("modprobe", "mdadm", "lvm", "cryptsetup", "udevadm"):
         if shutil.which(tool) is None and not Path(f"/sbin/{tool}").exists():
             raise TierUnavailable(f"lab tier needs {tool} on this machine (the guest uses it)")
-    if str(Path(sys.executable)).startswith(("/tmp/", "/run/")):
-        raise TierUnavailable(f"{sys.executable} is under /tmp or /run, hidden in the guest")
     return kernel, qemu
 
 
@@ -429,6 +427,15 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _hidden_in_guest() -> list[str]:
+    """Host directories the guest needs (checkout, virtualenv, interpreter) that its
+    fresh tmpfs /tmp or /run would hide; stage2.sh bind-mounts them back."""
+    wanted = {REPO_ROOT, Path(sys.prefix), Path(sys.executable).resolve().parent,
+              Path(sys.base_prefix)}
+    return sorted(str(p) for p in wanted
+                  if p.is_relative_to("/tmp") or p.is_relative_to("/run"))
+
+
 def _set_pdeathsig() -> None:
     """In the qemu child: die with the parent (belt and braces next to the guardian)."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -602,6 +609,7 @@ class Guest:
             "LAB_CWD": str(REPO_ROOT),
             "LAB_TERM": os.environ.get("TERM", "vt100") if mode == "shell" else "dumb",
             # Tearing the stack down only matters for images that outlive the boot.
+            "LAB_KEEP": "\n".join(_hidden_in_guest()),
             "LAB_CLEAN_SHUTDOWN": "1" if self.clean_shutdown and self.images_persist else "0",
         }
         (share / "config").write_text(

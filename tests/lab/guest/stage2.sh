@@ -26,8 +26,19 @@ poweroff_now() {
 }
 trap poweroff_now EXIT
 
+# Fresh /run and /tmp, as on a booted host. Paths the steps need from this machine
+# (LAB_KEEP: the checkout, its virtualenv) would vanish under them if they live in
+# /tmp or /run (a CI clone might), so those are bind-mounted back on top.
+keep=()
+while IFS= read -r path; do
+    [ -n "$path" ] && [ -d "$path" ] || continue
+    mkdir -p "/.lab-keep$path" && mount --bind "$path" "/.lab-keep$path" && keep+=("$path")
+done <<< "${LAB_KEEP:-}"
 mount -t tmpfs -o mode=0755,size=256m tmpfs /run
 mount -t tmpfs -o mode=1777,size=512m tmpfs /tmp
+for path in "${keep[@]}"; do
+    mkdir -p "$path" && mount --move "/.lab-keep$path" "$path"
+done
 mkdir -p /dev/pts /dev/shm /run/lock /run/lvm /run/mdadm /run/cryptsetup
 mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
