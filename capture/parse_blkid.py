@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-_ERROR = re.compile(r"^blkid: error: (?P<device>\S+): (?P<reason>.*)$")
+_ERROR = re.compile(r"^blkid: (?:error: )?(?P<device>/\S+): (?P<reason>.*)$")
 
 
 def unescape(value: str) -> str:

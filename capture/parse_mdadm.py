@@ -66,10 +66,10 @@ def layout_name(level: str, layout: int | None) -> str | None:
         near, far, offset = layout & 0xFF, (layout >> 8) & 0xFF, bool(layout & 0x10000)
         if offset:
             return f"o{far}"
-        if far > 1 and near == 1:
-            return f"f{far}"
-        if near > 1 and far == 1:
+        if far == 1:
             return f"n{near}"
+        if near == 1:
+            return f"f{far}"
         return f"n{near}f{far}"
     return None
 

@@ -36,6 +36,22 @@ def _mounted_fs(st: StorageState, mountpoint: str) -> str | None:
     return None
 
 
+def _backing_fs(st: StorageState, doc: dict[str, Any], mountpoint: str) -> str | None:
+    """The filesystem mounted on ``mountpoint``, else the one fstab puts there.
+
+    A live system or a rescue shell has its own root; fstab still says which
+    filesystem is the host's root.
+    """
+    mounted = _mounted_fs(st, mountpoint)
+    if mounted is not None:
+        return mounted
+    for line in doc.get("fstab", {}).get("entries", []):
+        target = line.get("target")
+        if line.get("mountpoint") == mountpoint and str(target).startswith("fs:"):
+            return str(target)
+    return None
+
+
 def grub_devices(ctx: ProbeContext, st: StorageState) -> tuple[list[str], list[str]]:
     """grub-pc/install_devices as written, and the entry ids they resolve to."""
     if ctx.runner.list_dir(GRUB_PC_DIR) is None:
@@ -62,8 +78,8 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
     uefi = ctx.runner.list_dir("/sys/firmware/efi") is not None
     boot: dict[str, Any] = {
         "firmware": "uefi" if uefi else "bios",
-        "root": _mounted_fs(st, "/"),
-        "boot": _mounted_fs(st, "/boot"),
+        "root": _backing_fs(st, doc, "/"),
+        "boot": _backing_fs(st, doc, "/boot"),
         "esp": _partitions(st, ESP_TYPES),
         "bios_boot": _partitions(st, BIOS_BOOT_TYPES),
     }
@@ -75,6 +91,9 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
             loaders = ctx.runner.list_dir(f"{mountpoint}/EFI") or []
             boot["efi_loaders"] = sorted(loaders)
             break
+        fs = _backing_fs(st, doc, mountpoint)
+        if fs in esp_ids and "esp_mounted" not in boot:
+            boot["esp_mounted"] = fs
     devices, ids = grub_devices(ctx, st)
     boot["grub_install_devices"] = devices
     boot["grub_install_device_ids"] = ids

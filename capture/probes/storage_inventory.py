@@ -371,35 +371,63 @@ def _apply_exclusions(ctx: ProbeContext, st: StorageState) -> None:
 # ---------------------------------------------------------------------------
 
 
-def probe_signatures(ctx: ProbeContext, st: StorageState) -> None:
-    """One ``blkid -p -o export`` over every included device.
+def _probe_order(st: StorageState) -> list[BlockDevice]:
+    """Devices to read, those udev expects to be blank last (see probe_signatures)."""
+    wanted = [
+        d for d in st.devices.values()
+        if st.included(d.kname) and lvm_layer(d) not in ("pool", "tpool", "tdata", "tmeta",
+                                                            "cdata", "cmeta", "real", "cow")
+        and not lvm_internal(st, d)
+    ]
 
-    blkid stops at the first device it cannot open; that device is reported
-    (incomplete) and the run resumes after it, so a single unreadable device
-    costs one extra process, not the whole layer.
+    def blank(dev: BlockDevice) -> bool:
+        props = dev.properties
+        return bool(props) and dev.partition is None and not (
+            props.get("ID_FS_TYPE") or props.get("ID_PART_TABLE_TYPE")
+        )
+
+    return sorted(wanted, key=lambda d: (blank(d), d.kname))
+
+
+def probe_signatures(ctx: ProbeContext, st: StorageState) -> None:
+    """``blkid -p -o export`` over every included device, in as few runs as possible.
+
+    In low-level mode blkid stops at the first device it cannot read (with a
+    message naming it: reported as incomplete) or on which it finds nothing at
+    all (exit 2, no message: a blank device, which is normal).  Either way the
+    run resumes after that device, so each such device costs one more process;
+    blank devices are put last where udev can tell (a partition always reports
+    its table entry, so only whole devices can be blank).  The hidden parts of
+    LVs are not read: their content belongs to the LV built on them.
     """
-    pending = [d.path for d in st.devices.values() if st.included(d.kname)]
+    pending = [d.path for d in _probe_order(st)]
     while pending:
         batch = pending[:_BLKID_BATCH]
         result = ctx.run(["blkid", "-p", "-o", "export", *batch])
-        if result.missing:
+        if result.missing or result.timed_out:
             ctx.mark_incomplete("signatures", result.failure())
             return
-        for path, values in parse_export(result.stdout).items():
+        found = parse_export(result.stdout)
+        for path, values in found.items():
             name = path.removeprefix("/dev/")
             if name in st.devices:
                 st.devices[name].blkid = values
+        if result.ok:
+            pending = pending[len(batch):]
+            continue
         failed = failed_device(result.stderr)
         if failed is not None and failed[0] in batch:
             device, reason = failed
             ctx.mark_incomplete(f"device {device.removeprefix('/dev/')}", f"blkid: {reason}")
-            index = batch.index(device)
-            pending = batch[index + 1:] + pending[len(batch):]
-            continue
-        if not result.ok and result.returncode not in (2,):
+            stop = batch.index(device)
+        elif result.returncode == 2:
+            reported = [batch.index(p) for p in found if p in batch]
+            stop = max(reported) + 1 if reported else 0  # the blank device
+        else:
             tail = (result.stderr.strip().splitlines() or [""])[-1]
             ctx.mark_incomplete("signatures", f"blkid exit {result.returncode}: {tail}")
-        pending = pending[len(batch):]
+            stop = len(batch) - 1
+        pending = batch[stop + 1:] + pending[len(batch):]
 
 
 # ---------------------------------------------------------------------------

@@ -100,6 +100,9 @@ def luks_entry(ctx: ProbeContext, st: StorageState, dev: BlockDevice) -> dict[st
         **fields,
         "open": mapping is not None,
     }
+    offset = entry.get("data_offset")
+    if isinstance(offset, int) and 0 < offset < dev.size:
+        entry["size"] = dev.size - offset
     for line in st.crypttab:
         if resolve_spec(ctx, st, line.source) == dev.kname:
             entry["crypttab_name"] = line.name

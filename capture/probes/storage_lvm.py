@@ -29,7 +29,8 @@ from hostbook.capture.probe import Probe, ProbeContext
 from hostbook.capture.probes.storage_inventory import StorageState, device_id, state
 
 FULLREPORT = (
-    "lvm", "fullreport", "--readonly", "--reportformat", "json", "--units", "b", "--nosuffix",
+    "lvm", "fullreport", "--all", "--readonly", "--reportformat", "json", "--units", "b",
+    "--nosuffix",
     "--configreport", "vg", "-o", VG_FIELDS,
     "--configreport", "pv", "-o", PV_FIELDS,
     "--configreport", "lv", "-o", LV_FIELDS,
@@ -54,6 +55,7 @@ class _Lvm:
         self.st = st
         self.report = report
         self.pv_by_name: dict[str, str] = {}
+        self.vgs_seen: set[str] = set()  # VGs with at least one captured (or missing) PV
         self.lv_by_key: dict[tuple[str, str], dict[str, str]] = {}
         self.segs: dict[str, list[dict[str, str]]] = {}
         for seg in report.segs:
@@ -65,19 +67,27 @@ class _Lvm:
 
     # -- PVs and VGs -------------------------------------------------------
 
+    def _pv_device(self, pv: dict[str, str]) -> str | None:
+        kname = self.st.by_devno.get(f"{pv.get('pv_major')}:{pv.get('pv_minor')}")
+        if kname is None and pv.get("pv_name", "").startswith("/dev/"):
+            kname = self.st.resolve_path(self.ctx.runner, pv["pv_name"])
+        return kname
+
     def pv_entries(self) -> None:
-        for pv in self.report.pvs:
+        """PVs on captured devices; then the missing PVs of the VGs those belong to."""
+        present = [(pv, self._pv_device(pv)) for pv in self.report.pvs]
+        for pv, kname in present:
+            if (kname is not None and self.st.included(kname) and not pv.get("pv_missing")
+                    and pv.get("pv_uuid") and pv.get("vg_name")):
+                self.vgs_seen.add(pv["vg_name"])
+        for pv, kname in present:
             uuid = pv.get("pv_uuid", "")
-            if not uuid:
-                continue
-            ident = f"pv:{uuid}"
-            devno = f"{pv.get('pv_major')}:{pv.get('pv_minor')}"
-            kname = self.st.by_devno.get(devno)
-            if kname is None and pv.get("pv_name", "").startswith("/dev/"):
-                kname = self.st.resolve_path(self.ctx.runner, pv["pv_name"])
             missing = bool(pv.get("pv_missing")) or kname is None
-            if kname is not None and not self.st.included(kname):
+            if not uuid or (kname is not None and not self.st.included(kname)):
                 continue
+            if missing and pv.get("vg_name", "") not in self.vgs_seen:
+                continue  # a VG outside the captured devices
+            ident = f"pv:{uuid}"
             self.pv_by_name[pv.get("pv_name", "")] = ident
             if missing:
                 self.ctx.mark_incomplete(
@@ -91,6 +101,7 @@ class _Lvm:
                     "name": kname,
                     "device": device_id(self.st, kname),
                     "uuid": uuid,
+                    "format": self.st.devices[kname].blkid.get("VERSION") if kname else None,
                     "size": number(pv.get("pv_size")) or 0,
                     "pe_start": number(pv.get("pe_start")) or 0,
                     "metadata_copies": number(pv.get("pv_mda_count")),
@@ -103,6 +114,8 @@ class _Lvm:
     def vg_entries(self) -> None:
         for vg in self.report.vgs:
             name = vg.get("vg_name", "")
+            if name not in self.vgs_seen:
+                continue
             pvs = sorted(
                 f"pv:{pv['pv_uuid']}" for pv in self.report.pvs
                 if pv.get("vg_name") == name and pv.get("pv_uuid")
@@ -136,22 +149,23 @@ class _Lvm:
         found: set[str] = set()
         if depth > 16:
             return found
+        names = [lv.get("data_lv"), lv.get("metadata_lv")]
         for seg in self.segs.get(lv.get("lv_uuid", ""), []):
-            for name in segment_devices(seg.get("devices")) + segment_devices(
-                seg.get("metadata_devices")
-            ):
-                if name in self.pv_by_name:
-                    found.add(self.pv_by_name[name])
-                sub = self.lv_by_key.get((vg, bare(name)))
-                if sub is not None and sub is not lv:
-                    found |= self.pvs_of(vg, sub, depth + 1)
+            names += segment_devices(seg.get("devices"))
+            names += segment_devices(seg.get("metadata_devices"))
+        for name in filter(None, names):
+            if name in self.pv_by_name:
+                found.add(self.pv_by_name[name])
+            sub = self.lv_by_key.get((vg, bare(name)))
+            if sub is not None and sub is not lv:
+                found |= self.pvs_of(vg, sub, depth + 1)
         return found
 
     def lv_entries(self) -> None:
         for lv in self.report.lvs:
             name = lv.get("lv_name", "")
-            if name.startswith("["):
-                continue  # hidden sub-LV: folded into its parent
+            if name.startswith("[") or lv["_vg"] not in self.vgs_seen:
+                continue  # hidden sub-LV (folded into its parent), or a VG not captured
             self.st.add_entry(self.lv_entry(lv))
 
     def lv_entry(self, lv: dict[str, str]) -> dict[str, Any]:
@@ -183,7 +197,7 @@ class _Lvm:
             "pool": None,
             "pool_metadata_size": number(lv.get("lv_metadata_size")) or None,
             "zero": None,
-            "discards": first.get("discards") or None,
+            "discards": None,
             "origin": f"lv:{vg}/{origin}" if origin else None,
             "snapshot": snapshot,
             "cache_pool": None,
@@ -196,7 +210,8 @@ class _Lvm:
             "segments": [],
         }
         if segtype == "thin-pool":
-            entry["zero"] = first.get("zero") not in (None, "", "0")
+            entry["zero"] = first.get("zero") in ("zero", "1")
+            entry["discards"] = first.get("discards") or None
         if segtype == "thin" and pool:
             entry["pool"] = f"lv:{vg}/{pool}"
         if segtype in ("cache", "writecache") and pool:

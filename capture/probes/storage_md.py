@@ -67,9 +67,11 @@ def assembled_entry(ctx: ProbeContext, st: StorageState, dev: BlockDevice) -> di
         if ident is None:
             continue
         states = sorted(w for w in (sysfs.get("state") or "").split(",") if w)
+        member = st.device(name)
         members.append(
             {
                 "device": ident,
+                "device_uuid": member.blkid.get("UUID_SUB") if member else None,
                 "role": _member_role(sysfs.get("slot"), sysfs.get("state"), roles.get(name)),
                 "state": states,
             }
@@ -125,7 +127,8 @@ def unassembled_entries(ctx: ProbeContext, st: StorageState, seen: set[str]) -> 
                 else None,
                 "assembled": False,
                 "members": [
-                    {"device": device_id(st, m.kname), "role": "unknown", "state": []}
+                    {"device": device_id(st, m.kname), "device_uuid": m.blkid.get("UUID_SUB"),
+                     "role": "unknown", "state": []}
                     for m in sorted(members, key=lambda d: device_id(st, d.kname) or "")
                 ],
             }

@@ -65,8 +65,13 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
             "table_length": dump.header_int("table-length"),
         }
         knames = {c.partition: c.kname for c in st.children(dev.kname)}
+        signature = (dump.headers.get("label-id") or "").lower().removeprefix("0x")
         for part in dump.partitions:
             ptype = part.type
+            uuid = part.uuid
+            if label == "dos" and signature:
+                # the PARTUUID the kernel and blkid give MBR partitions (fstab may use it)
+                uuid = f"{signature}-{part.number:02x}"
             st.add_entry(
                 {
                     "id": f"{owner}-part{part.number}",
@@ -78,7 +83,7 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
                     "size": part.size * sector,
                     "partition_type": ptype,
                     "type_name": TYPE_NAMES.get(ptype.upper() if label == "gpt" else ptype.lower()),
-                    "uuid": part.uuid,
+                    "uuid": uuid,
                     "label": part.name,
                     "attributes": part.attrs,
                     "bootable": part.bootable,

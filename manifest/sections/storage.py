@@ -114,7 +114,9 @@ class PartitionEntry(Record):
     )
     type_name: str | None = Field(None, description="well-known name of the type, for readers")
     uuid: str | None = Field(
-        None, description="GPT partition GUID (upper case); MBR partitions have none of their own"
+        None,
+        description="GPT partition GUID (upper case); on MBR the PARTUUID the kernel derives "
+        "(<disk signature>-<number in hex>), which follows from the table id",
     )
     label: str | None = Field(None, description="GPT partition name")
     attributes: str | None = Field(None, description="GPT attribute bits as sfdisk writes them")
@@ -133,6 +135,7 @@ class MdMember(Record):
     """A component device of an md array."""
 
     device: str = Field(description="id of the member device")
+    device_uuid: str | None = Field(None, description="the member's own UUID (blkid UUID_SUB)")
     role: str = Field(description="slot number, or spare / faulty / journal")
     state: list[str] = Field(default_factory=list, description="e.g. in_sync, write_mostly")
 
@@ -198,6 +201,7 @@ class LuksEntry(Record):
     hash: str | None = Field(None, description="LUKS1 hash spec / LUKS2 digest hash")
     sector_size: int | None = Field(None, description="encryption sector size in bytes")
     data_offset: int | None = Field(None, description="start of the encrypted data, bytes")
+    size: int | None = Field(None, description="bytes of data inside: device size - data offset")
     integrity: str | None = Field(None, description="LUKS2 authenticated encryption")
     metadata_size: int | None = Field(None, description="LUKS2 metadata area (header + JSON)")
     keyslots_size: int | None = Field(None, description="LUKS2 binary keyslots area")
@@ -253,6 +257,7 @@ class PvEntry(Record):
     name: str | None = Field(None, description="kernel name of its device")
     device: str | None = Field(None, description="id of the device (None when missing)")
     uuid: str
+    format: str | None = Field(None, description="label format as blkid reads it (LVM2 001)")
     size: int = Field(description="pv_size in bytes")
     pe_start: int = Field(description="start of the first extent, bytes")
     metadata_copies: int | None = Field(None, description="metadata areas on this PV")
@@ -605,7 +610,9 @@ class Boot(Record):
     root: str | None = Field(None, description="id of the filesystem mounted on /")
     boot: str | None = Field(None, description="id of the filesystem mounted on /boot")
     esp: list[str] = Field(default_factory=list, description="ids of EFI system partitions")
-    esp_mounted: str | None = Field(None, description="id of the ESP filesystem mounted")
+    esp_mounted: str | None = Field(
+        None, description="id of the ESP filesystem in use (mounted, else mounted by fstab)"
+    )
     bios_boot: list[str] = Field(default_factory=list, description="ids of BIOS boot partitions")
     grub_install_devices: list[str] = Field(
         default_factory=list, description="debconf grub-pc/install_devices (BIOS GRUB)"
@@ -700,7 +707,7 @@ def sfdisk_script(document: StorageDocument, owner_id: str, device: str) -> str:
             f"size={part.size // table.sector_size:>12}",
             f"type={part.partition_type}",
         ]
-        if part.uuid:
+        if part.uuid and table.type == "gpt":
             fields.append(f"uuid={part.uuid}")
         if part.label is not None:
             fields.append(f"name={_sfdisk_name(part.label)}")
