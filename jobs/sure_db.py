@@ -28,6 +28,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -156,11 +157,10 @@ def _parse_line(line: str, where: str) -> Entry:
 
 def _text(path: Path) -> str:
     try:
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
+        data = gzip.decompress(path.read_bytes())  # one call: faster than a stream
     except FileNotFoundError:
         raise BadInputError(f"{path}: no such integrity database") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise BadInputError(f"{path}: not a readable gzip file ({exc})") from None
     text = data.decode("utf-8", errors="surrogateescape")
     if not text.startswith(MAGIC + "\n"):
@@ -191,19 +191,19 @@ def read(path: Path) -> Database:
     return Database(root=root, created=created, entries=entries)
 
 
-_FILE_LINE = re.compile(r"^(([^\t\n]*)\tf\t[^\n]*)", re.MULTILINE)
-
-
 def read_lines_by_path(path: Path) -> dict[str, str]:
     """Only what the fast update needs: each regular file's raw line, by path.
 
     The update compares the stored line's size, mtime, ctime and inode with a
     fresh ``lstat`` and keeps the line (hash included) when they match, so
-    nothing is parsed beyond finding each file's path; one regular expression
-    over the whole text does that at C speed.
+    nothing is parsed beyond finding each file's path.
     """
-    text = _text(path)
-    out = {name: line for line, name in _FILE_LINE.findall(text)}
+    lines = _text(path).split("\n")
+    out = {
+        line[:cut]: line
+        for line in lines
+        if (cut := line.find("\t")) > 0 and line.startswith("f\t", cut + 1)
+    }
     for name in [n for n in out if "\\" in n]:  # escaped names are rare: fix them after
         out[unescape(name)] = out.pop(name)
     return out
