@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gzip
 import hashlib
 import io
@@ -126,7 +127,8 @@ def find_qemu() -> str:
 def _is_static_elf(path: Path) -> bool:
     """True when the ELF file has no program interpreter (PT_INTERP), i.e. is static:
     the initramfs has no libc, so a dynamic busybox would not start."""
-    data = path.read_bytes()[:65536]
+    with open(path, "rb") as fh:
+        data = fh.read(65536)
     if data[:4] != b"\x7fELF" or data[4] != 2:  # 64-bit only
         return False
     phoff = int.from_bytes(data[0x20:0x28], "little")
@@ -218,6 +220,7 @@ def _module_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+@functools.lru_cache(maxsize=4)
 def _initramfs_modules(kernel: Kernel) -> list[Path]:
     """Module files, dependencies first, for INITRAMFS_MODULES on `kernel`."""
     seen: list[Path] = []

@@ -16,7 +16,7 @@
 set -euo pipefail
 trap 'echo "${BASH_SOURCE[0]}:$LINENO: failed (rc=$?): $BASH_COMMAND" >&2' ERR
 if [ -n "${LAB_TRACE:-}" ]; then  # LAB_TRACE=1: every command, with guest uptime
-    PS4='+ $(cut -d" " -f1 /proc/uptime) ${BASH_SOURCE[0]##*/}:$LINENO: '
+    PS4='+ $EPOCHREALTIME ${BASH_SOURCE[0]##*/}:$LINENO: '
     set -x
 fi
 
