@@ -119,8 +119,9 @@ def test_boot_plus_one_layout_build_is_fast(lab_guest: GuestFactory) -> None:
 
 
 def test_steps_report_their_own_exit_codes_and_streams(lab_guest: GuestFactory) -> None:
-    """One boot, several steps: each has its own rc/stdout/stderr; stop_on_error stops
-    at the first failure and leaves later steps unrun; results come back."""
+    """One boot, several steps: each has its own rc/stdout/stderr and per-step
+    timeout, the boot goes on after a failing step, results come back, and the
+    builders refuse to run outside a lab guest."""
     g = lab_guest([DiskSpec("64M", serial="tiny0", sector_size=4096)])
     result = g.run_steps(
         [
@@ -129,6 +130,13 @@ def test_steps_report_their_own_exit_codes_and_streams(lab_guest: GuestFactory) 
             Step("disk", "blockdev --getss /dev/disk/by-id/virtio-tiny0"),
             Step("hang", "sleep 600", timeout=2),
             Step("never", "echo unreachable"),
+            # The builders' safety guard: without hostbook.lab=1 on the kernel command
+            # line (i.e. on a real machine) they refuse, and the disk stays blank.
+            Step("guard", 'sed "s/hostbook.lab=1//" /proc/cmdline > /tmp/cmdline\n'
+                          "mount --bind /tmp/cmdline /proc/cmdline\n"
+                          'bash "$LAB_BUILDERS/legacy.sh" build /dev/disk/by-id/virtio-tiny0\n'
+                          "echo rc=$?; umount /proc/cmdline\n"
+                          "blkid -p /dev/disk/by-id/virtio-tiny0; echo blkid=$?"),
         ],
         timeout=300, stop_on_error=False,
     )
@@ -137,6 +145,8 @@ def test_steps_report_their_own_exit_codes_and_streams(lab_guest: GuestFactory) 
     assert (result["disk"].rc, result["disk"].stdout.strip()) == (0, "4096")
     assert result["hang"].rc == 124  # killed by its own step timeout, boot went on
     assert result["never"].rc == 0
+    assert result["guard"].stdout == "rc=99\nblkid=2\n", result["guard"].stderr
+    assert "refusing to run" in result["guard"].stderr
     assert (result.results_dir / "file").read_text() == "data\n"
     assert not result.ok
     assert "step hang: rc=124" in result.describe()

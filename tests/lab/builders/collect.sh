@@ -18,6 +18,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 LAYOUT=collect
 set +e
+trap - ERR
 out=$LAB_RESULTS/${1:-state}
 mkdir -p "$out"
 udevadm settle --timeout=30

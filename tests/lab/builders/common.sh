@@ -13,8 +13,10 @@
 #   <layout>.sh verify DISK...   mount, then check FILES against their checksums
 # Disks are given as paths, normally /dev/disk/by-id/virtio-<serial>.
 
-set -euo pipefail
-trap 'echo "${BASH_SOURCE[0]}:$LINENO: failed (rc=$?): $BASH_COMMAND" >&2' ERR
+set -Eeuo pipefail
+# Say which command failed: `set -e` alone exits silently.
+lab_on_err() { echo "${BASH_SOURCE[1]}:$1: failed (rc=$2): $3" >&2; }
+trap 'lab_on_err "$LINENO" "$?" "$BASH_COMMAND"' ERR
 if [ -n "${LAB_TRACE:-}" ]; then  # LAB_TRACE=1: every command, with guest uptime
     PS4='+ $EPOCHREALTIME ${BASH_SOURCE[0]##*/}:$LINENO: '
     set -x
@@ -144,6 +146,7 @@ lab_fstab_line() {  # DEV MOUNTPOINT TYPE OPTIONS PASS
 # Everything down, deepest first; errors are reported but do not stop the rest.
 lab_teardown() {
     set +e
+    trap - ERR
     local target name
     # Filesystems on block devices (the guest's root is an overlay, never matched).
     awk '$1 ~ "^/dev/" {print $2}' /proc/mounts | sort -r | while read -r target; do
@@ -159,6 +162,7 @@ lab_teardown() {
     mdadm --stop --scan
     udevadm settle --timeout=30
     set -e
+    trap 'lab_on_err "$LINENO" "$?" "$BASH_COMMAND"' ERR
 }
 
 # Make the given disks blank, as new (after lab_teardown): for restore tests.
