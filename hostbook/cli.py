@@ -52,13 +52,21 @@ def init(repo_path: Path | None, repo: Path | None) -> None:
 # Subcommands live in hostbook/commands/, one module per command group.
 from hostbook.commands import capture as _capture  # noqa: E402
 from hostbook.commands import plan as _plan  # noqa: E402
+from hostbook.commands import restore as _restore  # noqa: E402
+from hostbook.commands import run as _run  # noqa: E402
 from hostbook.commands import show as _show  # noqa: E402
+from hostbook.commands import status as _status  # noqa: E402
+from hostbook.commands import sure as _sure  # noqa: E402
 
 cli.add_command(_capture.capture)
 cli.add_command(_show.show)
 cli.add_command(_show.log)
 cli.add_command(_show.schema)
 cli.add_command(_plan.plan_group)
+cli.add_command(_run.run)
+cli.add_command(_sure.sure)
+cli.add_command(_status.status)
+cli.add_command(_restore.restore)
 
 
 def main() -> None:
