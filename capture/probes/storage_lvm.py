@@ -153,6 +153,8 @@ class _Lvm:
         for seg in self.segs.get(lv.get("lv_uuid", ""), []):
             names += segment_devices(seg.get("devices"))
             names += segment_devices(seg.get("metadata_devices"))
+            if seg.get("segtype") in ("cache", "writecache"):
+                names.append(lv.get("pool_lv"))  # the cache's fast device is its data too
         for name in filter(None, names):
             if name in self.pv_by_name:
                 found.add(self.pv_by_name[name])
@@ -176,8 +178,9 @@ class _Lvm:
         segtype = first.get("segtype") or "unknown"
         roles = words(lv.get("lv_role"))
         stripes = number(first.get("stripes"))
-        origin = lv.get("origin") or None
         snapshot = "snapshot" in roles
+        # a cached LV names its hidden [x_corig] as origin: only snapshots have one
+        origin = (lv.get("origin") or None) if snapshot else None
         pool = bare(lv.get("pool_lv")) or None
         pool_lv = self.lv_by_key.get((vg, pool)) if pool else None
         entry: dict[str, Any] = {
@@ -201,6 +204,7 @@ class _Lvm:
             "origin": f"lv:{vg}/{origin}" if origin else None,
             "snapshot": snapshot,
             "cache_pool": None,
+            "cache_size": None,
             "cache_mode": first.get("cache_mode") or None,
             "cache_policy": first.get("cache_policy") or None,
             "read_only": lv.get("lv_permissions", "").startswith("read-only"),
@@ -216,8 +220,10 @@ class _Lvm:
             entry["pool"] = f"lv:{vg}/{pool}"
         if segtype in ("cache", "writecache") and pool:
             entry["cache_pool"] = pool
-            if pool_lv is not None and not entry["pool_metadata_size"]:
-                entry["pool_metadata_size"] = number(pool_lv.get("lv_metadata_size")) or None
+            if pool_lv is not None:
+                entry["cache_size"] = number(pool_lv.get("lv_size"))
+                if not entry["pool_metadata_size"]:
+                    entry["pool_metadata_size"] = number(pool_lv.get("lv_metadata_size"))
         if len(segs) > 1:
             entry["segments"] = [
                 {

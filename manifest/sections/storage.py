@@ -323,6 +323,7 @@ class LvEntry(Record):
         False, description="a snapshot: recorded for review, the restore does not recreate it"
     )
     cache_pool: str | None = Field(None, description="cached LV: name of the cache pool")
+    cache_size: int | None = Field(None, description="cached LV: cache pool data size, bytes")
     cache_mode: str | None = None
     cache_policy: str | None = None
     read_only: bool = False

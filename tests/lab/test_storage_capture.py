@@ -31,7 +31,14 @@ import pytest
 from hostbook.manifest.merge import to_plain
 from hostbook.manifest.sections.storage import StorageDocument, entry_references
 from hostbook.manifest.yamlio import parse_text
-from tests.lab.layouts import LAYOUTS, GuestState, build_step, collect_step, disks_for
+from tests.lab.layouts import (
+    LAYOUTS,
+    GuestState,
+    build_step,
+    collect_step,
+    disks_for,
+    parse_colon_fields,
+)
 from tests.lab.vm import DiskSpec, Guest, Step, check_lab
 from tests.loopdev import TierUnavailable, skip_or_fail
 
@@ -40,6 +47,8 @@ pytestmark = pytest.mark.lab
 NAMES = ("laptop", "server", "legacy", "btrfs", "thin")
 DAMAGED = (DiskSpec("1G", serial="damaged0"), DiskSpec("512M", serial="damaged1"),
            DiskSpec("512M", serial="damaged2"))
+EXTRAS = tuple(DiskSpec("1G", serial=f"extra{i}") for i in range(3))
+VGS = {"laptop": "laptopvg", "server": "servervg", "thin": "thinvg", "extras": "xvg"}
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # Inside the guest: damaged0 gets an ambivalent partition (xfs with an ext2
@@ -79,6 +88,61 @@ udevadm settle
 wipefs -q -a "$(readlink -f $d2)"
 udevadm settle
 blkid -p "$p1" > /dev/null 2>&1 && exit 1 || true   # blkid must see two filesystems
+"""
+
+# Inside the guest: what the five layouts do not have.  md raid5 (chunk, layout,
+# bitmap); LVM striped, raid1, raid5, a snapshot, a thin snapshot and a cache;
+# plain dm-crypt swap with a random key, as crypttab sets it up.
+EXTRAS_SCRIPT = r"""
+set -euo pipefail
+grep -qw hostbook.lab=1 /proc/cmdline
+ids=(/dev/disk/by-id/virtio-extra0 /dev/disk/by-id/virtio-extra1 /dev/disk/by-id/virtio-extra2)
+for d in "${ids[@]}"; do
+    sfdisk --quiet "$(readlink -f "$d")" <<'TABLE'
+label: gpt
+size=128MiB, type=R, name=md-r5
+size=768MiB, type=V, name=lvm
+type=L, name=plain
+TABLE
+done
+udevadm settle
+p() { echo "${ids[$1]}-part$2"; }
+mdadm --create /dev/md/extras-r5 --run --quiet --level=5 --raid-devices=3 --chunk=64 \
+    --layout=left-symmetric --bitmap=internal --assume-clean --name=extras-r5 \
+    "$(p 0 1)" "$(p 1 1)" "$(p 2 1)" < /dev/null
+udevadm settle
+mkfs.ext4 -q -L r5 /dev/md/extras-r5
+pvcreate -q "$(p 0 2)" "$(p 1 2)" "$(p 2 2)"
+vgcreate -q -s 4M xvg "$(p 0 2)" "$(p 1 2)" "$(p 2 2)"
+lvcreate -q -y -W y -n striped -i 2 -I 64k -L 96M xvg
+lvcreate -q -y -W y --type raid1 -m 1 --nosync -n mirror -L 64M xvg
+lvcreate -q -y -W y --type raid5 -i 2 --nosync -n parity -L 64M xvg
+lvcreate -q -y -s -n striped-snap -L 32M xvg/striped
+lvcreate -q -y --type thin-pool -L 128M -n tpool xvg
+lvcreate -q -y -W y -V 256M --thin -n thinvol xvg/tpool 2> >(grep -v WARNING >&2)
+lvcreate -q -y -s -n thinsnap xvg/thinvol
+lvcreate -q -y -W y -n cached -L 96M xvg "$(readlink -f "$(p 0 2)")"
+lvcreate -q -y --type cache-pool -n fast -L 32M xvg "$(readlink -f "$(p 1 2)")"
+lvconvert -q -y --type cache --cachepool xvg/fast --cachemode writethrough xvg/cached
+udevadm settle
+for lv in striped mirror thinvol cached; do mkfs.ext4 -q -L "x$lv" "/dev/xvg/$lv"; done
+cryptsetup open --type plain --cipher aes-xts-plain64 --key-size 256 --key-file /dev/urandom \
+    "$(p 0 3)" xswap
+mkswap -q /dev/mapper/xswap
+swapon /dev/mapper/xswap
+root=/mnt/lab/extras
+mkdir -p "$root"
+mount -t tmpfs -o size=1m tmpfs "$root"
+mkdir -p "$root/etc" "$root/r5" "$root/striped"
+mount /dev/md/extras-r5 "$root/r5"
+mount /dev/xvg/striped "$root/striped"
+printf 'xswap\t%s\t/dev/urandom\tswap,cipher=aes-xts-plain64,size=256\n' "$(p 0 3)" \
+    > "$root/etc/crypttab"
+{
+    printf 'LABEL=r5\t/srv/r5\text4\tdefaults\t0\t2\n'
+    printf '/dev/xvg/striped\t/srv/striped\text4\tdefaults\t0\t2\n'
+    printf '/dev/mapper/xswap\tnone\tswap\tsw\t0\t0\n'
+} > "$root/etc/fstab"
 """
 
 # Inside the guest (the project's python): capture each layout twice through the CLI.
@@ -150,6 +214,7 @@ class Captured:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured]]:
     groups = {name: LAYOUTS[name].serials for name in NAMES}
     groups["damaged"] = [d.serial or "" for d in DAMAGED]
+    groups["extras"] = [d.serial or "" for d in EXTRAS]
     earlier = os.environ.get("HOSTBOOK_STORAGE_LAB_RESULTS")
     if earlier:
         results = Path(earlier)
@@ -160,10 +225,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured
             skip_or_fail(str(exc))
         results = tmp_path_factory.mktemp("storage-lab")
         steps = [build_step(n, timeout=300) for n in NAMES]
-        steps += [Step("damage", DAMAGE_SCRIPT, timeout=300), collect_step(timeout=300),
+        steps += [Step("damage", DAMAGE_SCRIPT, timeout=300),
+                  Step("extras", EXTRAS_SCRIPT, timeout=300), collect_step(timeout=300),
                   Step("capture", CAPTURE_SCRIPT % {"groups": json.dumps(groups)}, "python",
                        timeout=1200)]
-        with Guest([*disks_for(*NAMES), *DAMAGED]) as guest:
+        with Guest([*disks_for(*NAMES), *DAMAGED, *EXTRAS]) as guest:
             run = guest.run_steps(steps, timeout=2400, stop_on_error=True,
                                   results_dir=results)
         run.check()
@@ -178,7 +244,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured
             (out / "first.yaml").read_bytes(), (out / "again.yaml").read_bytes(), out,
         )
     if os.environ.get("HOSTBOOK_UPDATE_FIXTURES") == "1":
-        for name in (*NAMES, "damaged"):
+        for name in (*NAMES, "damaged", "extras"):
             target = FIXTURES / f"storage-{name}"
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(captured[name].recording, target / "recording.json")
@@ -231,10 +297,22 @@ def lsblk_all(state: GuestState) -> list[dict[str, Any]]:
     return out
 
 
+def serials_of(name: str) -> list[str]:
+    if name == "extras":
+        return [d.serial or "" for d in EXTRAS]
+    return LAYOUTS[name].serials
+
+
 def layout_nodes(cap: Captured) -> list[dict[str, Any]]:
     """lsblk nodes of the layout's disks and everything stacked on them."""
-    nodes = [n for serial in LAYOUTS[cap.name].serials for n in cap.state.lsblk_tree(serial)]
+    nodes = [n for serial in serials_of(cap.name) for n in cap.state.lsblk_tree(serial)]
     return list({n["path"]: n for n in nodes}.values())
+
+
+def public_lv_names(doc: dict[str, Any]) -> set[str]:
+    """device-mapper names of the LVs storage.yaml lists (vg-lv, dashes doubled)."""
+    return {f"{e['vg'][3:].replace('-', '--')}-{e['lv_name'].replace('-', '--')}"
+            for e in entries(doc, "lv")}
 
 
 # Signatures that storage.yaml models as entries of their own, not as a type string.
@@ -263,7 +341,7 @@ def kernel_path(state: GuestState, path: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", (*NAMES, "extras"))
 def test_capture_is_complete_and_valid(lab: dict[str, Captured], name: str) -> None:
     cap = lab[name]
     assert cap.first["exit_code"] == 0, cap.first["stderr"]
@@ -276,7 +354,7 @@ def test_capture_is_complete_and_valid(lab: dict[str, Captured], name: str) -> N
             assert ref in ids, f"{item.id} refers to {ref}, which is not captured"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", (*NAMES, "extras"))
 def test_recapture_leaves_the_bytes_alone(lab: dict[str, Captured], name: str) -> None:
     cap = lab[name]
     again = json.loads(cap.again["stdout"])
@@ -284,7 +362,7 @@ def test_recapture_leaves_the_bytes_alone(lab: dict[str, Captured], name: str) -
     assert again["commit"] is None and again["written"] == []
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", (*NAMES, "extras"))
 def test_every_lsblk_and_blkid_value_is_in_storage_yaml(
     lab: dict[str, Captured], name: str
 ) -> None:
@@ -296,14 +374,22 @@ def test_every_lsblk_and_blkid_value_is_in_storage_yaml(
         e.get("pool_metadata_size") for e in entries(doc, "lv")}
     checked = 0
     partitions = {p["name"]: p for p in entries(doc, "partition")}
+    public = public_lv_names(doc)
+    plain = {e["name"] for e in entries(doc, "crypt")}
     for node in layout_nodes(cap):
         what = f"{name}: {node['path']}"
+        if node["name"] in plain:
+            # made anew at each boot with a random key: its content is not recorded
+            continue
         for key in ("uuid", "label", "fstype", "fsver", "partuuid", "parttype", "partlabel",
                     "ptuuid", "pttype", "serial", "wwn"):
             assert_found(values, node.get(key), f"{what} {key}", doc)
             checked += node.get(key) is not None
         extended = node.get("parttype") in ("0x5", "0xf", "0x85")
-        if not extended:  # the kernel shows an extended partition as 1 KiB
+        hidden = node["type"] == "lvm" and node["name"] not in public
+        # the kernel shows an extended partition as 1 KiB; the hidden parts of an LV
+        # (raid images and metadata, pool data, cow, real) are LVM's to size
+        if not extended and not hidden:
             assert node["size"] in sizes, f"{what}: size {node['size']} not recorded"
         if node["type"] == "part":
             part = partitions[node["kname"]]
@@ -322,13 +408,13 @@ def test_every_lsblk_and_blkid_value_is_in_storage_yaml(
     assert checked > 10
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", (*NAMES, "extras"))
 def test_every_partition_table_value_is_in_storage_yaml(
     lab: dict[str, Captured], name: str
 ) -> None:
     cap = lab[name]
     doc = cap.doc
-    for serial in LAYOUTS[name].serials:
+    for serial in serials_of(name):
         kname = cap.state.serials[serial]
         table = json.loads((cap.state.dir / f"sfdisk-{kname}.json").read_text())
         table = table["partitiontable"]
@@ -357,13 +443,13 @@ def test_every_partition_table_value_is_in_storage_yaml(
             assert got["bootable"] == want.get("bootable", False)
 
 
-@pytest.mark.parametrize("name", ("laptop", "server", "thin"))
+@pytest.mark.parametrize("name", sorted(VGS))
 def test_every_lvm_value_is_in_storage_yaml(lab: dict[str, Captured], name: str) -> None:
     """PV, VG and visible LV facts from pvs/vgs/lvs (hidden sub-LVs are folded in)."""
     cap = lab[name]
     doc = cap.doc
     vg_names = {e["name"] for e in entries(doc, "vg")}
-    assert vg_names == {f"{name}vg"}
+    assert vg_names == {VGS[name]}
     for vg in cap.state.vgs:
         if vg["vg_name"] not in vg_names:
             continue
@@ -378,30 +464,43 @@ def test_every_lvm_value_is_in_storage_yaml(lab: dict[str, Captured], name: str)
         assert got["size"] == int(pv["pv_size"]) and got["pe_start"] == int(pv["pe_start"])
         device = entry(doc, got["device"])
         assert device.get("size") == int(pv["dev_size"])
-    hidden_sizes = set()
+    pool_parts = set()
     for lv in cap.state.lvs:
         vg_name = lv["lv_full_name"].split("/")[0]
         if vg_name not in vg_names:
             continue
         if lv["lv_name"].startswith("["):
-            hidden_sizes.add(int(lv["lv_size"]))
+            if "pool" in lv["lv_role"] and "spare" not in lv["lv_role"]:
+                pool_parts.add(int(lv["lv_size"]))
             continue
         got = entry(doc, f"lv:{lv['lv_full_name']}")
         assert got["uuid"] == lv["lv_uuid"] and got["size"] == int(lv["lv_size"])
         assert got["segment_type"] == lv["segtype"]
-        if lv.get("pool_lv"):
+        assert got["snapshot"] == ("snapshot" in lv["lv_role"].split(","))
+        if got["snapshot"]:
+            assert got["origin"] == f"lv:{vg_name}/{lv['origin']}"
+            assert got.get("chunk_size") == (int(lv["chunk_size"]) or None)
+        if lv["segtype"] == "thin":
             assert got["pool"] == f"lv:{vg_name}/{lv['pool_lv']}"
+        if lv["segtype"].startswith(("striped", "raid")):
+            assert got["stripes"] == int(lv["stripes"])
+            assert got.get("stripe_size") == (int(lv["stripe_size"]) or None)
+            assert got.get("region_size") == (int(lv["region_size"]) or None)
+        if lv["segtype"] == "cache":
+            assert got["cache_pool"] == lv["pool_lv"].strip("[]")
+            assert got["cache_mode"] == lv["cache_mode"]
+            assert got["cache_policy"] == lv["cache_policy"]
+            assert got["chunk_size"] == int(lv["chunk_size"])
         if lv["segtype"] == "thin-pool":
             assert got["chunk_size"] == int(lv["chunk_size"])
             assert got["pool_metadata_size"] == int(lv["lv_metadata_size"])
             assert got["zero"] == (lv["zero"] == "zero")
             assert got["discards"] == lv["discards"]
     recorded = {e.get("pool_metadata_size") for e in entries(doc, "lv")} | {
-        e["size"] for e in entries(doc, "lv")}
-    # [pool_tmeta] and [pool_tdata] are the pool's metadata and data, recorded on
-    # the pool; the metadata spare ([lvol0_pmspare]) lvcreate makes on its own.
-    spare = {int(lv["lv_size"]) for lv in cap.state.lvs if "pmspare" in lv["lv_name"]}
-    assert hidden_sizes - recorded <= spare
+        e["size"] for e in entries(doc, "lv")} | {e.get("cache_size") for e in entries(doc, "lv")}
+    # a pool's hidden data and metadata LVs are recorded on the pool (or the cached
+    # LV); the metadata spare is lvcreate's own business
+    assert pool_parts <= recorded
 
 
 def test_luks_values_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
@@ -433,26 +532,36 @@ def test_luks_values_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
     assert "salt" not in text and "digest" not in text
 
 
-def test_md_values_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
-    cap = lab["server"]
+@pytest.mark.parametrize("name", ("server", "extras"))
+def test_md_values_are_in_storage_yaml(lab: dict[str, Captured], name: str) -> None:
+    cap = lab[name]
     arrays = {e["array_name"].split(":")[-1]: e for e in entries(cap.doc, "md")}
-    assert set(arrays) == set(cap.state.md_export) == {"server-boot", "server-root"}
-    for name, export in cap.state.md_export.items():
-        got = arrays[name]
+    assert set(arrays) == {n for n in cap.state.md_export if n.startswith(name)}
+    for array, export in cap.state.md_export.items():
+        if array not in arrays:
+            continue
+        got = arrays[array]
         assert got["uuid"] == export["MD_UUID"] and got["level"] == export["MD_LEVEL"]
         assert got["metadata"] == export["MD_METADATA"]
         assert got["raid_devices"] == int(export["MD_DEVICES"])
         assert got["array_name"] == export["MD_NAME"]
-        detail = cap.state.md_detail[name]
-        assert re.search(rf"Consistency Policy : {got['consistency_policy']}\b", detail)
-        assert sorted(m["role"] for m in got["members"]) == ["0", "1"]
+        detail = parse_colon_fields(cap.state.md_detail[array])
+        assert detail["Consistency Policy"] == got["consistency_policy"]
+        assert detail["Raid Level"] == got["level"]
+        if "Chunk Size" in detail:
+            assert detail["Chunk Size"] == f"{got['chunk_size'] // 1024}K"
+            assert detail["Layout"] == got["layout"]
+        assert (detail.get("Intent Bitmap") == "Internal") == (got["bitmap"] == "internal")
+        roles = sorted(m["role"] for m in got["members"])
+        assert roles == [str(i) for i in range(int(export["MD_DEVICES"]))]
         for member in got["members"]:
             part = entry(cap.doc, member["device"])
             blk = cap.state.blkid[f"/dev/{part['name']}"]
             assert norm(blk["UUID"]) == norm(got["uuid"])
             assert member["device_uuid"] == blk["UUID_SUB"]
-    assert len(cap.doc["boot"]["bios_boot"]) == 2
-    assert all(entry(cap.doc, b)["type_name"] == "BIOS boot" for b in cap.doc["boot"]["bios_boot"])
+    if name == "server":
+        bios = cap.doc["boot"]["bios_boot"]
+        assert len(bios) == 2 and all(entry(cap.doc, b)["type_name"] == "BIOS boot" for b in bios)
 
 
 def test_btrfs_values_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
@@ -481,11 +590,11 @@ def test_btrfs_values_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
 
 
 def test_mounts_and_fstab_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
-    for name in NAMES:
+    for name in (*NAMES, "extras"):
         cap = lab[name]
         mounts = {m["mountpoint"]: m for m in entries(cap.doc, "mount")}
         for found in cap.state.mounts:
-            if found["target"].startswith(LAYOUTS[name].mountpoint):
+            if found["target"].startswith(f"/mnt/lab/{name}/") and found["fstype"] != "tmpfs":
                 got = mounts[found["target"]]
                 assert got["fstype"] == found["fstype"] and got["options"] == found["options"]
         fstab = cap.doc["fstab"]
@@ -498,10 +607,12 @@ def test_mounts_and_fstab_are_in_storage_yaml(lab: dict[str, Captured]) -> None:
         for line in fstab["entries"]:
             assert line["target"], f"{name}: fstab {line['spec']} does not resolve"
         for swap in entries(cap.doc, "swap"):
-            blk = next(p for p, v in cap.state.blkid.items() if v.get("UUID") == swap["uuid"])
-            assert swap["active"] == (kernel_path(cap.state, blk) in cap.state.swaps)
-        root = next(ln for ln in fstab["entries"] if ln["mountpoint"] == "/")
-        assert cap.doc["boot"]["root"] == root["target"]
+            device = entry(cap.doc, swap["device"])
+            path = (f"/dev/mapper/{device['name']}" if device["type"] == "crypt" else
+                    next(p for p, v in cap.state.blkid.items() if v.get("UUID") == swap["uuid"]))
+            assert swap["active"] == (kernel_path(cap.state, path) in cap.state.swaps)
+        roots = [ln for ln in fstab["entries"] if ln["mountpoint"] == "/"]
+        assert cap.doc["boot"].get("root") == (roots[0]["target"] if roots else None)
 
 
 def test_damaged_devices_warn_and_the_rest_is_intact(lab: dict[str, Captured]) -> None:
@@ -521,3 +632,28 @@ def test_damaged_devices_warn_and_the_rest_is_intact(lab: dict[str, Captured]) -
     half = entries(doc, "luks")
     assert len(half) == 1 and half[0]["version"] == 2 and "cipher" not in half[0]
     StorageDocument.model_validate(doc)
+
+
+def test_extras_plain_crypt_raid5_and_lvm_kinds(lab: dict[str, Captured]) -> None:
+    cap = lab["extras"]
+    doc = cap.doc
+    crypt = entry(doc, "crypt:xswap")
+    status = cap.state.crypt_status["xswap"]
+    assert crypt["open"] and crypt["key_file"] == "/dev/urandom"
+    assert status["type"] == "PLAIN" and crypt["cipher"] == status["cipher"]
+    assert f"{crypt['key_size']} bits" == status["keysize"]
+    assert crypt["options"] == "swap,cipher=aes-xts-plain64,size=256"
+    swap = entry(doc, "swap:crypt:xswap")
+    assert swap["active"] and "uuid" not in swap  # a fresh random UUID at every boot
+    assert [c["target"] for c in doc["crypttab"]["entries"]] == ["crypt:xswap"]
+    lvs = {e["lv_name"]: e for e in entries(doc, "lv")}
+    assert lvs["striped"]["segment_type"] == "striped" and lvs["striped"]["stripes"] == 2
+    assert lvs["mirror"]["segment_type"] == "raid1" and lvs["mirror"]["mirrors"] == 1
+    assert lvs["parity"]["segment_type"] == "raid5" and len(lvs["parity"]["pvs"]) == 3
+    assert lvs["striped-snap"]["snapshot"] and lvs["striped-snap"]["origin"] == lvs["striped"]["id"]
+    assert lvs["thinsnap"]["snapshot"] and lvs["thinsnap"]["origin"] == lvs["thinvol"]["id"]
+    assert lvs["cached"]["segment_type"] == "cache" and lvs["cached"]["cache_size"]
+    assert len(lvs["cached"]["pvs"]) == 2  # the slow device and the cache's
+    md = entries(doc, "md")[0]
+    assert (md["level"], md["chunk_size"], md["layout"], md["bitmap"]) == (
+        "raid5", 65536, "left-symmetric", "internal")

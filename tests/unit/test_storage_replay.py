@@ -101,7 +101,7 @@ def flag_bits(part: dict[str, Any]) -> int:
 
 def test_there_are_recordings_of_every_lab_layout_and_of_this_machine() -> None:
     assert {f"storage-{n}" for n in LAB} <= set(RECORDINGS)
-    assert "storage-buildhost" in RECORDINGS and "storage-damaged" in RECORDINGS
+    assert {"storage-buildhost", "storage-damaged", "storage-extras"} <= set(RECORDINGS)
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
@@ -344,3 +344,28 @@ def test_a_missing_tool_marks_its_layer_and_keeps_the_others(
     kept = {e["id"] for e in full["entries"] if e["type"] in ("disk", "mount")}
     assert kept <= {e["id"] for e in doc["entries"]}
     assert len(entries(doc, kind)) <= len(entries(full, kind))
+
+
+def test_extras_every_lvm_kind_raid5_and_plain_crypt() -> None:
+    doc, warnings = replay("storage-extras")
+    assert not warnings
+    lvs = {e["lv_name"]: e for e in entries(doc, "lv")}
+    assert (lvs["striped"]["stripes"], lvs["striped"]["stripe_size"]) == (2, 64 << 10)
+    assert lvs["mirror"]["segment_type"] == "raid1" and lvs["mirror"]["region_size"]
+    assert lvs["parity"]["segment_type"] == "raid5"
+    for name, origin in (("striped-snap", "striped"), ("thinsnap", "thinvol")):
+        assert lvs[name]["snapshot"] and lvs[name]["origin"] == lvs[origin]["id"]
+    assert lvs["thinsnap"]["activation_skip"]
+    cached = lvs["cached"]
+    assert cached["segment_type"] == "cache" and cached["cache_mode"] == "writethrough"
+    assert "origin" not in cached and cached["cache_size"] == 32 << 20
+    md = entries(doc, "md")[0]
+    assert (md["level"], md["layout"], md["bitmap"]) == ("raid5", "left-symmetric", "internal")
+    assert [m["role"] for m in md["members"]] == ["0", "1", "2"]
+    crypt = entry(doc, "crypt:xswap")
+    assert crypt["cipher"] == "aes-xts-plain64" and crypt["key_size"] == 256
+    swap = entry(doc, "swap:crypt:xswap")
+    assert "uuid" not in swap and swap["active"]
+    fstab = {line["spec"]: line["target"] for line in doc["fstab"]["entries"]}
+    assert fstab["/dev/mapper/xswap"] == swap["id"]
+    assert fstab["LABEL=r5"] == f"fs:{md['id']}"

@@ -1,0 +1,149 @@
+"""Storage capture: wall time and subprocesses, on this machine and in the VM lab.
+
+    .venv/bin/python benchmarks/storage.py host [--runs N]     # this machine (root)
+    .venv/bin/python benchmarks/storage.py loop [--runs N]     # + the loop-test layout
+    .venv/bin/python benchmarks/storage.py lab [--runs N]      # lab guest (root, qemu)
+
+``host`` captures this machine's storage section in-process (probes only, the
+interpreter already warm) and through the CLI (a new process, as a timer or
+hook would run it).  ``loop`` does the same with the loop tier's layout attached (GPT, MBR and
+4Kn tables, ext2/3/4, xfs, btrfs, vfat, swap, LUKS1/2, an LVM VG: some 20
+block devices on this udev-less machine).  ``lab`` boots one guest, builds the ``server`` layout and
+measures the same there; then it builds the other layouts beside it and
+measures a capture of everything (some 40 block devices), to show how the
+subprocess count grows with the device count.  The guest runs under TCG
+emulation, so its wall times are many times those of real hardware; the
+subprocess counts are exact.  Prints tables; the figures go into
+benchmarks/storage.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs inside the guest (and on the host): JSON figures on stdout.
+MEASURE = r"""
+import json, os, statistics, subprocess, sys, tempfile, time
+from hostbook.capture.collect import collect_sections
+from hostbook.capture.runner import LiveRunner
+from hostbook.manifest.config import load_config
+
+runs = int(sys.argv[1])
+config = load_config()
+times, stats = [], None
+for _ in range(runs):
+    runner = LiveRunner()
+    started = time.perf_counter()
+    collected = collect_sections(runner, config, ["storage"], {})
+    times.append(time.perf_counter() - started)
+    stats = runner.stats
+doc = collected.documents["storage"]
+cli = []
+hostbook = os.path.join(os.path.dirname(sys.executable), "hostbook")
+for _ in range(max(1, runs // 2)):
+    with tempfile.TemporaryDirectory() as repo:
+        started = time.perf_counter()
+        subprocess.run([hostbook, "capture", "--only", "storage", "--repo", repo,
+                        "--host", "bench", "--no-commit"], capture_output=True, check=False)
+        cli.append(time.perf_counter() - started)
+devices = sorted(os.listdir("/sys/class/block"))
+print(json.dumps({
+    "block_devices": len([d for d in devices if int(open(f"/sys/class/block/{d}/size").read())]),
+    "entries": len(doc["entries"]),
+    "incomplete": doc.get("incomplete", []),
+    "probe_seconds": times,
+    "cli_seconds": cli,
+    "subprocesses": stats.commands,
+    "per_tool": dict(sorted(stats.per_tool.items())),
+    "file_reads": stats.files,
+}))
+"""
+
+
+def table(title: str, figures: dict[str, Any]) -> None:
+    probe = figures["probe_seconds"]
+    cli = figures["cli_seconds"]
+    print(f"\n{title}")
+    print(f"  block devices (size > 0): {figures['block_devices']}; "
+          f"entries in storage.yaml: {figures['entries']}")
+    print(f"  subprocesses per capture: {figures['subprocesses']} "
+          f"({', '.join(f'{k} {v}' for k, v in figures['per_tool'].items())}); "
+          f"file reads: {figures['file_reads']}")
+    print(f"  probes in-process: median {statistics.median(probe):.3f} s "
+          f"(min {min(probe):.3f}, max {max(probe):.3f}, {len(probe)} runs)")
+    print(f"  hostbook capture --only storage (new process): median "
+          f"{statistics.median(cli):.3f} s ({len(cli)} runs)")
+    if figures["incomplete"]:
+        print(f"  incomplete: {figures['incomplete']}")
+
+
+def host(runs: int, title: str = "this machine") -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "measure.py"
+        script.write_text(MEASURE)
+        out = subprocess.run([sys.executable, str(script), str(runs)], capture_output=True,
+                             text=True, check=True, cwd=tmp)
+    table(title, json.loads(out.stdout))
+
+
+def loop(runs: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.loop.test_storage_capture import build
+    from tests.loopdev import LoopDevices
+
+    make = LoopDevices()
+    layout = None
+    try:
+        layout = build(make)
+        host(runs, "this machine with the loop-test layout")
+    finally:
+        for target in layout.mounts.values() if layout else []:
+            subprocess.run(["umount", str(target)], capture_output=True, check=False)
+        make.close()
+
+
+def lab(runs: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.lab.layouts import LAYOUTS, build_step, disks_for
+    from tests.lab.vm import Guest, Step
+
+    others = [n for n in LAYOUTS if n != "server"]
+    measure = (f"cat > /tmp/measure.py <<'PY'\n{MEASURE}\nPY\n"
+               f'"$LAB_PYTHON" /tmp/measure.py {runs}')
+    steps = [build_step("server", timeout=300), Step("server", measure, timeout=1800)]
+    steps += [build_step(n, timeout=300) for n in others]
+    steps.append(Step("everything", measure, timeout=1800))
+    started = time.monotonic()
+    with Guest(disks_for("server", *others)) as guest:
+        result = guest.run_steps(steps, timeout=3600, stop_on_error=True)
+    result.check()
+    print(f"one boot, {time.monotonic() - started:.0f} s in all "
+          f"(guest ready after {result.ready_seconds} s)")
+    table("lab guest (TCG), server layout", json.loads(result["server"].stdout))
+    table("lab guest (TCG), all five layouts", json.loads(result["everything"].stdout))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("where", choices=("host", "loop", "lab"))
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        parser.error("run as root: storage capture reads devices")
+    {"host": host, "loop": loop, "lab": lab}[args.where](args.runs)
+
+
+if __name__ == "__main__":
+    main()
