@@ -570,6 +570,14 @@ class JobRun:
                     self._undo(resource, "unsnap")
                 continue
             with self._step(job, "unsnap") as st:
+                taken = self.taken.get(key)
+                problem = snapshots.verify(self.ctx, taken) if taken else None
+                if problem is not None:
+                    # What was read from it is not the volume: the archives are not trusted.
+                    for other in self.jobs:
+                        if other.volume.key == key:
+                            self.outcomes[other.name].mark("snap", FAILED, problem)
+                    st.mark(FAILED, problem)
                 for resource in reversed(mine):
                     if not self._undo(resource, "unsnap"):
                         st.mark(FAILED, f"could not remove {resource.describe()}")

@@ -98,6 +98,26 @@ def take(ctx: StepContext, job: Job) -> Taken:
     )
 
 
+def check_valid(commands: Commands, vg: str, name: str) -> str | None:
+    """None while the snapshot is valid; a reason once its copy-on-write space ran out.
+
+    ``lv_attr``'s fifth character is ``I`` for an invalid snapshot (lvs(8)).
+    """
+    result = commands.run(
+        ["lvs", "--noheadings", "-o", "lv_attr,snap_percent", f"{vg}/{name}"],
+        timeout=60.0, mutates=False,
+    )
+    if not result.ok:
+        return f"{vg}/{name}: cannot read its state ({result.failure()})"
+    fields = result.stdout.split()
+    attr = fields[0] if fields else ""
+    if len(attr) > 4 and attr[4] == "I":
+        used = fields[1] if len(fields) > 1 else "100"
+        return (f"snapshot {vg}/{name} overflowed ({used}% of its space used) and was "
+                "invalidated while it was read: give it a larger size")
+    return None
+
+
 @register_undo("lvm-snapshot")
 def remove(commands: Commands, resource: Resource) -> str | None:
     """``lvremove`` the snapshot if it exists (it may never have been created)."""

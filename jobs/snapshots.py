@@ -102,6 +102,22 @@ def undo(commands: Commands, resource: Resource) -> str | None:
     return func(commands, resource)
 
 
+def verify(ctx: StepContext, taken: Taken) -> str | None:
+    """Whether the snapshot stayed whole while it was read (None: it did).
+
+    Only a copy-on-write LVM snapshot can fail behind the reader's back: when
+    its space runs out, the kernel invalidates it and reads return errors or
+    stale data.
+    """
+    if taken.provider != "lvm" or ctx.dry_run:
+        return None
+    from hostbook.jobs import snapshot_lvm
+
+    return snapshot_lvm.check_valid(
+        ctx.commands, str(taken.details["vg"]), str(taken.details["name"])
+    )
+
+
 def take(ctx: StepContext, job: Job) -> Taken:
     """Snapshot the job's volume and mount it read-only at its stable path."""
     from hostbook.jobs import snapshot_btrfs, snapshot_lvm, snapshot_none, snapshot_zfs

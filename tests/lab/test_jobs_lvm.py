@@ -9,7 +9,10 @@ and filled; then
    into the snapshot, the archive taken from the stable read-only path, and
    everything removed again;
 2. a run killed with SIGKILL while its snapshot is mounted, and the next run
-   that removes the leftover mount and snapshot LV before taking its own.
+   that removes the leftover mount and snapshot LV before taking its own;
+3. ``--step snap``, then more writes to the origin than the snapshot can hold,
+   then ``--step archive --step unsnap``: the invalidated snapshot fails the
+   job (its archive cannot be trusted) and is removed all the same.
 
 The guest writes what its tools report (lvs, findmnt, the run's JSON events)
 and the archives into the results folder; the checks happen here, including
@@ -130,6 +133,21 @@ second = hostbook(jobs_file("jobs.yaml", tar))
 (results / "run2.rc").write_text(str(second.returncode))
 (results / "run2.err").write_text(second.stderr)
 facts("after2")
+
+# A snapshot too small for what the origin gets written meanwhile: --step snap, write
+# 40 MB into the origin, then the rest of the run.
+small = work / "small.yaml"
+small.write_text(jobs_file("jobs.yaml", tar).read_text().replace("25%ORIGIN", "8M"))
+third = hostbook(small, "data", "--step", "snap")
+(results / "run3a.rc").write_text(str(third.returncode))
+with open("/srv/data/var/lib/churn", "wb") as handle:
+    handle.write(os.urandom(40 << 20))
+    handle.flush()
+    os.fsync(handle.fileno())
+third = hostbook(small, "data", "--step", "archive", "--step", "unsnap")
+(results / "run3.json").write_text(third.stdout)
+(results / "run3.rc").write_text(str(third.returncode))
+facts("after3")
 """
 
 
@@ -210,3 +228,12 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     assert _lvs(out / "after2.lvs.json") == ["data", "xdata"]
     assert not [t for t in _targets(out / "after2.findmnt.json")
                 if t.startswith("/run/hostbook")]
+
+    # The overflowed snapshot: the run fails and says why; the snapshot is still removed.
+    assert (out / "run3a.rc").read_text() == "0"
+    assert (out / "run3.rc").read_text() == "3"
+    summary3 = _events(out / "run3.json")[-1]
+    job3 = summary3["jobs"][0]
+    assert job3["status"] == "failed"
+    assert any("overflowed" in m for m in job3["messages"]), job3["messages"]
+    assert _lvs(out / "after3.lvs.json") == ["data", "xdata"]
