@@ -48,11 +48,12 @@ Progress = Callable[[str, Step, int, int], None]
 
 
 def wait_for_devices(runner: RestoreRunner, paths: Sequence[str],
-                     timeout: float = WAIT_SECONDS) -> list[str]:
+                     timeout: float | None = None) -> list[str]:
     """Let udev finish, then wait until every path exists; return those still missing."""
     if not paths:
         return []
-    runner.run(["udevadm", "settle", f"--timeout={int(timeout)}"], timeout=timeout + 5)
+    timeout = WAIT_SECONDS if timeout is None else timeout
+    runner.run(["udevadm", "settle", f"--timeout={max(int(timeout), 1)}"], timeout=timeout + 5)
     deadline = time.monotonic() + timeout
     missing = [p for p in paths if not os.path.exists(p)]
     while missing and time.monotonic() < deadline:

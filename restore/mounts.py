@@ -4,9 +4,9 @@ fstab is the authority (it is what the host mounts at boot): its lines are
 taken in file order, a line that names a restored filesystem is mounted
 under the target root with its options, except options that only make sense
 at boot (``noauto``, ``nofail``, ``x-systemd.*``...) or would stop a data
-restore (``ro``).  A parent must be mounted before what sits inside it, so
-lines are stably sorted by depth: equal depths keep fstab order.  Without
-fstab lines, the mounts seen at capture are used.
+restore (``ro``).  A parent must be mounted before what sits inside it, so a
+line that comes before its parent in fstab waits for it; otherwise fstab's
+order is kept.  Without fstab lines, the mounts seen at capture are used.
 """
 
 from __future__ import annotations
@@ -107,6 +107,22 @@ def plan_mounts(view: StorageView, restored: set[str], root: str) -> tuple[
             seen.add(mount.mountpoint)
         if chosen:
             notes.append("no fstab lines name the restored filesystems; mounting as captured")
-    depth = {m.mountpoint: posixpath.normpath(m.mountpoint).count("/") for m in chosen}
-    chosen.sort(key=lambda m: 0 if m.mountpoint == "/" else depth[m.mountpoint])
-    return chosen, notes
+    return _parents_first(chosen), notes
+
+
+def _inside(parent: str, child: str) -> bool:
+    parent = posixpath.normpath(parent)
+    child = posixpath.normpath(child)
+    return parent != child and (parent == "/" or child.startswith(parent + "/"))
+
+
+def _parents_first(mounts: list[PlannedMount]) -> list[PlannedMount]:
+    """fstab order, except that a mount waits for every mount it sits inside."""
+    pending = list(mounts)
+    ordered: list[PlannedMount] = []
+    while pending:
+        ready = next(m for m in pending
+                     if not any(_inside(o.mountpoint, m.mountpoint) for o in pending))
+        ordered.append(ready)
+        pending.remove(ready)
+    return ordered

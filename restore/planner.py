@@ -307,7 +307,9 @@ class _Planner:
                 "label": fit.table.type,
                 "id": fit.table.id or "",
                 "partitions": json.dumps(
-                    [[p.start // sector, p.size // sector, p.entry.uuid or ""] for p in parts],
+                    [[p.start // sector, p.size // sector,
+                      p.entry.uuid if fit.table.type == "gpt" and p.entry.uuid else ""]
+                     for p in parts],
                     separators=(",", ":")),
             })
         existing = list(reversed(self.request.existing.get(path, [])))

@@ -231,7 +231,7 @@ def table_script(fit: TableFit, device: str) -> str:
             f"size={planned.size // sector:>12}",
             f"type={part.partition_type}",
         ]
-        if part.uuid:
+        if part.uuid and table.type == "gpt":  # an MBR partition's id is derived
             fields.append(f"uuid={part.uuid}")
         if part.label is not None:
             fields.append(f"name={_quote_name(part.label)}")

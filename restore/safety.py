@@ -43,6 +43,7 @@ class PresentDevice:
     log_sec: int = 512
     fstype: str | None = None
     pttype: str | None = None
+    display: str | None = None  # lsblk's NAME: the mapping name of a dm device
 
     def walk(self) -> Iterable[PresentDevice]:
         yield self
@@ -75,7 +76,7 @@ class Allowance:
         if node.type.startswith("raid") or node.type == "md":
             return self.md_allowed
         if node.type in ("crypt", "lvm", "dm"):
-            return node.name in self.mapper_names
+            return (node.display or node.name) in self.mapper_names
         return False
 
     def allows_mount(self, mount: str) -> bool:
@@ -97,6 +98,7 @@ def _device(node: dict[str, Any]) -> PresentDevice:
         log_sec=int(node.get("log-sec") or 512),
         fstype=node.get("fstype"),
         pttype=node.get("pttype"),
+        display=node.get("name"),
     )
 
 
@@ -137,7 +139,8 @@ def busy_reasons(device: PresentDevice, allow: Allowance | None = None) -> list[
                 reasons.append(f"/dev/{node.name} is mounted on {mount}")
         stacked = node.type.startswith("raid") or node.type in ("lvm", "crypt", "dm", "md")
         if node is not device and stacked and not allow.allows(node):
-            reasons.append(f"/dev/{node.name} ({node.type}) is active on it")
+            named = f" {node.display}" if node.display and node.display != node.name else ""
+            reasons.append(f"/dev/{node.name} ({node.type}{named}) is active on it")
     return reasons
 
 

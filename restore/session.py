@@ -21,7 +21,6 @@ from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, 
 from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import read_document
-from hostbook.restore.checks import blkid_values
 from hostbook.restore.devices import luks_name
 from hostbook.restore.diskmap import DiskIdentity, MapEntry, build_map, parse_map_args
 from hostbook.restore.executor import ApplyOutcome, Progress, apply_steps
@@ -177,18 +176,40 @@ def foreign_identities(system: LiveSystem, devices: dict[str, PresentDevice],
     from hostbook.capture.probes.storage_inventory import split_lvm_dm_name
 
     found: dict[str, str] = {}
+    paths: list[str] = []
     for name, device in sorted(devices.items()):
         if name in targets or device.size == 0:
             continue
         for node in device.walk():
             if node.type == "lvm":
-                names = split_lvm_dm_name(node.name)
+                names = split_lvm_dm_name(node.display or node.name)
                 if names is not None:
                     found.setdefault(f"vg:{names[0]}", node.path)
-            values = blkid_values(system, node.path)
-            for key in ("UUID", "PTUUID", "PART_ENTRY_UUID"):
-                if values.get(key):
-                    found.setdefault(values[key], node.path)
+            if node.path not in paths:
+                paths.append(node.path)
+    for path, values in probe_many(system, paths).items():
+        for key in ("UUID", "PTUUID", "PART_ENTRY_UUID"):
+            if values.get(key):
+                found.setdefault(values[key], path)
+    return found
+
+
+def probe_many(system: LiveSystem, paths: list[str]) -> dict[str, dict[str, str]]:
+    """``blkid -p`` of many devices in as few runs as possible.
+
+    blkid stops at the first device it cannot open; the run resumes after it.
+    """
+    from hostbook.capture.parse_blkid import failed_device, parse_export
+
+    found: dict[str, dict[str, str]] = {}
+    pending = list(paths)
+    while pending:
+        result = system.run(["blkid", "-p", "-o", "export", *pending])
+        found.update(parse_export(result.stdout))
+        failed = failed_device(result.stderr)
+        if failed is None or failed[0] not in pending:
+            break
+        pending = pending[pending.index(failed[0]) + 1:]
     return found
 
 

@@ -273,19 +273,23 @@ def _vg(
         if pv.device is None:
             continue
         delta = _changed(sizing, view, pv.device)
-        planned_dev = sizing.planned.get(pv.device)
-        if planned_dev is not None:
-            sizing.planned[pv.id] = planned_dev
+        change = 0
         if delta:
             resized = True
             estimated = estimated or pv.device in sizing.estimated
-            old_extents = (pv.size - pv.pe_start) // extent
-            new_extents = max((pv.size + delta - pv.pe_start) // extent, 0)
-            capacity += (new_extents - old_extents) * extent
+            old_dev = recorded_size(view, pv.device) or pv.size
+            old_extents = (old_dev - pv.pe_start) // extent
+            new_extents = max((old_dev + delta - pv.pe_start) // extent, 0)
+            change = (new_extents - old_extents) * extent
+            capacity += change
             sizing.resized.add(pv.id)
+            sizing.estimated.add(pv.id)
+        sizing.planned[pv.id] = pv.size + change
     sizing.planned[vg.id] = capacity
     if resized:
         sizing.resized.add(vg.id)
+        if estimated:
+            sizing.estimated.add(vg.id)
     lvs = [lv for lv in view.lvs_of(vg) if lv.id in wanted and not lv.snapshot]
     shares = {p.id: p.free_percent for p in policy.lvs if p.id in {lv.id for lv in lvs}}
     fixed = [lv for lv in lvs if lv.id not in shares]

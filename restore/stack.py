@@ -218,8 +218,10 @@ def lvcreate(lv: LvEntry, size: LvSize, extent: int, pv_paths: list[str],
              pool_name: str | None) -> LayerPlan:
     plan = LayerPlan()
     vg, name = lv.name.split("/", 1)
-    argv = ["lvcreate", "--yes", "--wipesignatures", "y", "--name", name]
     seg = lv.segment_type
+    argv = ["lvcreate", "--yes", "--name", name]
+    if seg not in ("thin-pool", "thin"):  # pools are zeroed as they are used instead
+        argv += ["--wipesignatures", "y"]
     if seg == "thin":
         if pool_name is None:
             plan.problems.append(f"LV {lv.name}: thin volume without a recorded pool")

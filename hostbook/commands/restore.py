@@ -115,10 +115,12 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
 @click.option("--passphrase-command", metavar="CMD",
               help="Command printing a container's passphrase; HOSTBOOK_CONTAINER and "
               "HOSTBOOK_CONTAINER_NAME name the container.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the plan and what ran as JSON at the end (no progress lines).")
 @handle_errors
 def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
-                  yes: bool, passphrase_file: Path | None,
-                  passphrase_command: str | None) -> None:
+                  yes: bool, passphrase_file: Path | None, passphrase_command: str | None,
+                  as_json: bool) -> None:
     """Rebuild HOST's storage on the mapped disks and mount it under the target root.
 
     Every step is journaled: after an interruption, run the same command again
@@ -139,8 +141,9 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
     if plan.refused:
         _print_plan(plan, prepared.resuming, prepared.finished_before)
         sys.exit(EXIT_BAD_INPUT)
-    for line in plan.map_lines():
-        click.echo(f"map: {line}")
+    if not as_json:
+        for line in plan.map_lines():
+            click.echo(f"map: {line}")
     if not yes:
         click.echo(confirmation_text(prepared))
         answer = click.prompt("Type yes to continue", default="", show_default=False)
@@ -149,12 +152,20 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
     passphrases = PassphraseSource(passphrase_file, passphrase_command, interactive=True)
 
     def progress(kind: str, step: Any, index: int, total: int) -> None:
+        if as_json:
+            return
         if kind == "run":
             click.echo(f"[{index}/{total}] {step.summary}")
         else:
             click.echo(f"[{index}/{total}] skip: {step.summary}")
 
     outcome = apply(prepared, system, passphrases, progress)
+    if as_json:
+        click.echo(json.dumps({
+            "plan": plan.as_dict(), "ran": outcome.ran, "skipped": outcome.skipped,
+            "commands": outcome.commands, "command_seconds": round(outcome.command_seconds, 3),
+        }, indent=2))
+        return
     click.echo(f"done: {len(outcome.ran)} step(s) run, {len(outcome.skipped)} skipped "
                f"(their result was already there)")
     for line in plan.keyfiles:
