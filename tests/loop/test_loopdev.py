@@ -21,7 +21,6 @@ from tests.loopdev import (
     LoopDevice,
     LoopDevices,
     NotOurDevice,
-    check_loop_tier,
     detach_loops_in,
     loop_backing_files,
     loops_backed_by,
@@ -161,8 +160,7 @@ def test_parse_size() -> None:
 # ------------------------------------------------------------------ cleanup, always
 
 
-def test_cleanup_after_exception_with_mounted_filesystem(tmp_path: Path) -> None:
-    check_loop_tier()
+def test_cleanup_after_exception_with_mounted_filesystem(loop_tier: None, tmp_path: Path) -> None:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     made: list[LoopDevice] = []
@@ -178,8 +176,7 @@ def test_cleanup_after_exception_with_mounted_filesystem(tmp_path: Path) -> None
     _assert_gone([made[0].path], [str(made[0].image)], workdir)
 
 
-def test_cleanup_after_keyboard_interrupt() -> None:
-    check_loop_tier()
+def test_cleanup_after_keyboard_interrupt(loop_tier: None) -> None:
     made: list[LoopDevice] = []
     with pytest.raises(KeyboardInterrupt), LoopDevices() as devs:
         workdir = str(devs.workdir)
@@ -188,7 +185,7 @@ def test_cleanup_after_keyboard_interrupt() -> None:
     _assert_gone([d.path for d in made], [str(d.image) for d in made], workdir)
 
 
-def test_cleanup_when_a_test_using_the_fixture_fails(tmp_path: Path) -> None:
+def test_cleanup_when_a_test_using_the_fixture_fails(loop_tier: None, tmp_path: Path) -> None:
     """Runs a failing test in a child pytest and checks its devices are gone."""
     out = tmp_path / "made.json"
     (tmp_path / "conftest.py").write_text(
@@ -219,10 +216,9 @@ def test_cleanup_when_a_test_using_the_fixture_fails(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
-def test_cleanup_when_owner_process_is_killed(sig: signal.Signals) -> None:
+def test_cleanup_when_owner_process_is_killed(loop_tier: None, sig: signal.Signals) -> None:
     """SIGINT runs the owner's `finally`; SIGTERM and SIGKILL do not, and the
     guardian has to do the work. Either way nothing may be left."""
-    check_loop_tier()
     child = subprocess.Popen(
         [sys.executable, "-c", _child_script("time.sleep(600)")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -249,10 +245,9 @@ def test_cleanup_when_owner_process_is_killed(sig: signal.Signals) -> None:
 # ------------------------------------------------------------------ never touch others
 
 
-def test_never_touches_a_device_it_did_not_create(tmp_path: Path) -> None:
+def test_never_touches_a_device_it_did_not_create(loop_tier: None, tmp_path: Path) -> None:
     """A loop device made outside the fixture (over a file in a directory whose name
     shares the fixture's prefix) survives the fixture's cleanup and its guardian."""
-    check_loop_tier()
     foreign_img = tmp_path / "foreign.img"
     foreign_img.write_bytes(b"")
     os.truncate(foreign_img, 16 << 20)
