@@ -121,9 +121,10 @@ lab_verify_files() {
     return $bad
 }
 
-lab_mount() {  # DEV DIR [mount options...]
+lab_mount() {  # DEV DIR [mount options...]; a no-op if DIR is mounted already
     local dev=$1 dir=$2
     shift 2
+    mountpoint -q "$dir" 2> /dev/null && return 0
     mkdir -p "$dir"
     mount "$@" "$dev" "$dir"
 }
