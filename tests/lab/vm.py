@@ -573,7 +573,7 @@ class Guest:
             ]
         ).strip()
         cmd = [
-            self.qemu, "-name", f"hostbook-lab,process=hostbook-lab-{self.workdir.name}",
+            self.qemu, "-name", f"hostbook-lab,process={self.workdir.name}",
             "-machine", "pc,accel=tcg", "-cpu", os.environ.get("HOSTBOOK_LAB_CPU", "max"),
             "-smp", str(self.cpus), "-m", str(self.memory_mb),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
