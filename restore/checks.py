@@ -10,6 +10,7 @@ reboot is done again.  Every check is a read-only query.
 from __future__ import annotations
 
 import json
+import os
 
 from hostbook.capture.parse_blkid import parse_export
 from hostbook.restore.runner import QueryRunner
@@ -82,8 +83,15 @@ def is_done(runner: QueryRunner, check: DoneCheck) -> bool:
     if kind == "lvm-lv":
         return expect.get("name", "") in _lvm_names(runner, "lvs", "lv_full_name")
     if kind == "mapper":
-        result = runner.run(["dmsetup", "info", expect.get("name", "")])
-        return result.returncode == 0
+        if "backing" not in expect:
+            return runner.run(["dmsetup", "info", expect.get("name", "")]).returncode == 0
+        # open, and on the expected device: a same-named mapping of another
+        # device must not pass for this one
+        result = runner.run(["cryptsetup", "status", expect.get("name", "")])
+        shown = next((line.split(":", 1)[1].strip() for line in result.stdout.splitlines()
+                      if line.strip().startswith("device:")), None)
+        return (result.returncode == 0 and shown is not None
+                and os.path.realpath(shown) == os.path.realpath(expect["backing"]))
     if kind in ("mounted", "unmounted"):
         result = runner.run(["findmnt", "--json", "--mountpoint", expect.get("path", "")])
         mounted = result.returncode == 0 and bool(result.stdout.strip())

@@ -12,7 +12,9 @@ plan.  Then, for each step:
   or ``failed``).
 
 Activations (open, assemble, mount) have done-checks, so after a reboot they
-simply run again; the journal alone never skips them.
+simply run again; the journal alone never skips them.  A run that had to wipe
+every target disk does not ask about its destructive steps: nothing it is
+about to write can already be there.
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ def wait_for_devices(runner: RestoreRunner, paths: Sequence[str],
     return missing
 
 
-def _skip_reason(step: Step, runner: RestoreRunner, finished: dict[str, str]) -> str | None:
+def _skip_reason(step: Step, runner: RestoreRunner, finished: dict[str, str],
+                 fresh: bool) -> str | None:
+    if fresh:
+        return None
     if step.done is not None and step.done.kind != "never":
         if is_done(runner, step.done):
             return "result already on the device" if step.destructive else "already in place"
@@ -86,9 +91,16 @@ def apply_steps(
     outcome = ApplyOutcome()
     finished = journal.finished()
     total = len(steps)
+    wipes = [s.id for s in steps if s.layer == "wipe"]
     for index, step in enumerate(steps, 1):
         fingerprint = step.fingerprint()
-        reason = _skip_reason(step, runner, finished)
+        # Once this run has wiped every target disk, nothing the plan writes can be
+        # there yet: asking would only cost a process per step.  Activations are
+        # still asked about: an earlier step may have done them (mdadm --create
+        # starts the array it makes).
+        fresh = (bool(wipes) and step.destructive and step.layer != "wipe"
+                 and all(w in outcome.ran for w in wipes))
+        reason = _skip_reason(step, runner, finished, fresh)
         if reason is not None:
             journal.record(step.id, fingerprint, "skipped", reason)
             outcome.skipped[step.id] = reason

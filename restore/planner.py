@@ -426,7 +426,8 @@ class _Planner:
         self.add(Step(
             id=f"luks-open:{luks.uuid}", layer="crypt", summary=f"open {device} as {mapped}",
             commands=(stack.luks_open(luks, device, name),), devices=(device, mapped),
-            destructive=False, done=DoneCheck("mapper", mapped, {"name": name}),
+            destructive=False,
+            done=DoneCheck("mapper", mapped, {"name": name, "backing": device}),
             wait_for=(mapped,),
         ))
 

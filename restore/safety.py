@@ -71,12 +71,19 @@ class Allowance:
     mapper_names: frozenset[str] = frozenset()
     md_allowed: bool = False
     mount_root: str | None = None
+    vg_names: frozenset[str] = frozenset()
 
     def allows(self, node: PresentDevice) -> bool:
         if node.type.startswith("raid") or node.type == "md":
             return self.md_allowed
-        if node.type in ("crypt", "lvm", "dm"):
-            return (node.display or node.name) in self.mapper_names
+        name = node.display or node.name
+        if node.type == "lvm":
+            from hostbook.capture.probes.storage_inventory import split_lvm_dm_name
+
+            names = split_lvm_dm_name(name)  # pool internals (_tmeta, -tpool) included
+            return names is not None and names[0] in self.vg_names
+        if node.type in ("crypt", "dm"):
+            return name in self.mapper_names
         return False
 
     def allows_mount(self, mount: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.restore import RestoreDocument
-from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, LvEntry
+from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, VgEntry
 from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import read_document
@@ -233,16 +233,14 @@ class Prepared:
 def allowance_for(documents: HostDocuments, target_root: str) -> Allowance:
     """What an interrupted apply of this host may have left active on its targets."""
     names: set[str] = set()
-    view = StorageView(documents.storage)
-    for entry in view.document.entries:
+    vgs: set[str] = set()
+    for entry in documents.storage.entries:
         if isinstance(entry, LuksEntry):
             names.add(luks_name(entry))
-        elif isinstance(entry, LvEntry):
-            vg, lv = entry.name.split("/", 1)
-            names.add(f"{vg.replace('-', '--')}-{lv.replace('-', '--')}")
-            names.update(f"{vg.replace('-', '--')}-{lv.replace('-', '--')}{suffix}"
-                         for suffix in ("_tmeta", "_tdata", "-tpool", "_rimage_0", "_rmeta_0"))
-    return Allowance(frozenset(names), md_allowed=True, mount_root=target_root)
+        elif isinstance(entry, VgEntry):
+            vgs.add(entry.name)
+    return Allowance(frozenset(names), md_allowed=True, mount_root=target_root,
+                     vg_names=frozenset(vgs))
 
 
 def choose_map(system: LiveSystem, documents: HostDocuments, map_args: Sequence[str],

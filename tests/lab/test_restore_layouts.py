@@ -134,7 +134,8 @@ for job in %(jobs)r:
 (results / %(report)r).write_text(json.dumps(report))
 """
 
-# The server restore, killed with SIGKILL once the journal shows its VG made.
+# The server restore, killed with SIGKILL (with the command it is running) once the
+# journal shows its VG made.
 KILL_SCRIPT = r"""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
@@ -144,14 +145,15 @@ journals = Path("/var/lib/hostbook/state/restore")
 args = [sys.executable, "-m", "hostbook.commands.restore", "apply", "--repo", %(repo)r,
         "server", "--map", "auto", "--yes", "--passphrase-file", "/root/passphrase",
         "--target", "/mnt/restore/server"]
-proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                        start_new_session=True)
 deadline = time.monotonic() + 600
 killed = False
 while time.monotonic() < deadline and proc.poll() is None and not killed:
     for journal in journals.glob("server@*.journal"):
         lines = [json.loads(l) for l in journal.read_text().splitlines() if l.strip()]
         if any(l["step"] == "vg:servervg" and l["status"] == "done" for l in lines):
-            os.kill(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # apply and the command it was running
             killed = True
     time.sleep(0.05)
 output = proc.communicate()[0]

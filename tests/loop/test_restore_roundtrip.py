@@ -333,6 +333,7 @@ def test_mbr_onto_smaller_disk_that_fits(make: LoopDevices, mbr_host: Host) -> N
     assert result.exit_code == 0, result.output
     assert "partition 6 shrinks by 192 MiB" in result.output
     assert "fits" in result.output
+    assert sh("wipefs", "--json", small.path).count('"type"') == 0  # plan wrote nothing
     root = make.workdir / "target-small"
     restore_and_verify(mbr_host, [small], root)
     assert int(sh("blockdev", "--getsize64", small.partition(6))) == (

@@ -93,14 +93,14 @@ def test_kill_9_mid_step_then_rerun_completes(tmp_path: Path) -> None:
         apply_steps(steps, DeviceGuard(frozenset()), Journal(Path({str(tmp_path)!r}) / "j"),
                     LiveRunner(), PassphraseSource(interactive=False))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", runner])
+    proc = subprocess.Popen([sys.executable, "-c", runner], start_new_session=True)
     journal = Journal(tmp_path / "j")
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(e.step == "two" and e.status == "started" for e in journal.entries()):
+    while time.monotonic() < deadline:  # step two's command is running
+        if log.exists() and "two" in log.read_text().split():
             break
         time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the executor and the command it runs
     proc.wait()
     assert journal.finished().keys() == {"one"}
     go.touch()
@@ -213,3 +213,23 @@ def test_passphrase_refusals(tmp_path: Path) -> None:
     empty.write_text("\n")
     with pytest.raises(BadInputError, match="empty passphrase"):
         PassphraseSource(file=empty, interactive=False).get("luks:1", "crypt")
+
+
+def test_a_run_that_wiped_every_target_asks_no_done_checks(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    present = tmp_path / "present"
+    present.write_text("x")  # would make the check say "done"
+    check = DoneCheck("file", "", {"path": str(present)})
+    steps = [Step("wipe:a", "wipe", "wipe", (Command(("sh", "-c", f"echo w >> {log}")),),
+                  done=DoneCheck("file", "", {"path": str(tmp_path / "table")})),
+             shell("mkfs", f"echo m >> {log}", done=check),
+             # an activation an earlier step already did (mdadm --create runs the array)
+             shell("run", f"echo r >> {log}", destructive=False, done=check)]
+    outcome = apply_steps(steps, NO_DISKS, Journal(tmp_path / "j"), LiveRunner(),
+                          source(tmp_path))
+    assert outcome.ran == ["wipe:a", "mkfs"]
+    assert outcome.skipped == {"run": "already in place"}
+    (tmp_path / "table").write_text("t")  # the table is there now: a re-run skips both
+    outcome = apply_steps(steps, NO_DISKS, Journal(tmp_path / "j"), LiveRunner(),
+                          source(tmp_path))
+    assert outcome.ran == [] and set(outcome.skipped) == {"wipe:a", "mkfs", "run"}

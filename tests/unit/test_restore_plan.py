@@ -190,7 +190,7 @@ def test_mounts_follow_fstab_under_the_target_root() -> None:
     mounts = [m.mountpoint for m in plan.mounts]
     fstab = [line.mountpoint for line in doc.fstab.entries if line.fstype != "swap"]
     assert mounts == fstab  # fstab's order already has parents first
-    assert [m.path for m in plan.mounts][0] == "/mnt/target"
+    assert plan.mounts[0].path == "/mnt/target"
     esp = next(m for m in plan.mounts if m.mountpoint == "/boot/efi")
     assert esp.options == "umask=0077"
 

@@ -45,7 +45,7 @@ def test_mounted_and_stacked_layouts_are_refused() -> None:
     assert any("is active swap" in r for r in reasons)
     server = by_serial(devices, "server0")
     assert any("(raid1) is active on it" in r for r in busy_reasons(devices[server]))
-    with pytest.raises(BadInputError, match="refusing to restore: .*mounted on /mnt/lab/thin"):
+    with pytest.raises(BadInputError, match=r"refusing to restore: .*mounted on /mnt/lab/thin"):
         check_targets([by_serial(devices, "thin0")], devices)
 
 
@@ -74,13 +74,16 @@ def test_this_machines_root_disk_is_refused() -> None:
 def test_a_resumed_restore_accepts_only_its_own_devices() -> None:
     devices = lab_devices("busy")
     laptop = devices[by_serial(devices, "laptop0")]
-    own = Allowance(frozenset({"laptop_crypt", "laptopvg-root", "laptopvg-home",
-                               "laptopvg-swap"}), md_allowed=True, mount_root="/mnt/lab/laptop")
+    own = Allowance(frozenset({"laptop_crypt"}), md_allowed=True,
+                    mount_root="/mnt/lab/laptop", vg_names=frozenset({"laptopvg"}))
     reasons = busy_reasons(laptop, own)
     assert reasons == [r for r in reasons if "active swap" in r]  # swap is never ours
     assert reasons
-    stranger = Allowance(frozenset({"other_crypt"}), mount_root="/mnt/target")
+    stranger = Allowance(frozenset({"other_crypt"}), mount_root="/mnt/target",
+                         vg_names=frozenset({"othervg"}))
     assert any("(crypt laptop_crypt) is active on it" in r
+               for r in busy_reasons(laptop, stranger))
+    assert any("(lvm laptopvg-home) is active on it" in r
                for r in busy_reasons(laptop, stranger))
     assert any("is mounted on /mnt/lab/laptop" in r for r in busy_reasons(laptop, stranger))
 
