@@ -380,13 +380,29 @@ def _probe_order(st: StorageState) -> list[BlockDevice]:
         and not lvm_internal(st, d)
     ]
 
-    def blank(dev: BlockDevice) -> bool:
-        props = dev.properties
-        return bool(props) and dev.partition is None and not (
-            props.get("ID_FS_TYPE") or props.get("ID_PART_TABLE_TYPE")
-        )
+    return sorted(wanted, key=lambda d: (udev_blank(d), d.kname))
 
-    return sorted(wanted, key=lambda d: (blank(d), d.kname))
+
+def udev_blank(dev: BlockDevice) -> bool:
+    """udev found neither a signature nor a table on this whole device."""
+    props = dev.properties
+    return bool(props) and dev.partition is None and not (
+        props.get("ID_FS_TYPE") or props.get("ID_PART_TABLE_TYPE")
+    )
+
+
+def _not_blank(ctx: ProbeContext, paths: list[str]) -> list[str]:
+    """Which of ``paths`` carry anything, by one high-level blkid run.
+
+    High-level blkid (cache disabled) goes through every device given even
+    when one holds nothing, where low-level mode stops there.  What it finds
+    is then read again in low-level mode.
+    """
+    result = ctx.run(["blkid", "-c", "/dev/null", "-o", "export", *paths])
+    if result.missing or result.timed_out or result.returncode not in (0, 2):
+        return paths
+    found = parse_export(result.stdout)
+    return [p for p in paths if p in found]
 
 
 def probe_signatures(ctx: ProbeContext, st: StorageState) -> None:
@@ -397,10 +413,15 @@ def probe_signatures(ctx: ProbeContext, st: StorageState) -> None:
     all (exit 2, no message: a blank device, which is normal).  Either way the
     run resumes after that device, so each such device costs one more process;
     blank devices are put last where udev can tell (a partition always reports
-    its table entry, so only whole devices can be blank).  The hidden parts of
+    its table entry, so only whole devices can be blank), and when udev names
+    several, one high-level run checks them all first.  The hidden parts of
     LVs are not read: their content belongs to the LV built on them.
     """
-    pending = [d.path for d in _probe_order(st)]
+    order = _probe_order(st)
+    blank = [d.path for d in order if udev_blank(d)]
+    pending = [d.path for d in order if not udev_blank(d)]
+    # one blank device at the end stops nothing; several would cost one run each
+    pending += _not_blank(ctx, blank) if len(blank) > 1 else blank
     while pending:
         batch = pending[:_BLKID_BATCH]
         result = ctx.run(["blkid", "-p", "-o", "export", *batch])
@@ -565,6 +586,9 @@ def display_name(st: StorageState, kname: str | None) -> str | None:
     dev = st.device(kname)
     if dev is None:
         return None
+    devname = (dev.md or {}).get("devname")
+    if isinstance(devname, str) and devname:
+        return f"md/{devname}"  # /dev/md/<name>: md127 and md126 swap between boots
     if dev.dm_name:
         names = split_lvm_dm_name(dev.dm_name) if (dev.dm_uuid or "").startswith("LVM-") else None
         return f"{names[0]}/{names[1]}" if names else dev.dm_name

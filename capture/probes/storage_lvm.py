@@ -26,7 +26,12 @@ from hostbook.capture.parse_lvm import (
     words,
 )
 from hostbook.capture.probe import Probe, ProbeContext
-from hostbook.capture.probes.storage_inventory import StorageState, device_id, state
+from hostbook.capture.probes.storage_inventory import (
+    StorageState,
+    device_id,
+    display_name,
+    state,
+)
 
 FULLREPORT = (
     "lvm", "fullreport", "--all", "--readonly", "--reportformat", "json", "--units", "b",
@@ -98,7 +103,7 @@ class _Lvm:
                 {
                     "id": ident,
                     "type": "pv",
-                    "name": kname,
+                    "name": display_name(self.st, kname),
                     "device": device_id(self.st, kname),
                     "uuid": uuid,
                     "format": self.st.devices[kname].blkid.get("VERSION") if kname else None,

@@ -16,6 +16,7 @@ from hostbook.capture.probes.storage_inventory import (
     BlockDevice,
     StorageState,
     device_id,
+    display_name,
     state,
 )
 
@@ -57,6 +58,8 @@ def assembled_entry(ctx: ProbeContext, st: StorageState, dev: BlockDevice) -> di
     uuid = values.get("MD_UUID")
     if uuid:
         md["uuid"] = uuid
+    if values.get("MD_DEVNAME"):
+        md["devname"] = values["MD_DEVNAME"]
     members = []
     roles = {path.rsplit("/", 1)[-1]: role for path, role in (detail.members.items()
                                                                 if detail else [])}
@@ -79,7 +82,7 @@ def assembled_entry(ctx: ProbeContext, st: StorageState, dev: BlockDevice) -> di
     return {
         "id": device_id(st, dev.kname),
         "type": "md",
-        "name": dev.kname,
+        "name": display_name(st, dev.kname),
         "array_name": values.get("MD_NAME"),
         "uuid": uuid or (device_id(st, dev.kname) or "").removeprefix("md:"),
         "level": level,

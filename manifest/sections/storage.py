@@ -145,7 +145,9 @@ class MdEntry(Record):
 
     id: str
     type: Literal["md"] = "md"
-    name: str | None = Field(None, description="kernel name, e.g. md0")
+    name: str | None = Field(
+        None, description="md/<name> as in /dev/md/ (kernel numbers change), else kernel name"
+    )
     array_name: str | None = Field(None, description="name in the metadata (host:name)")
     uuid: str = Field(description="array UUID, as mdadm prints it")
     level: str = Field(description="raid0, raid1, raid5, raid6, raid10, linear, ...")
@@ -254,7 +256,7 @@ class PvEntry(Record):
 
     id: str
     type: Literal["pv"] = "pv"
-    name: str | None = Field(None, description="kernel name of its device")
+    name: str | None = Field(None, description="name of its device, for readers")
     device: str | None = Field(None, description="id of the device (None when missing)")
     uuid: str
     format: str | None = Field(None, description="label format as blkid reads it (LVM2 001)")
