@@ -227,9 +227,9 @@ class DryRunCommands:
 
     dry_run = True
 
-    def __init__(self, echo: Callable[[str], None], live: LiveCommands | None = None) -> None:
+    def __init__(self, echo: Callable[[str], None], live: Commands | None = None) -> None:
         self.echo = echo
-        self.live = live or LiveCommands()
+        self.live: Commands = live or LiveCommands()
         self.printed: list[str] = []
 
     def run(

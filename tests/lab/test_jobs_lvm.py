@@ -17,12 +17,16 @@ and filled; then
 The guest writes what its tools report (lvs, findmnt, the run's JSON events)
 and the archives into the results folder; the checks happen here, including
 a restore of the tar archive checked against the database that travelled
-inside it.
+inside it.  With HOSTBOOK_UPDATE_FIXTURES=1 the LVM provider's queries,
+recorded in the guest, are copied to tests/fixtures/jobs/lvm*/ for the unit
+tests' replay.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,8 @@ from tests.lab.fixtures import GuestFactory
 from tests.lab.vm import DiskSpec, Step
 
 pytestmark = pytest.mark.lab
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
 
 BUILD = r"""
 set -euo pipefail
@@ -96,6 +102,24 @@ def facts(name):
     (results / f"{name}.lvs.json").write_text(lvs)
     (results / f"{name}.findmnt.json").write_text(mnt)
 
+def record(name, argvs):
+    # The queries the LVM provider makes, recorded for the unit tests' replay.
+    from hostbook.capture.runner import LiveRunner, RecordingRunner
+    folder = results / "recordings" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    recorder = RecordingRunner(LiveRunner(), folder)
+    for argv in argvs:
+        recorder.run(argv)
+    recorder.save()
+
+ORIGIN_QUERIES = [
+    ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix",
+     "-o", "lv_name,vg_name,lv_attr,origin,pool_lv,lv_size", f"jobsvg/{lv}"]
+    for lv in ("data", "xdata")
+] + [["blkid", "-p", "-o", "value", "-s", "TYPE", f"/dev/mapper/jobsvg-{lv}"]
+     for lv in ("data", "xdata")]
+STATE = ["lvs", "--noheadings", "-o", "lv_attr,snap_percent", "jobsvg/data-hostbook-snap"]
+
 def hostbook(jobs, *extra):
     return subprocess.run([sys.executable, "-c", RUN, "--jobs-file", str(jobs), "--host",
                            "lab", "--json", "--no-notify", *extra],
@@ -140,10 +164,12 @@ small = work / "small.yaml"
 small.write_text(jobs_file("jobs.yaml", tar).read_text().replace("25%ORIGIN", "8M"))
 third = hostbook(small, "data", "--step", "snap")
 (results / "run3a.rc").write_text(str(third.returncode))
+record("lvm", [*ORIGIN_QUERIES, STATE])
 with open("/srv/data/var/lib/churn", "wb") as handle:
     handle.write(os.urandom(40 << 20))
     handle.flush()
     os.fsync(handle.fileno())
+record("lvm-overflowed", [STATE])
 third = hostbook(small, "data", "--step", "archive", "--step", "unsnap")
 (results / "run3.json").write_text(third.stdout)
 (results / "run3.rc").write_text(str(third.returncode))
@@ -237,3 +263,10 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     assert job3["status"] == "failed"
     assert any("overflowed" in m for m in job3["messages"]), job3["messages"]
     assert _lvs(out / "after3.lvs.json") == ["data", "xdata"]
+
+    if os.environ.get("HOSTBOOK_UPDATE_FIXTURES") == "1":
+        for name in ("lvm", "lvm-overflowed"):
+            target = FIXTURES / name
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / "recordings" / name / "recording.json",
+                            target / "recording.json")
