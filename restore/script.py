@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
-from hostbook.restore.steps import Command
+from hostbook.restore.steps import Command, Step
 
 if TYPE_CHECKING:
     from hostbook.restore.planner import Plan
@@ -42,7 +42,35 @@ def _environment() -> jinja2.Environment:
     env.filters["shjoin"] = lambda argv: shlex.join(list(argv))
     env.filters["comment"] = _comment
     env.globals["okcodes"] = _ok_codes
+    env.globals["already"] = already
     return env
+
+
+def already(step: Step) -> str | None:
+    """A shell test that is true when an activation step's result is there already.
+
+    Activations (assemble, open, mount) are written as ``if TEST; then ...``
+    so the script can run after a step that already did them (mdadm --create
+    starts its array) and can be run again after a reboot.  Destructive steps
+    are not guarded: the script is for blank disks; `apply` is the resumable way.
+    """
+    done = step.done
+    if step.destructive or done is None:
+        return None
+    q = shlex.quote
+    expect = done.expect
+    if done.kind == "md":
+        return (f"mdadm --detail --export {q(done.device)} 2>/dev/null "
+                f"| grep -qx {q('MD_UUID=' + expect.get('uuid', ''))}")
+    if done.kind == "mapper":
+        return f"cryptsetup status {q(expect.get('name', ''))} >/dev/null 2>&1"
+    if done.kind == "mounted":
+        return f"findmnt --mountpoint {q(expect.get('path', ''))} >/dev/null"
+    if done.kind == "unmounted":
+        return f"! findmnt --mountpoint {q(expect.get('path', ''))} >/dev/null"
+    if done.kind == "file":
+        return f"test -s {q(expect.get('path', ''))}"
+    return None
 
 
 def _comment(line: str) -> str:

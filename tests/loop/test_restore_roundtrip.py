@@ -366,6 +366,26 @@ def test_gpt_onto_smaller_disk_that_does_not_fit(make: LoopDevices, gpt_host: Ho
         assert handle.read(len(pattern)) == pattern
 
 
+def test_the_script_run_by_hand_restores_too(make: LoopDevices, mbr_host: Host) -> None:
+    retire(mbr_host)
+    target = make("512M")
+    script = make.workdir / "by-hand.sh"
+    root = make.workdir / "target-by-hand"
+    result = cli(mbr_host, "plan", *maps(mbr_host, [target]), "--target", str(root),
+                 "--script", str(script))
+    assert result.exit_code == 0, result.output
+    target.assert_ours()
+    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=ENV,
+                         check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    host_copy = Host(mbr_host.name, mbr_host.devices, mbr_host.repo, make.workdir / "s2",
+                     mbr_host.uuids)
+    result = cli(host_copy, "verify", *maps(mbr_host, [target]), "--target", str(root))
+    assert result.exit_code == 0, result.output
+    mbr_host.copies.append(target)
+    sh("umount", "-R", str(root))
+
+
 def test_4k_sector_disk_onto_512_byte_disk(make: LoopDevices, kn4_host: Host) -> None:
     retire(kn4_host)
     target = make("600M")

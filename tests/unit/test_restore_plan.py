@@ -184,6 +184,17 @@ def test_script_is_valid_bash(name: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_script_guards_activations_so_it_runs_after_create_and_again() -> None:
+    text = render_script(plan_for("server"))
+    assert "if mdadm --detail --export /dev/md/server-root 2>/dev/null | grep -qx" in text
+    assert "if findmnt --mountpoint /mnt/target >/dev/null; then" in text
+    laptop = render_script(plan_for("laptop"))
+    assert "if cryptsetup status laptop_crypt >/dev/null 2>&1; then" in laptop
+    assert "if test -s /mnt/target/etc/keys/laptop.key" not in laptop  # no key file here
+    # destructive steps are never guarded: the script is for blank disks
+    assert "then\n    echo '    already done'\nelse\n    mkfs" not in text
+
+
 def test_mounts_follow_fstab_under_the_target_root() -> None:
     doc = layout_doc("laptop")
     plan = plan_for("laptop")
