@@ -18,7 +18,6 @@ from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, VgEntry
-from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import read_document
 from hostbook.restore.devices import luks_name
@@ -30,6 +29,10 @@ from hostbook.restore.planner import Plan, PlanInput, make_plan, needed_disks
 from hostbook.restore.safety import Allowance, PresentDevice, check_targets, present_devices
 from hostbook.restore.secrets import PassphraseSource
 from hostbook.restore.units import human
+
+# The manifest repository's layout (hostbook.manifest.store), without importing
+# git: a restore only reads two files, and a live system pays for every import.
+HOSTS_DIR = "hosts"
 
 
 class LiveSystem(Protocol):
@@ -57,11 +60,14 @@ def load_host(repository: Path, host: str) -> HostDocuments:
     """Read and validate hosts/HOST/storage.yaml and restore.yaml."""
     from hostbook.manifest.sections.storage import StorageDocument
 
-    repo = ManifestRepository(repository)
-    path = repo.section_path(host, "storage")
+    if not host or "/" in host or host.startswith("."):
+        raise BadInputError(f"invalid host name {host!r}")
+    hosts = repository / HOSTS_DIR
+    path = hosts / host / "storage.yaml"
     data = read_document(path)
     if data is None:
-        known = ", ".join(repo.hosts()) or "none"
+        known = ", ".join(sorted(p.name for p in hosts.iterdir() if p.is_dir())
+                          if hosts.is_dir() else []) or "none"
         raise BadInputError(f"{path}: no storage.yaml for host {host!r} (hosts: {known})")
     storage = validate_as(StorageDocument, data, str(path))
     if storage.incomplete:
@@ -70,7 +76,7 @@ def load_host(repository: Path, host: str) -> HostDocuments:
             f"{path}: the capture was incomplete ({parts}); a restore from it would be "
             "incomplete too: capture again, or fix the file"
         )
-    policy_path = repo.section_path(host, "restore")
+    policy_path = hosts / host / "restore.yaml"
     policy_data = read_document(policy_path)
     policy = (validate_as(RestoreDocument, policy_data, str(policy_path))
               if policy_data is not None

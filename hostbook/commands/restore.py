@@ -86,13 +86,14 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
     Exit 2 when the plan is refused (a disk too small, busy, or a layer that
     cannot be recreated); the reasons are printed.
     """
-    from hostbook.manifest.yamlio import atomic_write_text
-    from hostbook.restore.script import render_script
     from hostbook.restore.session import prepare
 
     prepared = prepare(_live(), resolve_repo(repo), host, maps, target)
     plan = prepared.plan
     if script_path is not None:
+        from hostbook.manifest.yamlio import atomic_write_text
+        from hostbook.restore.script import render_script  # jinja2: only when asked
+
         atomic_write_text(script_path, render_script(plan), mode=0o755)
     if as_json:
         click.echo(json.dumps(plan.as_dict(), indent=2))
