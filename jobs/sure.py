@@ -110,10 +110,26 @@ class _Excluder:
         return any(fnmatch.fnmatchcase(rel, g) for g in self.globs)
 
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def hash_file(path: str, size_hint: int = 0) -> str:
-    """SHA-256 of a file's content, hex; ``-`` when it cannot be read."""
+    """SHA-256 of a file's content, hex; ``-`` when it cannot be read.
+
+    Opened without following links and without blocking, and checked to be a
+    regular file: on a live filesystem (provider ``none``) a file can become a
+    FIFO or a symlink between the walk and the read, and must not hang the run
+    or be read through.
+    """
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return UNREADABLE
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return UNREADABLE
+        with os.fdopen(fd, "rb") as handle:
             if size_hint < _SMALL:
                 return hashlib.sha256(handle.read()).hexdigest()
             return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -285,3 +285,14 @@ def test_a_damaged_previous_database_costs_only_speed(tmp_path: Path) -> None:
     assert stats.previous_error is not None and "previous.sure.gz" in stats.previous_error
     assert stats.hashed == stats.files == 5
     assert sure.check(root, tmp_path / "next.sure.gz") == []
+
+
+def test_hash_never_blocks_on_or_follows_what_replaced_a_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "was-a-file"
+    os.mkfifo(fifo)
+    assert sure.hash_file(str(fifo)) == sure.UNREADABLE  # would block forever if opened
+    (tmp_path / "target").write_bytes(b"secret elsewhere")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    assert sure.hash_file(str(tmp_path / "link")) == sure.UNREADABLE
+    assert sure.hash_file(str(tmp_path / "target")) == sure.hash_file(
+        str(tmp_path / "target"), 10 << 20)  # small and large paths agree
