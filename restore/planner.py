@@ -515,13 +515,7 @@ class _Planner:
             members = [d.device for d in (fs.btrfs.devices if fs.btrfs else []) if d.device]
             members = members or [fs.device]
             paths = [self._path(m) for m in members]
-            sizes = [next((d.size for d in fs.btrfs.devices if d.device == m), None)
-                     if fs.btrfs and all(m not in sizing.resized for m in members) else None
-                     for m in members]
-            recorded_dev = [self.view.get(m) for m in members]
-            exact_sizes = [s if s is not None and getattr(r, "size", None) not in (None, s)
-                           else None for s, r in zip(sizes, recorded_dev, strict=True)]
-            built = mkfs.btrfs_commands(fs, paths, exact_sizes)
+            built = mkfs.btrfs_commands(fs, paths, self._btrfs_sizes(fs, members, sizing))
             device = paths[0]
         self.problems += built.problems
         self.notes += built.notes
@@ -536,6 +530,20 @@ class _Planner:
         ))
         if fs.fstype == "btrfs" and fs.btrfs is not None:
             self._btrfs_tree(fs, device)
+
+    def _btrfs_sizes(self, fs: FilesystemEntry, members: list[str], sizing: Sizing
+                     ) -> list[int | None]:
+        """Per member, the size btrfs had on it when smaller than the device (-b)."""
+        sizes: list[int | None] = []
+        for member in members:
+            recorded = next((d.size for d in fs.btrfs.devices if d.device == member), None
+                            ) if fs.btrfs else None
+            device = self.view.get(member)
+            device_size = getattr(device, "size", None)
+            smaller = (recorded is not None and device_size is not None
+                       and recorded < device_size and member not in sizing.resized)
+            sizes.append(recorded if smaller else None)
+        return sizes
 
     def _btrfs_tree(self, fs: FilesystemEntry, device: str) -> None:
         btrfs = fs.btrfs
