@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="walker processes (default: one per CPU, at most 4)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="walker processes for the parallel variant (default 2)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -110,17 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         gen_time, paths = timed(lambda: generate(root, args.files))
         files: list[Path] = paths  # type: ignore[assignment]
         subprocess.run(["find", str(root)], capture_output=True, check=True)  # warm up
-        workers = args.workers if args.workers is not None else sure.default_workers()
+        workers = max(2, args.workers)
 
         full_db = work / "full.sure.gz"
         full_times = []
         for _ in range(max(1, args.runs // 2)):
             warm(root, contents=True)
-            elapsed, stats = timed(lambda: sure.update(root, full_db, workers=workers))
+            elapsed, stats = timed(lambda: sure.update(root, full_db, workers=1))
             full_times.append(elapsed)
         full_stats: sure.ScanStats = stats  # type: ignore[assignment]
 
-        update_times, find_times, serial_times = [], [], []
+        update_times, find_times, parallel_times = [], [], []
         previous = full_db
         hashed = reused = found = 0
         for round_ in range(args.runs):
@@ -129,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             out = work / f"run{round_}.sure.gz"
             warm(root)
             elapsed, stats = timed(
-                lambda out=out, previous=previous: sure.update(
-                    root, out, previous, workers=workers))
+                lambda out=out, previous=previous: sure.update(root, out, previous, workers=1))
             update_times.append(elapsed)
             run_stats: sure.ScanStats = stats  # type: ignore[assignment]
             hashed, reused = run_stats.hashed, run_stats.reused
@@ -138,13 +137,13 @@ def main(argv: list[str] | None = None) -> int:
             warm(root)
             f_elapsed, found = find_newer(root, previous)
             find_times.append(f_elapsed)
-            serial = work / f"serial{round_}.sure.gz"
+            par = work / f"parallel{round_}.sure.gz"
             warm(root)
             s_elapsed, _stats = timed(
-                lambda serial=serial, previous=previous: sure.update(
-                    root, serial, previous, workers=1))
-            serial_times.append(s_elapsed)
-            assert sure_db.read_lines_by_path(serial) == sure_db.read_lines_by_path(out)
+                lambda par=par, previous=previous: sure.update(
+                    root, par, previous, workers=workers))
+            parallel_times.append(s_elapsed)
+            assert sure_db.read_lines_by_path(par) == sure_db.read_lines_by_path(out)
             previous = out
 
         update = statistics.median(update_times)
@@ -156,43 +155,42 @@ def main(argv: list[str] | None = None) -> int:
             "reused_per_run": reused,
             "find_newer_found": found,
             "database_bytes": previous.stat().st_size,
-            "workers": workers,
+            "parallel_workers": workers,
             "cpus": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "generate_seconds": round(gen_time, 2),
             "full_rehash_seconds": [round(t, 3) for t in full_times],
             "update_seconds": [round(t, 3) for t in update_times],
-            "update_one_process_seconds": [round(t, 3) for t in serial_times],
+            "update_parallel_seconds": [round(t, 3) for t in parallel_times],
             "find_newer_seconds": [round(t, 3) for t in find_times],
             "median_update": round(update, 3),
-            "median_update_one_process": round(statistics.median(serial_times), 3),
+            "median_update_parallel": round(statistics.median(parallel_times), 3),
             "median_find_newer": round(find, 3),
             "median_full_rehash": round(statistics.median(full_times), 3),
             "update_over_find": round(update / find, 2),
-            "one_process_over_find": round(statistics.median(serial_times) / find, 2),
+            "parallel_over_find": round(statistics.median(parallel_times) / find, 2),
         }
         if args.json:
             print(json.dumps(result, indent=2))
         else:
             print(f"tree: {args.files} files, {full_stats.entries} entries; "
                   f"{hashed} changed per run (1%); {args.runs} runs, medians")
-            print(f"load average {result['load_average']}, {result['cpus']} CPUs, "
-                  f"{workers} walker process(es)")
+            print(f"load average {result['load_average']}, {result['cpus']} CPUs")
             print("| measure | median | all runs |")
             print("| --- | --- | --- |")
             rows = [
                 ("full re-hash (no previous database)", "median_full_rehash",
                  "full_rehash_seconds"),
-                (f"sure update, {workers} walker(s)", "median_update", "update_seconds"),
-                ("sure update, one process", "median_update_one_process",
-                 "update_one_process_seconds"),
+                ("sure update (one process, streamed)", "median_update", "update_seconds"),
+                (f"sure update, {workers} walker processes", "median_update_parallel",
+                 "update_parallel_seconds"),
                 ("find -newer (walk + lstat)", "median_find_newer", "find_newer_seconds"),
             ]
             for label, key, runs in rows:
                 print(f"| {label} | {result[key]:.3f} s | "
                       f"{', '.join(f'{t:.2f}' for t in result[runs])} |")  # type: ignore[union-attr]
             print(f"| update / find -newer | {result['update_over_find']}x | "
-                  f"one process: {result['one_process_over_find']}x |")
+                  f"{workers} walkers: {result['parallel_over_find']}x |")
             print(f"database: {result['database_bytes']:,} bytes (gzip)")
         return 0
     finally:

@@ -21,7 +21,7 @@ import pickle
 import stat
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ CHECK_FIELDS = ("kind", "mode", "uid", "gid", "size", "mtime", "value")
 _HASH_WORKERS = max(2, os.cpu_count() or 2)
 _SMALL = 1 << 20  # read in one go below this size
 _LARGE = 4 << 20  # hashed in worker threads from this size on
+_CHUNK = 8192  # lines per chunk handed to the database writer
 
 Progress = Callable[[int, int, int], None]
 """Called with (entries walked, files to hash, files hashed so far)."""
@@ -178,6 +179,8 @@ class _Part:
     todo_at: list[int] = field(default_factory=list)
     units: list[tuple[int, str]] = field(default_factory=list)
     reused: int = 0
+    hashed: int = 0
+    emitted: int = 0
     hashed_bytes: int = 0
     unreadable: list[str] = field(default_factory=list)
 
@@ -189,73 +192,119 @@ def _walk(
     excluded: _Excluder,
     progress: Progress | None,
     stop_at_dirs: bool = False,
+    sink: Callable[[list[str]], None] | None = None,
 ) -> _Part:
     """Walk depth first from ``stack`` and format every entry's line.
 
     A regular file whose stored line has the same size, mtime, ctime and inode
     keeps that line, hash included.  With ``stop_at_dirs`` directories are not
     entered: their line is written and they are returned as units (position,
-    path) for a worker to walk.
+    path) for a worker to walk.  With a ``sink`` changed files are hashed as
+    they are met (large ones in a thread pool) and finished lines are handed
+    to the sink in chunks, so writing the database overlaps the walk.
     """
     part = _Part()
     lines = part.lines
     exact, globs = excluded.exact, excluded.globs
     escape = sure_db.escape
     is_dir, is_reg, is_lnk = stat.S_ISDIR, stat.S_ISREG, stat.S_ISLNK
-    reused = 0
-    while stack:
-        rel, items = stack[-1]
-        prefix = f"{rel}/" if rel else ""
-        while items:
-            item = items.pop()
-            path = prefix + item.name
-            if path in exact or (globs and excluded(path)):
-                continue
-            try:
-                info = item.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            mode = info.st_mode
-            if is_reg(mode):
-                old = prior.get(path)
-                # Same inode, size and ctime (and mtime): the stored line, hash included,
-                # is still true; no formatting, no reading.
-                if old is not None and old.endswith(
-                    f"\t{info.st_size}\t{info.st_mtime_ns}\t{info.st_ctime_ns}\t{info.st_ino}\t",
-                    0,
-                    len(old) - 64,
-                ):
-                    lines.append(old)
-                    reused += 1
+    join = os.path.join
+    reused = hashed = 0
+    pending: list[tuple[int, str, Future[str]]] = []
+    pool: ThreadPoolExecutor | None = None
+
+    def flush() -> None:
+        nonlocal lines
+        for at, rel, future in pending:
+            digest = future.result()
+            lines[at] += digest
+            if digest == UNREADABLE:
+                part.unreadable.append(rel)
+        pending.clear()
+        assert sink is not None
+        sink(lines)
+        part.emitted += len(lines)
+        lines = []
+
+    try:
+        while stack:
+            rel, items = stack[-1]
+            prefix = f"{rel}/" if rel else ""
+            while items:
+                item = items.pop()
+                path = prefix + item.name
+                if path in exact or (globs and excluded(path)):
                     continue
-                part.todo.append((path, info.st_size))
-                part.todo_at.append(len(lines))
-                lines.append(_line(path, info, "f", ""))
-                part.hashed_bytes += info.st_size
-            elif is_dir(mode):
-                lines.append(_line(path, info, "d", ""))
-                if stop_at_dirs:
-                    part.units.append((len(lines), path))
-                    continue
-                stack.append((path, _listing(item.path)))
-                break  # descend now: the subtree follows its directory's line
-            elif is_lnk(mode):
                 try:
-                    target = os.readlink(item.path)
+                    info = item.stat(follow_symlinks=False)
                 except OSError:
-                    target = UNREADABLE
-                lines.append(_line(path, info, "l", escape(target)))
+                    continue
+                mode = info.st_mode
+                if is_reg(mode):
+                    old = prior.get(path)
+                    # Same inode, size and ctime (and mtime): the stored line, hash
+                    # included, is still true; no formatting, no reading.
+                    if old is not None and old.endswith(
+                        f"\t{info.st_size}\t{info.st_mtime_ns}\t{info.st_ctime_ns}\t"
+                        f"{info.st_ino}\t",
+                        0,
+                        len(old) - 64,
+                    ):
+                        lines.append(old)
+                        reused += 1
+                        continue
+                    part.hashed_bytes += info.st_size
+                    if sink is None:
+                        part.todo.append((path, info.st_size))
+                        part.todo_at.append(len(lines))
+                        lines.append(_line(path, info, "f", ""))
+                    elif info.st_size < _LARGE:
+                        digest = hash_file(join(base, path), info.st_size)
+                        if digest == UNREADABLE:
+                            part.unreadable.append(path)
+                        lines.append(_line(path, info, "f", digest))
+                        hashed += 1
+                    else:
+                        pool = pool or ThreadPoolExecutor(max_workers=_HASH_WORKERS)
+                        pending.append((len(lines), path, pool.submit(
+                            hash_file, join(base, path), info.st_size)))
+                        lines.append(_line(path, info, "f", ""))
+                        hashed += 1
+                elif is_dir(mode):
+                    lines.append(_line(path, info, "d", ""))
+                    if stop_at_dirs:
+                        part.units.append((len(lines), path))
+                        continue
+                    stack.append((path, _listing(item.path)))
+                    break  # descend now: the subtree follows its directory's line
+                elif is_lnk(mode):
+                    try:
+                        target = os.readlink(item.path)
+                    except OSError:
+                        target = UNREADABLE
+                    lines.append(_line(path, info, "l", escape(target)))
+                else:
+                    kind = _kind(mode)
+                    value = (
+                        f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}"
+                        if kind in "cb" else ""
+                    )
+                    lines.append(_line(path, info, kind, value))
             else:
-                kind = _kind(mode)
-                value = (
-                    f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}" if kind in "cb" else ""
-                )
-                lines.append(_line(path, info, kind, value))
-        else:
-            stack.pop()
-        if progress is not None:
-            progress(len(lines), 0, 0)
+                stack.pop()
+            if sink is not None and len(lines) >= _CHUNK:
+                flush()
+            if progress is not None:
+                progress(part.emitted + len(lines), 0, hashed)
+        if sink is not None:
+            flush()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    part.lines = lines
     part.reused = reused
+    part.hashed = hashed + len(part.todo)
+    part.emitted += len(lines)
     return part
 
 
@@ -269,7 +318,12 @@ def _hash_part(base: str, part: _Part, progress: Progress | None) -> None:
 
 
 def default_workers() -> int:
-    """Walker processes: one per CPU this process may use, at most 4 ($HOSTBOOK_SURE_WORKERS)."""
+    """Walker processes ($HOSTBOOK_SURE_WORKERS, else half the usable CPUs, 1 to 4).
+
+    One process streams the database to its writer while it walks; several
+    pay for forking and for sending their lines back, which on a two-CPU
+    machine cost more than the second walker saves (benchmarks/sure.md).
+    """
     env = os.environ.get("HOSTBOOK_SURE_WORKERS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
@@ -277,7 +331,7 @@ def default_workers() -> int:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    return max(1, min(4, cpus // 2)) if cpus >= 4 else 1
 
 
 def _walk_units(
@@ -350,6 +404,7 @@ def scan_lines(
     exclude: Iterable[str] = (),
     progress: Progress | None = None,
     workers: int | None = None,
+    sink: Callable[[list[str]], None] | None = None,
 ) -> tuple[list[str], ScanStats]:
     """Walk ``root`` once and return the database lines in tree order, with stats.
 
@@ -361,8 +416,9 @@ def scan_lines(
 
     With more than one worker the top-level directories are walked (and
     their changed files hashed) in parallel processes: a walk is mostly
-    Python bytecode per entry, so threads would only take turns.  The lines
-    are the same either way.
+    Python bytecode per entry, so threads would only take turns.  With a
+    ``sink`` (one walker only) the lines go to it in chunks as they are
+    finished and none are returned.  The lines are the same every way.
     """
     started = time.perf_counter()
     base = str(root)
@@ -376,6 +432,15 @@ def scan_lines(
     prior = previous or {}
     count = default_workers() if workers is None else max(1, workers)
     stats = ScanStats()
+    if sink is not None:
+        sink([_line(".", top, "d", "")])
+        part = _walk(base, [("", _listing(base))], prior, excluded, progress, sink=sink)
+        stats.reused, stats.hashed = part.reused, part.hashed
+        stats.hashed_bytes, stats.unreadable = part.hashed_bytes, part.unreadable
+        stats.files = stats.reused + stats.hashed
+        stats.entries = part.emitted + 1
+        stats.seconds = time.perf_counter() - started
+        return [], stats
     head = _walk(base, [("", _listing(base))], prior, excluded, progress,
                  stop_at_dirs=count > 1)
     _hash_part(base, head, progress)
@@ -397,11 +462,11 @@ def scan_lines(
         lines += head.lines[cut:]
     else:
         lines = [_line(".", top, "d", ""), *head.lines]
-    for part in parts:
-        stats.reused += part.reused
-        stats.hashed += len(part.todo)
-        stats.hashed_bytes += part.hashed_bytes
-        stats.unreadable += part.unreadable
+    for each in parts:
+        stats.reused += each.reused
+        stats.hashed += each.hashed
+        stats.hashed_bytes += each.hashed_bytes
+        stats.unreadable += each.unreadable
     stats.files = stats.reused + stats.hashed
     stats.entries = len(lines)
     stats.seconds = time.perf_counter() - started
@@ -466,7 +531,18 @@ def update(
             prior = sure_db.read_lines_by_path(previous)
         except BadInputError as exc:
             problem = str(exc)
-    lines, stats = scan_lines(root, prior, exclude, progress, workers)
+    count = default_workers() if workers is None else max(1, workers)
+    if count == 1:
+        writer = sure_db.StreamWriter(output, label or str(root), _now())
+        try:
+            _lines, stats = scan_lines(root, prior, exclude, progress, 1, sink=writer.add)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        stats.previous_error = problem
+        return stats
+    lines, stats = scan_lines(root, prior, exclude, progress, count)
     stats.previous_error = problem
     sure_db.write_lines(lines, output, label or str(root), _now())
     return stats

@@ -24,10 +24,13 @@ update (a file whose inode, size and ctime are unchanged keeps its hash);
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
+import queue
 import re
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -260,6 +263,71 @@ def _write_bytes(data: bytes, path: Path, level: int) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+class StreamWriter:
+    """Writes a database while it is being scanned: chunks of lines go to a thread
+    that compresses them (zlib releases the GIL) and appends them to a temporary
+    file; ``close`` fsyncs and renames it into place.
+
+    Compression then overlaps the walk instead of following it, and the lines
+    need not all be kept in memory.  Each chunk is one gzip member; a file of
+    several members is one valid gzip stream.
+    """
+
+    def __init__(self, path: Path, root: str, created: str, level: int = 1) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.level = level
+        self.lines = 0
+        self._raw = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="sure-writer", daemon=True)
+        self._thread.start()
+        self._queue.put([f"{MAGIC}", f"#root {escape(root)}", f"#created {created}"])
+
+    def _drain(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                data = ("\n".join(chunk) + "\n").encode("utf-8", errors="surrogateescape")
+                self._raw.write(_gzip_member(data, self.level))
+        except BaseException as exc:  # reported by close()
+            self._error = exc
+            while self._queue.get() is not None:  # keep the producer from blocking
+                pass
+
+    def add(self, lines: list[str]) -> None:
+        """Queue lines (in tree order) for writing."""
+        if lines:
+            self.lines += len(lines)
+            self._queue.put(lines)
+
+    def close(self) -> Path:
+        """Finish: wait for the writer, fsync, rename into place."""
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            if self._error is not None:
+                raise self._error
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file (after an error in the scan)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def _gzip_member(data: bytes, level: int) -> bytes:

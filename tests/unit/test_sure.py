@@ -240,6 +240,21 @@ def test_unreadable_files_are_reported(shared_tmp: Path) -> None:
     assert sure_db.read(out).by_path()["secret"].value == sure.UNREADABLE
 
 
+def test_streamed_parallel_and_buffered_databases_are_identical(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    for top in ("a", "b", "c"):
+        make_tree(root / top)
+    (root / "big.bin").write_bytes(os.urandom(5 << 20))  # hashed in the thread pool
+    outputs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"{workers}.sure.gz"
+        stats = sure.update(root, out, workers=workers, label="/x")
+        outputs[workers] = (sure_db.read(out).entries, stats.hashed, stats.entries)
+    assert outputs[1] == outputs[2]
+    assert outputs[1][1] == 16 and outputs[1][2] == len(outputs[1][0])
+
+
 def test_parallel_walk_writes_the_same_lines(tmp_path: Path) -> None:
     """Top-level directories walked in worker processes give the sequential result."""
     root = tmp_path / "tree"
@@ -296,3 +311,23 @@ def test_hash_never_blocks_on_or_follows_what_replaced_a_file(tmp_path: Path) ->
     assert sure.hash_file(str(tmp_path / "link")) == sure.UNREADABLE
     assert sure.hash_file(str(tmp_path / "target")) == sure.hash_file(
         str(tmp_path / "target"), 10 << 20)  # small and large paths agree
+
+
+def test_reuse_survives_added_and_removed_entries(tmp_path: Path) -> None:
+    """Added and removed entries change nothing for the files that stayed."""
+    root = tmp_path / "tree"
+    for top in ("a", "m", "z"):
+        for i in range(40):
+            (root / top / f"d{i:02d}").mkdir(parents=True)
+            (root / top / f"d{i:02d}" / "f").write_bytes(bytes([i]))
+    first = tmp_path / "1.sure.gz"
+    sure.update(root, first, workers=1)
+    for i in range(30):  # a run of new directories, longer than the look-ahead
+        (root / "m" / f"c{i:02d}" / "x").mkdir(parents=True)
+    (root / "a" / "d05" / "f").unlink()
+    (root / "z" / "d39" / "f").write_bytes(b"changed!")
+    second = tmp_path / "2.sure.gz"
+    stats = sure.update(root, second, first, workers=1)
+    assert (stats.hashed, stats.reused) == (1, 118)
+    assert sure.check(root, second) == []
+    assert sure_db.read(second).entries == sure.scan(root)[0].entries
