@@ -183,43 +183,43 @@ def _when(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def _decision_lines(decisions: Any) -> list[str]:
+    """One line per snapshot: action, name, creation time, reason."""
+    return [
+        f"  {d.action:<8} {d.snapshot.name:<40} {_when(d.snapshot.creation)}  {d.reason}"
+        for d in decisions
+    ]
+
+
+def _target_lines(header: str, target: Any) -> list[str]:
+    """A target's heading, refusal, notes and retention decisions (ZFS and btrfs alike)."""
+    lines = [header]
+    if target.refused:
+        lines.append(f"  REFUSED: {target.refused}")
+    lines.extend(f"  note: {note}" for note in target.notes)
+    lines.extend(_decision_lines(target.retention.decisions))
+    return lines
+
+
 def render_retention(plan: HostPlan) -> str:
     """Every snapshot at every location with keep/delete and the reasons."""
     lines = [f"retention plan for {plan.host} at {_when(plan.now)} UTC"]
     for ds in plan.datasets:
         lines.append("")
         lines.append(f"{ds.dataset} (source)")
-        for d in ds.source.decisions:
-            lines.append(f"  {d.action:<8} {d.snapshot.name:<40} {_when(d.snapshot.creation)}  "
-                         f"{d.reason}")
+        lines.extend(_decision_lines(ds.source.decisions))
         for tp in ds.targets:
-            lines.append(f"{tp.target_dataset} ({tp.name})")
-            if tp.refused:
-                lines.append(f"  REFUSED: {tp.refused}")
-            for note in tp.notes:
-                lines.append(f"  note: {note}")
-            for d in tp.retention.decisions:
-                lines.append(f"  {d.action:<8} {d.snapshot.name:<40} "
-                             f"{_when(d.snapshot.creation)}  {d.reason}")
+            lines.extend(_target_lines(f"{tp.target_dataset} ({tp.name})", tp))
         for reason in ds.refused:
             lines.append(f"  REFUSED: {reason}")
     for bp in plan.btrfs:
         lines.append("")
         lines.append(f"{bp.directory} (btrfs source)")
-        for d in bp.source.decisions:
-            lines.append(f"  {d.action:<8} {d.snapshot.name:<40} {_when(d.snapshot.creation)}  "
-                         f"{d.reason}")
-        for tp in bp.targets:
-            lines.append(f"{tp.directory} ({tp.name}, btrfs)")
-            if tp.refused:
-                lines.append(f"  REFUSED: {tp.refused}")
-            for note in tp.notes:
-                lines.append(f"  note: {note}")
-            for d in tp.retention.decisions:
-                lines.append(f"  {d.action:<8} {d.snapshot.name:<40} "
-                             f"{_when(d.snapshot.creation)}  {d.reason}")
+        lines.extend(_decision_lines(bp.source.decisions))
+        for btp in bp.targets:
+            lines.extend(_target_lines(f"{btp.directory} ({btp.name}, btrfs)", btp))
         for reason in bp.refused:
-            if not any(reason == tp.refused for tp in bp.targets):
+            if not any(reason == btp.refused for btp in bp.targets):
                 lines.append(f"  REFUSED: {reason}")
     lines.extend(f"PROBLEM: {p}" for p in plan.problems)
     return "\n".join(lines) + "\n"
