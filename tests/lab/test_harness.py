@@ -1,4 +1,4 @@
-"""The harness's own promises: speed, loud failures, and nothing left behind.
+"""The harness's own promises: steps that report, loud failures, nothing left behind.
 
 "Nothing left behind" is checked against the system itself: no process whose command
 line mentions the guest's work directory, no loop device backed by a file in it, and
@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from tests.loopdev import TierUnavailable, loops_backed_by, skip_or_fail
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
-BOOT_PLUS_BUILD_LIMIT = 60.0
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -66,51 +64,13 @@ def _assert_nothing_left(workdir: Path, qemu_pid: int | None) -> None:
     assert not workdir.exists(), f"{workdir} is left"
 
 
-def _other_guests(ours: Path) -> set[int]:
-    """qemu processes on this machine that are not the given guest's."""
-    pids = set()
-    for pid in _processes_mentioning("qemu-system"):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if cmdline.startswith(b"/") and b"qemu-system" in cmdline.split(b"\0")[0] \
-                and str(ours).encode() not in cmdline:
-            pids.add(pid)
-    return pids
-
-
-def test_boot_plus_one_layout_build_is_fast(lab_guest: GuestFactory) -> None:
-    """Acceptance: boot + laptop build (the heaviest one-disk layout) under 60 s.
-
-    TCG is CPU-bound: on a 2-CPU machine another guest running at the same time
-    (another test run) roughly halves our speed. The limit is asserted when the
-    machine is ours; when other guests shared it, a miss is reported as a skip with
-    the figures rather than a failure nobody can act on.
-    """
+def test_boot_builds_one_layout_with_its_files(lab_guest: GuestFactory) -> None:
+    """One boot builds the laptop layout (the heaviest one-disk layout) and reports the
+    checksums of every file its builder wrote. How fast: benchmarks/lab.py."""
     g = lab_guest(disks_for("laptop"))
-    others: set[int] = set(_other_guests(g.workdir))
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(0.5):
-            others.update(_other_guests(g.workdir))
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        result = g.run_steps([build_step("laptop")], timeout=300)
-    finally:
-        stop.set()
-        watcher.join()
+    result = g.run_steps([build_step("laptop")], timeout=300)
     assert result.ok, result.describe()
-    figures = (f"boot+laptop build: {result.seconds:.1f}s wall, first step at "
-               f"{result.ready_seconds}s guest time, build {result['build-laptop'].seconds}s, "
-               f"phases {result.phases}, other guests running: {len(others)}")
-    print("\n" + figures)
-    if result.seconds >= BOOT_PLUS_BUILD_LIMIT and others:
-        pytest.skip(f"over {BOOT_PLUS_BUILD_LIMIT}s while sharing the CPUs: {figures}")
-    assert result.seconds < BOOT_PLUS_BUILD_LIMIT, figures
+    assert result.ready_seconds is not None and result.ready_seconds > 0
     assert set(LAYOUTS["laptop"].expected_checksums()) <= {
         line.split(None, 1)[1]
         for line in (result.results_dir / "laptop" / "checksums.sha256").read_text()
