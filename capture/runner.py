@@ -20,38 +20,12 @@ from typing import Any, Protocol
 
 from hostbook.capture.redact import mask_credentials
 from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.tools import CommandResult, tool_environment
 from hostbook.manifest.yamlio import atomic_write_text
 
 DEFAULT_TIMEOUT = 60.0
 RECORDING_FILE = "recording.json"
 RECORDING_FORMAT = "hostbook-recording/v1"
-# System tools live in sbin on Debian; a non-root PATH often lacks it.
-_EXTRA_PATH = ("/usr/local/sbin", "/usr/sbin", "/sbin")
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command did: exit code and output; ``missing`` when not installed."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    missing: bool = False
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and not self.missing and not self.timed_out
-
-    def failure(self) -> str:
-        """One line saying why the command did not succeed."""
-        if self.missing:
-            return f"{self.argv[0]}: not installed"
-        if self.timed_out:
-            return f"{' '.join(self.argv)}: timed out"
-        tail = (self.stderr.strip().splitlines() or [""])[-1]
-        return f"{' '.join(self.argv)}: exit {self.returncode}" + (f": {tail}" if tail else "")
 
 
 class Runner(Protocol):
@@ -68,12 +42,6 @@ class Runner(Protocol):
     def value(self, key: str, producer: Callable[[], Any]) -> Any: ...
 
 
-def _search_path() -> str:
-    parts = os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)
-    parts += [p for p in _EXTRA_PATH if p not in parts]
-    return os.pathsep.join(parts)
-
-
 @dataclass
 class RunStats:
     """Counts for benchmarks: how many processes a capture started."""
@@ -88,11 +56,7 @@ class LiveRunner:
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.stats = RunStats()
-        self._env = dict(os.environ)
-        self._env.update({"LC_ALL": "C", "LANG": "C", "PATH": _search_path()})
-        self._env.pop("LANGUAGE", None)
-        if env:
-            self._env.update(env)
+        self._env = tool_environment(env)
 
     def run(
         self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT, stdin: str | None = None

@@ -17,47 +17,21 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import shlex
 import shutil
 import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Protocol
 
+from hostbook.manifest.tools import CommandResult, tool_environment
+
 DEFAULT_TIMEOUT = 120.0
-_EXTRA_PATH = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _PR_SET_PDEATHSIG = 1
 
 LineSink = Callable[[str, str], None]
 """Called with (stream name "stdout"/"stderr", line without newline)."""
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command did: exit code and output; ``missing`` when not installed."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    missing: bool = False
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and not self.missing and not self.timed_out
-
-    def failure(self) -> str:
-        """One line saying why the command did not succeed."""
-        if self.missing:
-            return f"{self.argv[0]}: not installed"
-        if self.timed_out:
-            return f"{shlex.join(self.argv)}: timed out"
-        tail = (self.stderr.strip().splitlines() or [""])[-1]
-        return f"{shlex.join(self.argv)}: exit {self.returncode}" + (f": {tail}" if tail else "")
 
 
 class Commands(Protocol):
@@ -75,15 +49,6 @@ class Commands(Protocol):
         on_line: LineSink | None = None,
         mutates: bool = True,
     ) -> CommandResult: ...
-
-
-def search_path(base: str | None = None) -> str:
-    """PATH with the sbin directories appended (system tools live there on Debian)."""
-    parts = (base if base is not None else os.environ.get("PATH", "/usr/bin:/bin")).split(
-        os.pathsep
-    )
-    parts += [p for p in _EXTRA_PATH if p not in parts]
-    return os.pathsep.join(parts)
 
 
 def describe(argv: Sequence[str], env: Mapping[str, str] | None = None,
@@ -119,11 +84,7 @@ class LiveCommands:
     ) -> None:
         self.echo = echo
         self.count = 0
-        self._env = dict(os.environ)
-        self._env.update({"LC_ALL": "C", "LANG": "C", "PATH": search_path()})
-        self._env.pop("LANGUAGE", None)
-        if env:
-            self._env.update(env)
+        self._env = tool_environment(env)
 
     def run(
         self,
