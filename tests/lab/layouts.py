@@ -140,6 +140,72 @@ def collect_step(dirname: str = "state", timeout: float | None = 120) -> Step:
                 timeout=timeout)
 
 
+def wipe_layers_step(*names: str, step: str = "wipe", timeout: float | None = 300) -> Step:
+    """Step that wipes the named layouts' disks layer by layer, stack still up
+    (wipefs -a on every layer, first and last MiB zeroed): a restore's blank start."""
+    paths = " ".join(shlex.quote(p) for n in names for p in LAYOUTS[n].disk_paths)
+    return Step(step, f'bash "$LAB_BUILDERS/wipe-layers.sh" {paths}', timeout=timeout)
+
+
+# Inside the guest (the project's python): capture each group of disks through the
+# CLI, as the host they make up. The other groups' disks are excluded through the
+# capture configuration; the group's fstab and crypttab (its builder writes them under
+# /mnt/lab/<name>/etc) go to the guest's /etc, a tmpfs overlay. Each attempt's outcome
+# and storage.yaml land in $LAB_RESULTS/<subdir>/<name>/, the first attempt's
+# recording in .../rec/.
+CAPTURE_SCRIPT = r"""
+import json, os, shutil, time
+from pathlib import Path
+from click.testing import CliRunner
+from hostbook.cli import cli
+
+groups = json.loads(os.environ.get("STORAGE_GROUPS") or %(groups)r)
+attempts, spare = %(attempts)r, %(exclude)r
+results = Path(os.environ["LAB_RESULTS"]) / %(subdir)r
+kname = lambda serial: os.path.realpath(f"/dev/disk/by-id/virtio-{serial}").rsplit("/", 1)[1]
+for name, serials in groups.items():
+    others = [kname(s) for n, ss in groups.items() if n != name for s in ss]
+    others += [kname(s) for s in spare]
+    out = results / name
+    out.mkdir(parents=True)
+    repo = %(repo)r.format(name=name)
+    config = out / "config.json"  # JSON is YAML: load_config reads it
+    config.write_text(json.dumps({"schema": "hostbook/config/v1",
+                                  "storage": {"exclude_devices": others}}))
+    for tab in ("fstab", "crypttab"):
+        source, target = Path(f"/mnt/lab/{name}/etc/{tab}"), Path(f"/etc/{tab}")
+        if source.exists():
+            shutil.copyfile(source, target)
+            shutil.copyfile(source, out / tab)
+        elif target.exists():
+            target.unlink()
+    for attempt in attempts:
+        args = ["capture", "--only", "storage", "--repo", repo, "--host", name,
+                "--config", str(config), "--json"]
+        if attempt == attempts[0]:
+            args += ["--record", str(out / "rec")]
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        seconds = time.monotonic() - started
+        (out / f"{attempt}.json").write_text(json.dumps(
+            {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
+             "seconds": seconds}))
+        shutil.copyfile(f"{repo}/hosts/{name}/storage.yaml", out / f"{attempt}.yaml")
+"""
+
+
+def capture_step(groups: dict[str, list[str]], *, repo: str = "/tmp/repo-{name}",
+                 attempts: tuple[str, ...] = ("first", "again"), exclude: tuple[str, ...] = (),
+                 step: str = "capture", subdir: str = "storage",
+                 timeout: float | None = 1200) -> Step:
+    """Step that captures each group of disks (layout name -> serials) as host <name>
+    into `repo` ({name} is filled in), once per attempt, the first one recorded. The
+    disks of the other groups, and those with a serial in `exclude`, are left out."""
+    script = CAPTURE_SCRIPT % {"groups": json.dumps(groups), "attempts": attempts,
+                               "exclude": exclude, "repo": repo, "subdir": subdir}
+    return Step(step, script, "python", timeout=timeout)
+
+
 # --------------------------------------------------------------------------------------
 # Parsing what collect.sh recorded
 # --------------------------------------------------------------------------------------

@@ -1,24 +1,25 @@
 """Storage restore round trips of every lab layout, in one guest boot.
 
-The manifests are captures of the lab layouts, built by their builders and
-captured by hostbook in the lab: the laptop's (with a crypttab key file
-enrolled in a second LUKS keyslot) from tests/fixtures/restore-lab/laptop, the
-others from the storage lab test's recordings (tests/fixtures/storage-*).  They
-are replayed into a manifest repository here, then one boot restores them onto
-blank disks carrying the recorded serials:
+Each layout (laptop, server, legacy, btrfs, thin) is built by its builder, which
+writes the layout's known files; the laptop also gets a key file enrolled in a
+second LUKS keyslot and named in its crypttab.  hostbook captures each layout
+as its own host, the guest's tools record what they see, and every layer of
+every disk is wiped (wipefs -a on each layer, the first and last MiB zeroed).
+Then:
 
-- every layout exactly: `hostbook restore apply --map auto`, mounted under its
-  own target root, `verify` with zero differences (identical UUIDs, labels,
-  sizes, settings), the layout's files written into the target tree, then the
-  layout's own builder mounts it its way and checks every file;
-- the server's disks presented in the opposite order (found by serial), its
-  apply killed with SIGKILL half way and run again to completion;
-- after wiping three of those disks (wipefs on every layer, first and last MiB
-  zeroed): the laptop onto a disk twice the size (the LUKS partition grows,
-  ``home`` takes the free space, as restore.yaml says), the legacy MBR layout
-  onto a smaller disk that still fits, the laptop onto a smaller disk that does
-  not fit (refused, nothing written), the 4096-byte sector btrfs layout onto a
-  512-byte sector disk.
+- every layout exactly: `hostbook restore apply --map auto` from that capture
+  (the disks carry serials), mounted under its own target root, `verify` with
+  zero differences; the layout's files written into the target tree (standing in
+  for the data restore), then the layout's own builder mounts it its way and
+  checks every file, and the guest's tools must report the same UUIDs, labels,
+  types and sizes as before the wipe;
+- after a second layered wipe: the server from an earlier capture (its disks
+  then in the other order, found by serial), its apply killed with SIGKILL half
+  way and run again to completion; the laptop onto a disk twice the size (the
+  LUKS partition grows, ``home`` takes the free space, as restore.yaml says),
+  the legacy MBR layout onto a smaller disk that still fits, the laptop onto a
+  smaller disk that does not fit (refused, nothing written), the 4096-byte
+  sector btrfs layout onto a 512-byte sector disk.
 
 HOSTBOOK_RESTORE_LAB_RESULTS=DIR checks the results folder of an earlier run
 (kept with HOSTBOOK_LAB_KEEP=1) instead of booting.
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -44,7 +46,15 @@ from hostbook.capture.collect import collect_sections
 from hostbook.capture.runner import ReplayRunner
 from hostbook.capture.workflow import CaptureRequest, capture
 from hostbook.manifest.sections.config import ConfigDocument
-from tests.lab.layouts import LAYOUTS, verify_step
+from tests.lab.layouts import (
+    LAYOUTS,
+    GuestState,
+    build_step,
+    capture_step,
+    collect_step,
+    verify_step,
+    wipe_layers_step,
+)
 from tests.lab.vm import DiskSpec, Guest, Step
 
 pytestmark = pytest.mark.lab
@@ -134,7 +144,7 @@ for job in %(jobs)r:
 (results / %(report)r).write_text(json.dumps(report))
 """
 
-# The server restore, killed with SIGKILL (with the command it is running) once the
+# A server restore, killed with SIGKILL (with the command it is running) once the
 # journal shows its VG made.
 KILL_SCRIPT = r"""
 import json, os, signal, subprocess, sys, time
@@ -143,35 +153,53 @@ results = Path(os.environ["LAB_RESULTS"])
 Path("/root/passphrase").write_text(%(passphrase)r)
 journals = Path("/var/lib/hostbook/state/restore")
 args = [sys.executable, "-m", "hostbook.commands.restore", "apply", "--repo", %(repo)r,
-        "server", "--map", "auto", "--yes", "--passphrase-file", "/root/passphrase",
-        "--target", "/mnt/restore/server"]
+        %(host)r, "--map", "auto", "--yes", "--passphrase-file", "/root/passphrase",
+        "--target", %(target)r]
 proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                         start_new_session=True)
 deadline = time.monotonic() + 600
 killed = False
 while time.monotonic() < deadline and proc.poll() is None and not killed:
-    for journal in journals.glob("server@*.journal"):
+    for journal in journals.glob(%(host)r + "@*.journal"):
         lines = [json.loads(l) for l in journal.read_text().splitlines() if l.strip()]
         if any(l["step"] == "vg:servervg" and l["status"] == "done" for l in lines):
             os.killpg(proc.pid, signal.SIGKILL)  # apply and the command it was running
             killed = True
     time.sleep(0.05)
 output = proc.communicate()[0]
-journal = next(journals.glob("server@*.journal"))
+journal = next(journals.glob(%(host)r + "@*.journal"))
 entries = [json.loads(l) for l in journal.read_text().splitlines() if l.strip()]
 (results / "kill.json").write_text(json.dumps(
     {"returncode": proc.returncode, "output": output, "journal": entries}))
 """
 
-# Between the two rounds: take everything down, wipe three layouts' disks.
-ZERO_TAIL = r"""
-for link in %(disks)s; do
-    dev=$(readlink -f "$link")
-    size=$(blockdev --getsize64 "$dev")
-    dd if=/dev/zero of="$dev" bs=1M count=1 seek=$((size / 1048576 - 1)) conv=fsync status=none
-    test -z "$(wipefs --noheadings "$dev")"
-    test -z "$(lsblk -nro NAME "$dev" | tail -n +2)"
+# After the builds: the laptop's LUKS container gets a key file in a second keyslot,
+# named in its crypttab (the restore regenerates and enrolls it).
+KEYFILE_SCRIPT = r"""
+set -euo pipefail
+root=/mnt/lab/laptop
+luks=$(readlink -f /dev/disk/by-id/virtio-laptop0-part3)
+mkdir -p -m 0700 "$root/etc/keys"
+head -c 512 /dev/urandom > "$root/etc/keys/laptop.key"
+chmod 0400 "$root/etc/keys/laptop.key"
+printf '%%s' %(passphrase)s | cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 \
+    --pbkdf-force-iterations 1000 --key-file=- "$luks" "$root/etc/keys/laptop.key"
+sed -i 's|\tnone\tluks|\t/etc/keys/laptop.key\tluks|' "$root/etc/crypttab"
+grep -q /etc/keys/laptop.key "$root/etc/crypttab"
+"""
+
+# After the captures: the manifest repository made on this machine (the server from
+# an earlier capture) copied in, and variant hosts made from the fresh captures.
+VARIANTS_SCRIPT = r"""
+set -euo pipefail
+cp -a %(seed)s/hosts/. %(repo)s/hosts/
+cd %(repo)s/hosts
+for pair in laptop-big:laptop laptop-small:laptop legacy-small:legacy btrfs-512:btrfs; do
+    mkdir "${pair%%%%:*}"
+    cp "${pair#*:}/storage.yaml" "${pair%%%%:*}/storage.yaml"
 done
+printf 'schema: hostbook/restore/v1\nlvs:\n  - id: lv:laptopvg/home\n    free_percent: 100\n' \
+    > laptop-big/restore.yaml
 """
 
 
@@ -180,40 +208,28 @@ class Lab:
     """What the boot left behind, parsed."""
 
     steps: dict[str, dict[str, Any]]  # step name -> rc, stdout, stderr, seconds
+    captures: dict[str, dict[str, Any]]  # layout -> the in-guest capture's outcome
+    built: GuestState  # the guest's tools on the built layouts
+    restored: GuestState  # ... and on the restored ones
     exact: dict[str, Any]
     others: dict[str, Any]
     kill: dict[str, Any]
     results: Path
 
 
-def build_repository(repo: Path) -> None:
-    """Replay the lab captures into hosts/<layout>/storage.yaml, plus variant hosts."""
+def build_seed_repository(repo: Path) -> None:
+    """hosts/server-swapped/storage.yaml: the server layout as captured on an earlier
+    boot (tests/fixtures/storage-server), whose disks were in the other order."""
     plain = ConfigDocument.model_validate({"schema": "hostbook/config/v1"})
-    for name in NAMES:
-        if name == "laptop":
-            recording = FIXTURES / "restore-lab" / "laptop"
-            options = json.loads((recording / "capture.json").read_text())["options"]
-            config = plain
-        else:
-            recording = FIXTURES / f"storage-{name}"
-            options = {}
-            listed = collect_sections(ReplayRunner(recording), plain, ["storage"], {})
-            others = [e["name"] for e in listed.documents["storage"]["entries"]
-                      if e["type"] == "disk" and e.get("serial") not in LAYOUTS[name].serials]
-            config = ConfigDocument.model_validate(
-                {"schema": "hostbook/config/v1", "storage": {"exclude_devices": others}})
-        outcome = capture(CaptureRequest(repository=repo, sections=["storage"], config=config,
-                                         host=name, replay=recording, options=options))
-        assert not outcome.partial, (name, outcome.warnings)
-    grow = ("schema: hostbook/restore/v1\n"
-            "lvs:\n  - id: lv:laptopvg/home\n    free_percent: 100\n")
-    for new, old, policy in (("laptop-big", "laptop", grow), ("laptop-small", "laptop", ""),
-                             ("legacy-small", "legacy", ""), ("btrfs-512", "btrfs", "")):
-        (repo / "hosts" / new).mkdir()
-        shutil.copyfile(repo / "hosts" / old / "storage.yaml",
-                        repo / "hosts" / new / "storage.yaml")
-        if policy:
-            (repo / "hosts" / new / "restore.yaml").write_text(policy)
+    recording = FIXTURES / "storage-server"
+    listed = collect_sections(ReplayRunner(recording), plain, ["storage"], {})
+    others = [e["name"] for e in listed.documents["storage"]["entries"]
+              if e["type"] == "disk" and e.get("serial") not in LAYOUTS["server"].serials]
+    config = ConfigDocument.model_validate(
+        {"schema": "hostbook/config/v1", "storage": {"exclude_devices": others}})
+    outcome = capture(CaptureRequest(repository=repo, sections=["storage"], config=config,
+                                     host="server-swapped", replay=recording))
+    assert not outcome.partial, outcome.warnings
 
 
 @pytest.fixture(scope="module")
@@ -225,13 +241,10 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     request.getfixturevalue("lab_tier")
     # Outside /tmp: the guest sees this machine's root read-only, but not its /tmp.
     base = Path(tempfile.mkdtemp(prefix="hostbook-restore-lab-", dir="/var/tmp"))
-    failed = True
     try:
-        lab = _run_lab(base)
-        failed = False
-        yield lab
+        yield _run_lab(base)
     finally:
-        if failed and os.environ.get("HOSTBOOK_LAB_KEEP"):
+        if os.environ.get("HOSTBOOK_LAB_KEEP"):
             print(f"restore lab: keeping {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
@@ -239,13 +252,14 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 
 def _run_lab(base: Path) -> Lab:
     started = time.monotonic()
-    repo = base / "repo"
-    build_repository(repo)
+    seed = base / "seed"
+    build_seed_repository(seed)
+    repo = "/root/repo"  # in the guest
     specs = {d.serial: d for n in NAMES for d in LAYOUTS[n].disks}
+    spares = [DiskSpec("8G", serial="laptopbig"), DiskSpec("1536M", serial="legacysmall"),
+              DiskSpec("2G", serial="laptopsmall"), DiskSpec("3G", serial="btrfs512")]
     disks = [specs["laptop0"], specs["server1"], specs["server0"], specs["legacy0"],
-             specs["btrfs0"], specs["thin0"],  # the server's disks in the other order
-             DiskSpec("8G", serial="laptopbig"), DiskSpec("1536M", serial="legacysmall"),
-             DiskSpec("2G", serial="laptopsmall"), DiskSpec("3G", serial="btrfs512")]
+             specs["btrfs0"], specs["thin0"], *spares]  # the server's disks in other order
     record = os.environ.get("HOSTBOOK_RECORD_FIXTURES") == "1"
     # thin has no fstab: its filesystems are mounted where they were at capture
     exact = [{"key": n, "host": n, "layout": n, "maps": ["--map", "auto"],
@@ -253,6 +267,8 @@ def _run_lab(base: Path) -> Lab:
               "root": LAYOUTS[n].mountpoint if n == "thin" else "",
               "record_checks": record and n == "laptop"} for n in NAMES]
     others = [
+        {"key": "server-swapped", "host": "server-swapped", "layout": "server",
+         "maps": ["--map", "auto"], "target": "/mnt/restore/swapped"},
         {"key": "laptop-small", "host": "laptop-small", "layout": "laptop",
          "maps": ["--map", f"laptop0={BY_ID}laptopsmall"], "target": "/mnt/restore/small",
          "expect_refusal": True, "untouched": [f"{BY_ID}laptopsmall"]},
@@ -263,19 +279,30 @@ def _run_lab(base: Path) -> Lab:
         {"key": "btrfs-512", "host": "btrfs-512", "layout": "btrfs",
          "maps": ["--map", f"btrfs0={BY_ID}btrfs512"], "target": "/mnt/restore/b512"},
     ]
-    wiped = " ".join(p for n in ("laptop", "legacy", "btrfs") for p in LAYOUTS[n].disk_paths)
+    groups = {n: LAYOUTS[n].serials for n in NAMES}
     steps = [
-        Step("kill", KILL_SCRIPT % {"repo": str(repo), "passphrase": PASSPHRASE}, "python",
-             timeout=600),
-        Step("restore", RESTORE_SCRIPT % {"repo": str(repo), "passphrase": PASSPHRASE,
+        *[build_step(n, timeout=300) for n in NAMES],
+        Step("keyfile", KEYFILE_SCRIPT % {"passphrase": shlex.quote(PASSPHRASE)},
+             timeout=120),
+        collect_step("built", timeout=300),
+        capture_step(groups, repo=repo, attempts=("first",),
+                     exclude=tuple(d.serial or "" for d in spares)),
+        Step("variants", VARIANTS_SCRIPT % {"seed": shlex.quote(str(seed)), "repo": repo},
+             timeout=60),
+        wipe_layers_step(*NAMES),
+        Step("restore", RESTORE_SCRIPT % {"repo": repo, "passphrase": PASSPHRASE,
                                           "jobs": exact, "report": "exact.json"},
              "python", timeout=1200),
         *[verify_step(n, timeout=300) for n in NAMES],
-        Step("wipe", f'bash "$LAB_BUILDERS/wipe.sh" {wiped} && {ZERO_TAIL % {"disks": wiped}}',
-             timeout=300),
-        Step("restore-other", RESTORE_SCRIPT % {"repo": str(repo), "passphrase": PASSPHRASE,
+        collect_step("restored", timeout=300),
+        wipe_layers_step("server", "laptop", "legacy", "btrfs", step="wipe-again"),
+        Step("kill", KILL_SCRIPT % {"repo": repo, "passphrase": PASSPHRASE,
+                                    "host": "server-swapped",
+                                    "target": "/mnt/restore/swapped"}, "python", timeout=600),
+        Step("restore-other", RESTORE_SCRIPT % {"repo": repo, "passphrase": PASSPHRASE,
                                                 "jobs": others, "report": "others.json"},
              "python", timeout=1200),
+        Step("verify-swapped", LAYOUTS["server"].command("verify"), timeout=300),
         Step("verify-laptopbig", f'bash "$LAB_BUILDERS/laptop.sh" verify {BY_ID}laptopbig',
              timeout=300),
     ]
@@ -285,7 +312,10 @@ def _run_lab(base: Path) -> Lab:
     outcome = {s.name: {"rc": s.rc, "stdout": s.stdout, "stderr": s.stderr,
                         "seconds": s.seconds} for s in boot.steps.values()}
     (results / "steps.json").write_text(json.dumps(outcome))
-    failed = [n for n in ("kill", "restore", "wipe", "restore-other") if not boot[n].ok]
+    must = ("build-laptop", "build-server", "build-legacy", "build-btrfs", "build-thin",
+            "keyfile", "capture", "variants", "wipe", "restore", "wipe-again", "kill",
+            "restore-other")
+    failed = [n for n in must if not boot[n].ok]
     assert not failed, boot.describe()
     print(f"restore lab: {time.monotonic() - started:.0f}s, boot {boot.seconds:.0f}s: "
           + ", ".join(f"{s.name} {s.seconds}s" for s in boot.steps.values()))
@@ -299,7 +329,11 @@ def _run_lab(base: Path) -> Lab:
 
 
 def load_results(results: Path) -> Lab:
-    return Lab(steps=json.loads((results / "steps.json").read_text()),
+    captures = {n: json.loads((results / "storage" / n / "first.json").read_text())
+                for n in NAMES}
+    return Lab(steps=json.loads((results / "steps.json").read_text()), captures=captures,
+               built=GuestState.load(results / "built"),
+               restored=GuestState.load(results / "restored"),
                exact=json.loads((results / "exact.json").read_text()),
                others=json.loads((results / "others.json").read_text()),
                kill=json.loads((results / "kill.json").read_text()), results=results)
@@ -344,8 +378,23 @@ def builder_found_every_file(lab: Lab, layout: str, step: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
+# What restore promises to bring back, as lsblk reports it for every node of a layout.
+IDENTITY = ("type", "fstype", "size", "uuid", "label", "partuuid", "partlabel", "parttype",
+            "ptuuid", "pttype", "log-sec")
+
+
+def identities(state: GuestState, layout: str) -> list[tuple[Any, ...]]:
+    """Each node under the layout's disks (md arrays once) by its identity fields."""
+    nodes = {n["path"]: n for serial in LAYOUTS[layout].serials
+             for n in state.lsblk_tree(serial)}
+    return sorted(tuple(str(n.get(k)) for k in IDENTITY) for n in nodes.values())
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_layout_round_trip(lab: Lab, name: str) -> None:
+    captured = lab.captures[name]
+    assert captured["exit_code"] == 0, captured
+    assert lab.steps["wipe"]["rc"] == 0, lab.steps["wipe"]
     outcome = lab.exact[name]
     plan = applied(outcome)["plan"]
     assert plan["refusals"] == []
@@ -355,8 +404,25 @@ def test_layout_round_trip(lab: Lab, name: str) -> None:
     assert report["differences"] == []
     assert report["checked"] >= 4
     assert report["mounts_checked"] >= 2
-    if name != "server":  # the server's builder check runs on the resumed restore
-        builder_found_every_file(lab, name, f"verify-{name}")
+    builder_found_every_file(lab, name, f"verify-{name}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_guest_tools_see_the_same_identities(lab: Lab, name: str) -> None:
+    """Not hostbook's word for it: lsblk before the wipe and after the restore."""
+    before, after = identities(lab.built, name), identities(lab.restored, name)
+    assert len(before) >= 3 and sum(row[3] != "None" for row in before) >= 2  # UUIDs
+    assert after == before
+
+
+def test_wipe_left_nothing_to_find(lab: Lab) -> None:
+    """The restore started from disks with no signature on any layer: every UUID the
+    capture saw was gone before apply (wipe-layers.sh checks the disks read blank)."""
+    for step in ("wipe", "wipe-again"):
+        assert lab.steps[step]["rc"] == 0, lab.steps[step]
+    for name in NAMES:
+        ran = applied(lab.exact[name])["ran"]
+        assert any(step.startswith("table:") for step in ran), ran
 
 
 def test_files_land_on_the_right_filesystems(lab: Lab) -> None:
@@ -397,7 +463,7 @@ def test_server_disks_in_other_order_and_killed_apply_resumes(lab: Lab) -> None:
     done_first = {e["step"] for e in kill["journal"] if e["status"] == "done"}
     assert "vg:servervg" in done_first
     assert any(step.startswith("md:") for step in done_first)
-    resumed = lab.exact["server"]
+    resumed = lab.others["server-swapped"]
     result = applied(resumed)
     plan = result["plan"]
     assert [m["rule"] for m in plan["map"]] == ["serial", "serial"]
@@ -411,7 +477,7 @@ def test_server_disks_in_other_order_and_killed_apply_resumes(lab: Lab) -> None:
     assert result["ran"]  # and the rest was done
     report = verify_json(resumed)
     assert report["ok"], report["differences"]
-    builder_found_every_file(lab, "server", "verify-server")
+    builder_found_every_file(lab, "server", "verify-swapped")
 
 
 # --------------------------------------------------------------------------------------

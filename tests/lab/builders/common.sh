@@ -187,6 +187,71 @@ lab_wipe() {
     udevadm settle --timeout=30 || true
 }
 
+# Destroy a restore test's disks the way an administrator would, layer by layer
+# with the stack still up: unmount and swapoff everything on them, `wipefs -a` every
+# device-mapper and md device deepest first, take those devices down (stopping an
+# array rewrites its superblock, so members are wiped only after), `wipefs -a` every
+# partition and the disk, then zero the first and the last MiB. Fails unless every
+# disk reads back blank: no signature, no partition, nothing stacked on it.
+lab_wipe_layers() {
+    local disk dev node kind size nodes=() mds=() dms=() parts=()
+    for disk in "$@"; do
+        dev=$(lab_dev "$disk")
+        # lsblk lists a node before what it holds; reversed, holders come first.
+        while read -r node kind; do
+            case " ${nodes[*]} " in *" $node "*) continue ;; esac
+            nodes+=("$node")
+            case "$kind" in
+                raid*) mds+=("$node") ;;
+                lvm|crypt|dm) dms+=("$node") ;;
+                part) parts+=("$node") ;;
+            esac
+        done < <(lsblk -nrpo NAME,TYPE "$dev" | tac)
+    done
+    # Every mount of every node (btrfs subvolumes show as DEV[/subvol]), deepest first.
+    findmnt -rn -o TARGET,SOURCE | while read -r target source; do
+        for node in "${nodes[@]}"; do
+            case "$source" in "$node" | "$node["*) echo "$target" ;; esac
+        done
+    done | sort -ru | while read -r target; do
+        umount "$target"
+    done
+    for node in "${nodes[@]}"; do
+        swapoff "$node" 2> /dev/null || true
+    done
+    for node in "${dms[@]}" "${mds[@]}"; do
+        wipefs --all --force --quiet "$node"
+    done
+    for node in "${dms[@]}"; do  # holders first, so each is free when removed
+        dmsetup remove "$node" 2> /dev/null || dmsetup remove --retry "$node"
+    done
+    for node in "${mds[@]}"; do
+        mdadm --stop "$node" > /dev/null
+    done
+    udevadm settle --timeout=30 || true
+    for node in "${parts[@]}"; do
+        wipefs --all --force --quiet "$node"
+    done
+    for disk in "$@"; do
+        dev=$(lab_dev "$disk")
+        wipefs --all --force --quiet "$dev"
+        size=$(blockdev --getsize64 "$dev")
+        dd if=/dev/zero of="$dev" bs=1M count=1 conv=fsync status=none
+        dd if=/dev/zero of="$dev" bs=1M count=1 seek=$((size / 1048576 - 1)) conv=fsync \
+            status=none
+        blockdev --rereadpt "$dev" 2> /dev/null || partx --delete "$dev" 2> /dev/null || true
+    done
+    udevadm settle --timeout=30 || true
+    for disk in "$@"; do
+        dev=$(lab_dev "$disk")
+        if [ -n "$(wipefs --noheadings "$dev")" ] || [ -n "$(lsblk -nro NAME "$dev" | tail -n +2)" ]
+        then
+            log "$disk is not blank after the wipe"; lsblk "$dev" >&2; wipefs "$dev" >&2
+            return 1
+        fi
+    done
+}
+
 lab_main() {
     local cmd=${1:-}
     shift || true
