@@ -8,9 +8,13 @@ disks excluded through the capture configuration, the layout's fstab and
 crypttab put in the guest's /etc), twice.  Here every value the tools reported
 must be found in the layout's storage.yaml, the second capture must leave the
 bytes unchanged, and the damaged devices must give warnings with the rest intact.
+Then everything is taken down (arrays stopped, LUKS closed, VGs inactive) and the
+laptop and server are captured again, as from a rescue system: what the member
+superblocks and LUKS headers say must match the capture made with the stack up.
 
 With HOSTBOOK_UPDATE_FIXTURES=1 the recordings are copied to
-tests/fixtures/storage-<layout>/recording.json for the unit tests.
+tests/fixtures/storage-<layout>/recording.json for the unit tests (or only those
+named: HOSTBOOK_UPDATE_FIXTURES=cold-laptop,cold-server).
 HOSTBOOK_STORAGE_LAB_RESULTS=DIR checks the results folder of an earlier run
 (kept with HOSTBOOK_LAB_KEEP=1 or copied from pytest's tmp) instead of booting.
 """
@@ -35,9 +39,11 @@ from tests.lab.layouts import (
     LAYOUTS,
     GuestState,
     build_step,
+    capture_step,
     collect_step,
     disks_for,
     parse_colon_fields,
+    teardown_step,
 )
 from tests.lab.vm import DiskSpec, Guest, Step, check_lab
 from tests.loopdev import TierUnavailable, skip_or_fail
@@ -45,6 +51,9 @@ from tests.loopdev import TierUnavailable, skip_or_fail
 pytestmark = pytest.mark.lab
 
 NAMES = ("laptop", "server", "legacy", "btrfs", "thin")
+# Captured again with the stack down, as from a rescue system: arrays not assembled,
+# LUKS closed, VGs inactive, nothing mounted.
+COLD = ("laptop", "server")
 DAMAGED = (DiskSpec("1G", serial="damaged0"), DiskSpec("512M", serial="damaged1"),
            DiskSpec("512M", serial="damaged2"))
 EXTRAS = tuple(DiskSpec("1G", serial=f"extra{i}") for i in range(3))
@@ -145,46 +154,6 @@ printf 'xswap\t%s\t/dev/urandom\tswap,cipher=aes-xts-plain64,size=256\n' "$(p 0 
 } > "$root/etc/fstab"
 """
 
-# Inside the guest (the project's python): capture each layout twice through the CLI.
-CAPTURE_SCRIPT = r"""
-import json, os, shutil, time
-from pathlib import Path
-from click.testing import CliRunner
-from hostbook.cli import cli
-
-groups = json.loads(os.environ.get("STORAGE_GROUPS") or %(groups)r)
-results = Path(os.environ["LAB_RESULTS"]) / "storage"
-kname = lambda serial: os.path.realpath(f"/dev/disk/by-id/virtio-{serial}").rsplit("/", 1)[1]
-for name, serials in groups.items():
-    others = [kname(s) for n, ss in groups.items() if n != name for s in ss]
-    out = results / name
-    out.mkdir(parents=True)
-    config = out / "config.json"  # JSON is YAML: load_config reads it
-    config.write_text(json.dumps({"schema": "hostbook/config/v1",
-                                  "storage": {"exclude_devices": others}}))
-    for tab in ("fstab", "crypttab"):  # the guest's own /etc is a tmpfs overlay
-        source, target = Path(f"/mnt/lab/{name}/etc/{tab}"), Path(f"/etc/{tab}")
-        if source.exists():
-            shutil.copyfile(source, target)
-            shutil.copyfile(source, out / tab)
-        elif target.exists():
-            target.unlink()
-    for attempt in ("first", "again"):
-        args = ["capture", "--only", "storage", "--repo", f"/tmp/repo-{name}", "--host", name,
-                "--config", str(config), "--json"]
-        if attempt == "first":
-            args += ["--record", str(out / "rec")]
-        started = time.monotonic()
-        result = CliRunner().invoke(cli, args, catch_exceptions=False)
-        seconds = time.monotonic() - started
-        (out / f"{attempt}.json").write_text(json.dumps(
-            {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,
-             "seconds": seconds}))
-        shutil.copyfile(f"/tmp/repo-{name}/hosts/{name}/storage.yaml",
-                        out / f"{attempt}.yaml")
-"""
-
-
 @dataclass
 class Captured:
     """One layout's two captures and what the guest's tools said."""
@@ -227,8 +196,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured
         steps = [build_step(n, timeout=300) for n in NAMES]
         steps += [Step("damage", DAMAGE_SCRIPT, timeout=300),
                   Step("extras", EXTRAS_SCRIPT, timeout=300), collect_step(timeout=300),
-                  Step("capture", CAPTURE_SCRIPT % {"groups": json.dumps(groups)}, "python",
-                       timeout=1200)]
+                  capture_step(groups), teardown_step(),
+                  capture_step({n: LAYOUTS[n].serials for n in COLD}, repo="/tmp/cold-{name}",
+                               attempts=("first",), step="capture-cold", subdir="cold",
+                               exclude=tuple(s for n, ss in groups.items() if n not in COLD
+                                             for s in ss))]
         with Guest([*disks_for(*NAMES), *DAMAGED, *EXTRAS]) as guest:
             run = guest.run_steps(steps, timeout=2400, stop_on_error=True,
                                   results_dir=results)
@@ -243,8 +215,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured
             json.loads((out / "again.json").read_text()),
             (out / "first.yaml").read_bytes(), (out / "again.yaml").read_bytes(), out,
         )
-    if os.environ.get("HOSTBOOK_UPDATE_FIXTURES") == "1":
-        for name in (*NAMES, "damaged", "extras"):
+    for name in COLD:  # captured once, with the stack down
+        out = results / "cold" / name
+        first = json.loads((out / "first.json").read_text())
+        captured[f"cold-{name}"] = Captured(f"cold-{name}", state, first, first,
+                                            (out / "first.yaml").read_bytes(),
+                                            (out / "first.yaml").read_bytes(), out)
+    update = os.environ.get("HOSTBOOK_UPDATE_FIXTURES", "")
+    if update:
+        every = (*NAMES, "damaged", "extras", *(f"cold-{n}" for n in COLD))
+        for name in every if update == "1" else update.split(","):
             target = FIXTURES / f"storage-{name}"
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(captured[name].recording, target / "recording.json")
@@ -657,3 +637,48 @@ def test_extras_plain_crypt_raid5_and_lvm_kinds(lab: dict[str, Captured]) -> Non
     md = entries(doc, "md")[0]
     assert (md["level"], md["chunk_size"], md["layout"], md["bitmap"]) == (
         "raid5", 65536, "left-symmetric", "internal")
+
+
+# --------------------------------------------------------------------------------------
+# With the stack down
+# --------------------------------------------------------------------------------------
+
+# What a capture can know about each layer without assembling, opening or activating.
+COLD_FIELDS = {
+    "disk": ("serial", "size", "logical_sector_size", "table"),
+    "partition": ("disk", "number", "start", "size", "partition_type", "uuid", "label"),
+    "md": ("uuid", "level", "metadata", "array_name", "raid_devices", "chunk_size",
+           "layout", "bitmap"),
+    "luks": ("device", "uuid", "version", "label", "cipher", "key_size", "hash",
+             "sector_size", "data_offset", "keyslots_in_use", "keyslots", "tokens"),
+    "filesystem": ("device", "fstype", "uuid", "label"),
+}
+
+
+@pytest.mark.parametrize("name", COLD)
+def test_stack_down_capture_reads_without_assembling(lab: dict[str, Captured],
+                                                     name: str) -> None:
+    """md from member superblocks, LUKS from its header: the same identities and
+    settings as with the stack up, and the layers above them named as unreachable."""
+    warm, cold = lab[name].doc, lab[f"cold-{name}"].doc
+    assert lab[f"cold-{name}"].first["exit_code"] in (0, 1), lab[f"cold-{name}"].first
+    compared = 0
+    for kind, keys in COLD_FIELDS.items():
+        cold_ids = {e["id"] for e in entries(cold, kind)}
+        for entry_ in entries(warm, kind):
+            if kind == "filesystem" and entry_.get("device", "").startswith(("lv:", "md:")):
+                continue  # above an array or a VG that is down
+            assert entry_["id"] in cold_ids, (kind, entry_["id"], sorted(cold_ids))
+            other = entry(cold, entry_["id"])
+            for key in keys:
+                assert other.get(key) == entry_.get(key), (entry_["id"], key)
+            compared += 1
+    for md in entries(cold, "md"):
+        assert md["assembled"] is False
+        warm_md = entry(warm, md["id"])
+        assert sorted(m["device"] for m in md["members"]) == \
+            sorted(m["device"] for m in warm_md["members"])
+        assert {m["device"]: m["role"] for m in md["members"]} == \
+            {m["device"]: m["role"] for m in warm_md["members"]}
+    assert compared >= 6
+    assert not entries(cold, "mount")
