@@ -64,6 +64,16 @@ INITRAMFS_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
 DEFAULT_MEMORY_MB = 1536
 DEFAULT_CPUS = 2
 CONSOLE_TAIL_LINES = 60
+#: Firmware a guest can boot with: SeaBIOS (qemu's default) or OVMF (UEFI).
+FIRMWARES = ("bios", "uefi")
+#: OVMF as split code/variable-store images (pflash), best first: Debian 12's `ovmf`
+#: ships the 4M pair; the 2M pair is older packages' layout.
+OVMF_PFLASH = (
+    (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
+    (Path("/usr/share/OVMF/OVMF_CODE.fd"), Path("/usr/share/OVMF/OVMF_VARS.fd")),
+)
+#: OVMF as one image with code and variables (`-bios`; variables do not persist).
+OVMF_COMBINED = Path("/usr/share/ovmf/OVMF.fd")
 
 
 class GuestError(RuntimeError):
@@ -149,8 +159,35 @@ def find_busybox() -> Path:
     raise TierUnavailable("no statically linked busybox (apt-get install busybox-static)")
 
 
-def check_lab() -> tuple[Kernel, str]:
-    """Raise TierUnavailable unless this machine can boot lab guests."""
+@dataclass(frozen=True)
+class Ovmf:
+    """UEFI firmware for qemu: `code` plus the template variable store `nvram`
+    (pflash), or one combined image (`nvram` None, loaded with -bios)."""
+
+    code: Path
+    nvram: Path | None
+
+
+def find_ovmf() -> Ovmf:
+    """OVMF from the `ovmf` package: split pflash images when present, because
+    only those keep the variables efibootmgr writes; else the combined image."""
+    for code, nvram in OVMF_PFLASH:
+        if code.is_file() and nvram.is_file():
+            return Ovmf(code, nvram)
+    if OVMF_COMBINED.is_file():
+        return Ovmf(OVMF_COMBINED, None)
+    raise TierUnavailable(
+        "UEFI guests need OVMF firmware: none of "
+        + ", ".join(str(c) for c, _ in OVMF_PFLASH) + f" or {OVMF_COMBINED} "
+        "(apt-get install ovmf)"
+    )
+
+
+def check_lab(firmware: str = "bios") -> tuple[Kernel, str]:
+    """Raise TierUnavailable unless this machine can boot lab guests (with
+    `firmware`, "bios" or "uefi")."""
+    if firmware not in FIRMWARES:
+        raise ValueError(f"firmware must be one of {FIRMWARES}, got {firmware!r}")
     if os.geteuid() != 0:
         raise TierUnavailable("lab tier needs root (qemu virtfs as root, disk images)")
     qemu = find_qemu()
@@ -159,6 +196,8 @@ def check_lab() -> tuple[Kernel, str]:
     for tool in ("modprobe", "mdadm", "lvm", "cryptsetup", "udevadm"):
         if shutil.which(tool) is None and not Path(f"/sbin/{tool}").exists():
             raise TierUnavailable(f"lab tier needs {tool} on this machine (the guest uses it)")
+    if firmware == "uefi":
+        find_ovmf()
     return kernel, qemu
 
 
@@ -459,6 +498,12 @@ class Guest:
     `with` block) kills anything still running and removes the work directory; so
     does the guardian if this process dies. HOSTBOOK_LAB_KEEP=1 keeps the work
     directory for post-mortem debugging.
+
+    firmware="uefi" boots OVMF instead of SeaBIOS, still straight into the kernel
+    (OVMF starts the kernel's EFI stub from qemu's fw_cfg), so the guest has
+    /sys/firmware/efi and EFI variables for efibootmgr. The variable store is a
+    writable copy of OVMF's template in the work directory; like the harness's own
+    disks it starts blank at every boot unless keep_images is set.
     """
 
     def __init__(
@@ -472,8 +517,11 @@ class Guest:
         kernel: Kernel | None = None,
         clean_shutdown: bool = True,
         append: str = "",
+        firmware: str = "bios",
     ) -> None:
-        self.kernel, self.qemu = check_lab()
+        self.kernel, self.qemu = check_lab(firmware)
+        self.firmware = firmware
+        self.ovmf = find_ovmf() if firmware == "uefi" else None
         if kernel is not None:
             self.kernel = kernel
         self.disks = list(disks)
@@ -561,6 +609,30 @@ class Guest:
                 with contextlib.suppress(OSError):
                     path.unlink()
 
+    # -- firmware ----------------------------------------------------------------------
+
+    @property
+    def nvram_path(self) -> Path:
+        """The guest's writable UEFI variable store (pflash unit 1)."""
+        return self.workdir / "efivars.fd"
+
+    def _prepare_firmware(self) -> None:
+        """A writable variable store for this boot: OVMF's template, unless the
+        previous boot's variables persist with the images."""
+        if self.ovmf is None or self.ovmf.nvram is None:
+            return
+        if not (self.keep_images and self.nvram_path.exists()):
+            shutil.copyfile(self.ovmf.nvram, self.nvram_path)
+
+    def _firmware_args(self) -> list[str]:
+        """qemu options for the firmware: none for SeaBIOS (qemu's default)."""
+        if self.ovmf is None:
+            return []
+        if self.ovmf.nvram is None:
+            return ["-bios", str(self.ovmf.code)]
+        return ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.ovmf.code}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={self.nvram_path}"]
+
     # -- the boot ----------------------------------------------------------------------
 
     def _qemu_cmd(self, share: Path, console: Path | None) -> list[str]:
@@ -587,6 +659,7 @@ class Guest:
             f"local,path={share},mount_tag={SHARE_TAG},security_model=none,multidevs=remap",
             "-device", "virtio-rng-pci",
         ]
+        cmd += self._firmware_args()
         for i, (spec, path) in enumerate(zip(self.disks, self.disk_paths, strict=True)):
             cmd += ["-drive", f"if=none,id=d{i},file={path},format=raw,cache=unsafe,"
                     "discard=unmap"]
@@ -644,6 +717,7 @@ class Guest:
         share.mkdir(parents=True)
         self._write_share(share, steps, "batch", stop_on_error)
         self._prepare_disks()
+        self._prepare_firmware()
         boot = Boot(self, list(steps), boot_dir)
         try:
             with open(boot.qemu_log, "wb") as log:
@@ -702,6 +776,7 @@ class Guest:
         share.mkdir(parents=True)
         self._write_share(share, steps, "shell", False)
         self._prepare_disks()
+        self._prepare_firmware()
         try:
             self._proc = subprocess.Popen(self._qemu_cmd(share, None),
                                           preexec_fn=_set_pdeathsig)

@@ -44,6 +44,12 @@ mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
 mount -t configfs configfs /sys/kernel/config 2>/dev/null
+# UEFI guests (OVMF): the firmware's variables, where efibootmgr reads and writes
+# boot entries, as systemd mounts them on a real host.
+if [ -d /sys/firmware/efi ]; then
+    modprobe efivarfs 2>/dev/null
+    mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2> /lab/out/efivarfs.err
+fi
 echo hostbook-lab > /etc/hostname
 hostname hostbook-lab
 phase stage2
