@@ -1,9 +1,12 @@
-"""Parse ``mdadm --detail --export`` and name md's numeric layouts.
+"""Parse ``mdadm --detail --export`` and ``mdadm --examine``; name md's layouts.
 
 The export form is ``KEY=value`` lines; members appear as
 ``MD_DEVICE_<dev>_ROLE`` / ``MD_DEVICE_<dev>_DEV`` pairs.  Chunk size, layout
-and bitmap come from the array's sysfs directory, where the kernel keeps
-them as numbers; :func:`layout_name` turns those into mdadm's names.
+and bitmap of an assembled array come from its sysfs directory, where the
+kernel keeps them as numbers; :func:`layout_name` turns those into mdadm's
+names.  An array nobody assembled has only its members' superblocks:
+``mdadm --examine`` prints one ``/dev/X:`` block of ``Key : value`` lines per
+member, with the role, chunk, layout and bitmap the export form leaves out.
 """
 
 from __future__ import annotations
@@ -80,3 +83,39 @@ def uuid_from_blkid(value: str) -> str:
     if len(hexdigits) != 32:
         return value
     return ":".join(hexdigits[i:i + 8] for i in range(0, 32, 8))
+
+
+def parse_examine(text: str) -> dict[str, dict[str, str]]:
+    """``mdadm --examine DEV...``: device path -> its superblock's ``Key : value``s."""
+    blocks: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        if line.startswith("/") and line.rstrip().endswith(":"):
+            current = blocks.setdefault(line.rstrip()[:-1], {})
+            continue
+        key, sep, value = line.partition(" : ")
+        if current is not None and sep and key.strip():
+            current.setdefault(key.strip(), value.strip())
+    return blocks
+
+
+def examine_role(fields: dict[str, str]) -> str:
+    """The member's role as --detail --export names it: a slot number, or a word."""
+    role = fields.get("Device Role", "").strip()
+    if role.lower().startswith("active device "):
+        return role.split()[-1]
+    if role:
+        return role.split()[0].lower()  # spare, journal, replacement ...
+    this = fields.get("this", "").split()  # 0.90: "this  0  8  1  0  active sync  /dev/x"
+    return this[0] if this and this[0].isdigit() else "unknown"
+
+
+def size_bytes(text: str | None) -> int | None:
+    """mdadm's ``64K`` / ``512K`` / ``1M`` chunk sizes in bytes."""
+    if not text:
+        return None
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    number, unit = text[:-1], text[-1:].upper()
+    if unit in units and number.isdigit():
+        return int(number) * units[unit]
+    return int(text) if text.isdigit() else None

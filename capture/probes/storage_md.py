@@ -1,16 +1,24 @@
 """Storage probe 3: md RAID arrays (``mdadm --detail --export`` plus sysfs).
 
 Assembled arrays are read from mdadm (name, UUID, members with roles) and
-their sysfs directory (chunk size, layout, bitmap).  Members of an array
-that is not assembled are grouped by their array UUID and read with one
-``mdadm --examine --export``; nothing is ever assembled.
+their sysfs directory (chunk size, layout, bitmap).  Members of arrays that
+are not assembled (a rescue system, a disk from another host) are grouped by
+their array UUID and read from their superblocks with one ``mdadm
+--examine`` for all of them; nothing is ever assembled.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hostbook.capture.parse_mdadm import layout_name, parse_export, uuid_from_blkid
+from hostbook.capture.parse_mdadm import (
+    examine_role,
+    layout_name,
+    parse_examine,
+    parse_export,
+    size_bytes,
+    uuid_from_blkid,
+)
 from hostbook.capture.probe import Probe, ProbeContext
 from hostbook.capture.probes.storage_inventory import (
     BlockDevice,
@@ -112,26 +120,35 @@ def unassembled_entries(ctx: ProbeContext, st: StorageState, seen: set[str]) -> 
         uuid = uuid_from_blkid(dev.blkid.get("UUID", ""))
         if uuid and uuid not in seen:
             groups.setdefault(uuid, []).append(dev)
+    if not groups:
+        return
+    paths = sorted(m.path for members in groups.values() for m in members)
+    result = ctx.run_ok(["mdadm", "--examine", *paths], "md superblocks")
+    supers = parse_examine(result.stdout) if result is not None else {}
     for uuid, members in sorted(groups.items()):
         first = members[0]
-        result = ctx.run_ok(["mdadm", "--examine", "--export", first.path], f"md {uuid}")
-        values = parse_export(result.stdout).values if result is not None else {}
-        level = values.get("MD_LEVEL", "unknown")
+        values = supers.get(first.path, {})
+        level = values.get("Raid Level", "unknown")
+        bitmap = "internal" if "Internal Bitmap" in values else (
+            "none" if values else None)
         st.add_entry(
             {
                 "id": f"md:{uuid}",
                 "type": "md",
                 "name": None,
-                "array_name": values.get("MD_NAME") or first.blkid.get("LABEL"),
+                "array_name": values.get("Name", "").split(" ")[0] or first.blkid.get("LABEL"),
                 "uuid": uuid,
                 "level": level,
-                "metadata": values.get("MD_METADATA") or first.blkid.get("VERSION"),
-                "raid_devices": int(values["MD_DEVICES"]) if values.get("MD_DEVICES", "").isdigit()
-                else None,
+                "metadata": values.get("Version") or first.blkid.get("VERSION"),
+                "raid_devices": int(values["Raid Devices"])
+                if values.get("Raid Devices", "").isdigit() else None,
+                "chunk_size": _chunk(level, size_bytes(values.get("Chunk Size"))),
+                "layout": values.get("Layout") if level not in ("raid1", "linear") else None,
+                "bitmap": bitmap,
                 "assembled": False,
                 "members": [
                     {"device": device_id(st, m.kname), "device_uuid": m.blkid.get("UUID_SUB"),
-                     "role": "unknown", "state": []}
+                     "role": examine_role(supers.get(m.path, {})), "state": []}
                     for m in sorted(members, key=lambda d: device_id(st, d.kname) or "")
                 ],
             }

@@ -199,10 +199,18 @@ def test_luks_parameters_but_never_salts_or_digests(name: str) -> None:
     assert "salt" not in text and "digest" not in text
 
 
-@pytest.mark.parametrize("name", [n for n in RECORDINGS if recorded(n, "mdadm")])
+def detailed(name: str) -> list[dict[str, Any]]:
+    return [c for c in recorded(name, "mdadm") if "--detail" in c["argv"]]
+
+
+def examined(name: str) -> list[dict[str, Any]]:
+    return [c for c in recorded(name, "mdadm") if "--examine" in c["argv"]]
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDINGS if detailed(n)])
 def test_md_arrays_as_mdadm_reports_them(name: str) -> None:
     doc, _ = replay(name)
-    for command in recorded(name, "mdadm"):
+    for command in detailed(name):
         values = dict(line.split("=", 1) for line in command["stdout"].splitlines() if "=" in line)
         got = entry(doc, f"md:{values['MD_UUID']}")
         assert got["level"] == values["MD_LEVEL"] and got["metadata"] == values["MD_METADATA"]
@@ -369,3 +377,44 @@ def test_extras_every_lvm_kind_raid5_and_plain_crypt() -> None:
     fstab = {line["spec"]: line["target"] for line in doc["fstab"]["entries"]}
     assert fstab["/dev/mapper/xswap"] == swap["id"]
     assert fstab["LABEL=r5"] == f"fs:{md['id']}"
+
+
+# -- captured with the stack down (arrays stopped, LUKS closed, VGs inactive) ----------
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDINGS if examined(n)])
+def test_arrays_nobody_assembled_come_from_their_superblocks(name: str) -> None:
+    doc, _ = replay(name)
+    (command,) = examined(name)  # one mdadm for every member of every array
+    blocks = re.split(r"^(/dev/\S+):$", command["stdout"], flags=re.MULTILINE)[1:]
+    supers = {path: dict(re.findall(r"^\s*([A-Za-z][\w ]*?) : (.*)$", text, re.MULTILINE))
+              for path, text in zip(blocks[::2], blocks[1::2], strict=True)}
+    assert len(supers) == len(command["argv"]) - 2
+    arrays = entries(doc, "md")
+    assert arrays and all(not a["assembled"] for a in arrays)
+    for array in arrays:
+        for member in array["members"]:
+            device = entry(doc, member["device"])
+            path = next(p for p in supers if p.endswith("/" + device["name"]))
+            fields = supers[path]
+            assert array["uuid"] == fields["Array UUID"]
+            assert array["level"] == fields["Raid Level"]
+            assert array["metadata"] == fields["Version"]
+            assert array["raid_devices"] == int(fields["Raid Devices"])
+            assert array["array_name"] == fields["Name"].split()[0]
+            assert fields["Device Role"] == f"Active device {member['role']}"
+        assert sorted(m["role"] for m in array["members"]) == \
+            [str(i) for i in range(array["raid_devices"])]
+    assert not entries(doc, "pv") and not entries(doc, "lv")  # above the arrays: unseen
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDINGS if n.startswith("storage-cold-")])
+def test_stack_down_capture_keeps_what_the_headers_say(name: str) -> None:
+    doc, _ = replay(name)
+    assert not entries(doc, "mount")
+    for luks in entries(doc, "luks"):
+        assert luks["open"] is False and luks["uuid"] and luks["cipher"]
+        assert not any(e.get("device") == luks["id"] for e in doc["entries"])
+    # what sits right on the partitions is there: filesystems, LUKS headers, md members
+    assert entries(doc, "partition")
+    assert entries(doc, "filesystem") or entries(doc, "md")
