@@ -597,13 +597,26 @@ class Crypttab(Record):
 
 
 class EfiBootEntry(Record):
-    """A firmware boot entry (efibootmgr -v)."""
+    """A firmware boot entry (efibootmgr -v).
+
+    ``path`` is kept as efibootmgr prints it; ``partition`` and ``loader`` are
+    read from it so a rebuild can recreate the entry on the restored ESP (whose
+    GPT GUID the restore keeps) without parsing device paths itself.
+    """
 
     id: str = Field(description="efi:Boot<number>")
     number: str = Field(description="four hex digits")
     label: str
     active: bool
-    path: str | None = Field(None, description="device path as efibootmgr prints it")
+    path: str | None = Field(
+        None, description="device path as efibootmgr prints it (None when it printed none)"
+    )
+    partition: str | None = Field(
+        None, description="id of the captured partition the path's HD() node names"
+    )
+    loader: str | None = Field(
+        None, description="file the entry starts, as in the path (\\EFI\\debian\\shimx64.efi)"
+    )
 
 
 class Boot(Record):
@@ -623,7 +636,10 @@ class Boot(Record):
     grub_install_device_ids: list[str] = Field(
         default_factory=list, description="the same devices as entry ids, where resolvable"
     )
-    efi_boot_order: list[str] = Field(default_factory=list)
+    efi_boot_order: list[str] = Field(
+        default_factory=list, description="BootOrder: entry numbers, first tried first"
+    )
+    efi_timeout: int | None = Field(None, description="firmware boot menu timeout, seconds")
     efi_entries: list[EfiBootEntry] = Field(default_factory=list)
     efi_loaders: list[str] = Field(
         default_factory=list, description="directories under EFI/ on the mounted ESP"
