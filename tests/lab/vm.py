@@ -67,7 +67,7 @@ CONSOLE_TAIL_LINES = 60
 #: Firmware a guest can boot with: SeaBIOS (qemu's default) or OVMF (UEFI).
 FIRMWARES = ("bios", "uefi")
 #: OVMF as split code/variable-store images (pflash), best first: Debian 12's `ovmf`
-#: ships the 4M pair; the 2M pair is older packages' layout.
+#: ships both pairs; the 4M one has room for more variables, the 2M one is older.
 OVMF_PFLASH = (
     (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
     (Path("/usr/share/OVMF/OVMF_CODE.fd"), Path("/usr/share/OVMF/OVMF_VARS.fd")),
