@@ -12,9 +12,11 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from hostbook.jobs.commands import CommandResult
 from hostbook.jobs.context import StepContext, StepFailed
+from hostbook.manifest.sections.jobs import RepositoryArchive
 
 OK = "ok"
 WARNING = "warning"
@@ -22,6 +24,10 @@ FAILED = "failed"
 
 ProgressFn = Callable[[float | None, str], None]
 """Called with (fraction done or None when unknown, a short status text)."""
+
+Spec = TypeVar("Spec", bound=RepositoryArchive)
+EnsureFn = Callable[["ArchiveRequest", Spec, dict[str, str]], CommandResult | None]
+"""Create the repository if it is missing; the command's result, None when it was there."""
 
 
 @dataclass
@@ -115,3 +121,21 @@ def password_env(
         elif password_file:
             env["BORG_PASSCOMMAND"] = f"cat -- {shlex.quote(password_file)}"
     return env
+
+
+def open_repository(
+    request: ArchiveRequest, spec: Spec, tool: str, ensure: EnsureFn[Spec],
+) -> tuple[dict[str, str], ArchiveResult, bool]:
+    """The tool's environment, a result to fill in, and whether the repository is usable.
+
+    With ``init`` the repository is created when missing; when that fails the
+    result already says why (status failed) and the archiver stops there.
+    """
+    env = password_env(tool, spec.password_command, spec.password_file, spec.env_file)
+    result = ArchiveResult(spec.label, tool, FAILED, spec.repository)
+    if spec.init:
+        created = ensure(request, spec, env)
+        if created is not None and not created.ok:
+            result.message = created.failure()
+            return env, result, False
+    return env, result, True

@@ -19,7 +19,7 @@ from hostbook.jobs.archive import (
     WARNING,
     ArchiveRequest,
     ArchiveResult,
-    password_env,
+    open_repository,
 )
 from hostbook.jobs.commands import CommandResult
 from hostbook.manifest.sections.jobs import BorgArchive
@@ -79,14 +79,10 @@ def log_messages(stderr: str, levels: tuple[str, ...] = ("WARNING", "ERROR", "CR
 
 def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
     """Create an archive of ``request.source``."""
-    env = password_env("borg", spec.password_command, spec.password_file, spec.env_file)
+    env, result_of, usable = open_repository(request, spec, "borg", ensure_repository)
+    if not usable:
+        return result_of
     commands = request.ctx.commands
-    result_of = ArchiveResult(spec.label, "borg", FAILED, spec.repository)
-    if spec.init:
-        created = ensure_repository(request, spec, env)
-        if created is not None and not created.ok:
-            result_of.message = created.failure()
-            return result_of
 
     def on_line(stream: str, line: str) -> None:
         if stream == "stderr" and line.startswith('{"type": "archive_progress"'):

@@ -21,7 +21,7 @@ from hostbook.jobs.archive import (
     WARNING,
     ArchiveRequest,
     ArchiveResult,
-    password_env,
+    open_repository,
 )
 from hostbook.jobs.commands import CommandResult
 from hostbook.manifest.sections.jobs import ResticArchive
@@ -97,14 +97,10 @@ def errors_in(stdout: str, stderr: str) -> list[str]:
 
 def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
     """Back up ``request.source`` into the repository."""
-    env = password_env("restic", spec.password_command, spec.password_file, spec.env_file)
+    env, result_of, usable = open_repository(request, spec, "restic", ensure_repository)
+    if not usable:
+        return result_of
     commands = request.ctx.commands
-    result_of = ArchiveResult(spec.label, "restic", FAILED, spec.repository)
-    if spec.init:
-        created = ensure_repository(request, spec, env)
-        if created is not None and not created.ok:
-            result_of.message = created.failure()
-            return result_of
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout" or not line.startswith('{"message_type":"status"'):

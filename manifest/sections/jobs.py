@@ -307,7 +307,9 @@ class _Archiver(Record):
         return float(parse_duration(self.timeout)) if self.timeout else None
 
 
-class _Repository(_Archiver):
+class RepositoryArchive(_Archiver):
+    """An archiver that writes into a password-protected repository (restic, borg)."""
+
     repository: str = Field(description="Repository location in the tool's syntax.")
     password_command: str | None = Field(
         None, description="Command printing the password (RESTIC_PASSWORD_COMMAND, "
@@ -322,7 +324,7 @@ class _Repository(_Archiver):
     init: bool = Field(False, description="Create the repository when it does not exist.")
 
     @model_validator(mode="after")
-    def _password(self) -> _Repository:
+    def _password(self) -> RepositoryArchive:
         if (self.password_command is None) == (self.password_file is None):
             raise ValueError("give exactly one of password_command or password_file")
         if self.password_file is not None:
@@ -337,14 +339,14 @@ class _Repository(_Archiver):
         return self
 
 
-class ResticArchive(_Repository):
+class ResticArchive(RepositoryArchive):
     """``restic backup --json``, tagged with host, job and volume."""
 
     tool: Literal["restic"]
     tags: list[str] = Field(default_factory=list, description="Extra tags.")
 
 
-class BorgArchive(_Repository):
+class BorgArchive(RepositoryArchive):
     """``borg create --json --log-json``; archive named <host>-<job>-<volume>-<time>."""
 
     tool: Literal["borg"]
