@@ -70,9 +70,10 @@ def test_bad_recordings_are_refused_with_position(tmp_path: Path) -> None:
         ReplayRunner(tmp_path)
 
 
-def test_system_section_from_a_real_recording() -> None:
+def test_system_section_from_a_real_recording(tmp_path: Path) -> None:
     runner = ReplayRunner(FIXTURES / "system-debian12")
-    collected = collect_sections(runner, load_config(Path("/nonexistent")), ["system"])
+    defaults = load_config(tmp_path / "no-config.yaml")
+    collected = collect_sections(runner, defaults, ["system"])
     system = collected.documents["system"]
     assert system == {
         "schema": "hostbook/system/v1",
