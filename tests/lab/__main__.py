@@ -5,6 +5,7 @@
     python -m tests.lab shell --layout server --images /var/tmp/srv   # keep the disks
     python -m tests.lab shell --images /var/tmp/srv --mount server    # next boot: reuse
     python -m tests.lab run --layout thin -- 'lvs; lsblk'              # batch, print
+    python -m tests.lab shell --firmware uefi --layout laptop   # OVMF: efibootmgr works
 
 Run from the repository root as root. The shell is on the guest's serial console:
 exit it (or `poweroff -f`) to stop the guest; Ctrl-A X kills qemu at once.
@@ -18,7 +19,15 @@ import sys
 from pathlib import Path
 
 from tests.lab.layouts import LAYOUTS, build_step, collect_step, disks_for, mount_step
-from tests.lab.vm import DiskSpec, Guest, GuestError, Step, build_initramfs, check_lab
+from tests.lab.vm import (
+    FIRMWARES,
+    DiskSpec,
+    Guest,
+    GuestError,
+    Step,
+    build_initramfs,
+    check_lab,
+)
 from tests.loopdev import TierUnavailable
 
 
@@ -49,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("check", help="check qemu, kernel and busybox; build the initramfs")
+    check = sub.add_parser("check", help="check qemu, kernel and busybox; build the initramfs")
+    check.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                       help="also check this firmware is there (uefi: OVMF)")
     for name in ("shell", "run"):
         p = sub.add_parser(name, help="interactive root shell" if name == "shell"
                            else "run a script in a guest and print its results")
@@ -62,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--images", metavar="DIR",
                        help="keep disk images in DIR (created if missing, reused if there)")
         p.add_argument("--timeout", type=float, default=900)
+        p.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                       help="bios (SeaBIOS, the default) or uefi (OVMF, EFI variables)")
         if name == "run":
             p.add_argument("--results", metavar="DIR",
                            help="copy the guest's results folder (collect output) to DIR")
@@ -70,19 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        kernel, qemu = check_lab()
+        kernel, qemu = check_lab(args.firmware)
         initramfs = build_initramfs(kernel)
     except TierUnavailable as exc:
         print(f"lab unavailable: {exc}", file=sys.stderr)
         return 2
     if args.cmd == "check":
         print(f"qemu:      {qemu}\nkernel:    {kernel.vmlinuz} ({kernel.version})\n"
-              f"initramfs: {initramfs}")
+              f"initramfs: {initramfs}\nfirmware:  {args.firmware}")
         return 0
     if args.mount and not args.images:
         parser.error("--mount needs --images DIR holding disks from an earlier run")
 
-    with Guest(_disks(args), keep_images=True) as guest:
+    with Guest(_disks(args), keep_images=True, firmware=args.firmware) as guest:
         steps = _steps(args)
         if args.cmd == "shell":
             for serial, path in zip(guest.serials, guest.disk_paths, strict=True):
