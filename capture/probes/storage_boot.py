@@ -67,11 +67,16 @@ def grub_devices(ctx: ProbeContext, st: StorageState) -> tuple[list[str], list[s
     /dev/disk/by-id paths; an empty value is a real answer (GRUB installed by
     hand, or on no disk).  A path that names no block device here (a replaced
     disk) is kept and warned about: the next grub-pc upgrade would ask again.
+    A host without debconf (not Debian-based) keeps no such record, so there
+    is nothing to read and nothing missing: no warning.
     """
     if ctx.runner.list_dir(GRUB_PC_DIR) is None:
         return [], []
-    result = ctx.run_ok(["debconf-show", "grub-pc"], "grub install devices")
-    if result is None:
+    result = ctx.runner.run(["debconf-show", "grub-pc"])
+    if result.missing:
+        return [], []
+    if not result.ok:
+        ctx.mark_incomplete("grub install devices", result.failure())
         return [], []
     values = parse_debconf_show(result.stdout)
     devices = split_multiselect(values.get(GRUB_PC_QUESTION))

@@ -115,7 +115,8 @@ ls /boot/grub/i386-pc > "$out/i386-pc.txt"
 
 # Inside the BIOS guest, after its capture: the other shapes of the tools' output
 # that a host can show, for the unit tests.  An install device list that is empty
-# and one that names a disk that is gone; efibootmgr on BIOS firmware.
+# and one that names a disk that is gone; debconf's database unreadable to the
+# capturing user; efibootmgr on BIOS firmware.
 OUTPUTS_SCRIPT = r"""
 set -euo pipefail
 grep -qw hostbook.lab=1 /proc/cmdline
@@ -133,6 +134,11 @@ record debconf-show-empty debconf-show grub-pc
 echo "grub-pc grub-pc/install_devices multiselect /dev/disk/by-id/virtio-gone0, $disk" \
     | debconf-set-selections
 record debconf-show-replaced debconf-show grub-pc
+db=/var/cache/debconf/config.dat
+chmod 000 "$db"  # a database the capturing user may not read
+record debconf-show-unreadable setpriv --reuid=65534 --regid=65534 --clear-groups \
+    debconf-show grub-pc
+chmod 644 "$db"
 record efibootmgr-bios efibootmgr -v
 """
 
@@ -450,3 +456,5 @@ def test_other_output_shapes_were_recorded(boots: dict[str, Outcome]) -> None:
     replaced = parse_debconf_show(grub["debconf-show-replaced"]["stdout"])
     assert replaced["grub-pc/install_devices"].startswith("/dev/disk/by-id/virtio-gone0, ")
     assert grub["efibootmgr-bios"]["returncode"] != 0
+    unreadable = grub["debconf-show-unreadable"]
+    assert unreadable["returncode"] != 0 and "config.dat" in unreadable["stderr"]

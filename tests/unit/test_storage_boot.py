@@ -276,10 +276,27 @@ def test_grub_pc_install_device_that_is_gone(tmp_path: Path) -> None:
     assert warnings[0].startswith("storage: grub install devices incomplete:")
 
 
-def test_debconf_show_missing_is_a_warning(tmp_path: Path) -> None:
+def test_without_debconf_there_is_nothing_to_read(tmp_path: Path) -> None:
+    """A host that is not Debian-based keeps no install devices: no warning, rest intact."""
+    full, _ = replay(GRUBPC)
     doc, warnings = capture(
         variant(GRUBPC, tmp_path, ["debconf-show", "grub-pc"], None), GRUBPC)
-    assert warnings == ["storage: grub install devices incomplete: debconf-show: not installed"]
+    assert warnings == []
+    assert doc["boot"]["grub_install_devices"] == []
+    assert doc["boot"]["grub_install_device_ids"] == []
+    kept = ("firmware", "root", "boot", "esp", "bios_boot")
+    assert {k: doc["boot"][k] for k in kept} == {k: full["boot"][k] for k in kept}
+    assert doc["entries"] == full["entries"]
+
+
+def test_debconf_show_failing_is_a_warning(tmp_path: Path) -> None:
+    """debconf there but its database unreadable (recorded in the guest): the gap is told."""
+    failing = output(GRUBPC, "debconf-show-unreadable")
+    doc, warnings = capture(
+        variant(GRUBPC, tmp_path, ["debconf-show", "grub-pc"], failing), GRUBPC)
+    reason = failing["stderr"].strip().splitlines()[-1]
+    assert warnings == [f"storage: grub install devices incomplete: "
+                        f"debconf-show grub-pc: exit {failing['returncode']}: {reason}"]
     assert doc["boot"]["grub_install_devices"] == [] and doc["boot"]["firmware"] == "bios"
 
 
