@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
+from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
 # Keys that identify a record inside a list, most specific first.
@@ -30,8 +31,25 @@ def record_key(item: Any) -> tuple[str, Any] | None:
     return None
 
 
+def _block_safe(text: str) -> bool:
+    """Whether ``text`` reads back unchanged from a literal block (``|``).
+
+    Carriage returns would come back as line breaks, and YAML allows no control
+    characters or byte-order mark there; such text stays a quoted scalar.
+    """
+    return "\n" in text and all(
+        ch in "\n\t" or (ch.isprintable() and ch != "\ufeff") for ch in text
+    )
+
+
 def to_commented(value: Any) -> Any:
-    """Convert plain data to round-trip nodes so it can carry comments later."""
+    """Convert plain data to round-trip nodes so it can carry comments later.
+
+    Multi-line text (a copy of /etc/fstab, say) becomes a literal block, so a
+    review shows the file line by line and a diff names the line that changed.
+    """
+    if isinstance(value, str) and _block_safe(value):
+        return LiteralScalarString(value)
     if isinstance(value, Mapping):
         node = CommentedMap()
         for key, item in value.items():

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from hostbook.manifest.merge import merge_document, to_plain
 from hostbook.manifest.yamlio import dump_text, parse_text
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 ANNOTATED = """\
 # kept: this host is the build server
@@ -80,3 +85,36 @@ def test_plain_lists_keep_style_when_unchanged() -> None:
     doc = merge_document(parse_text(text, "t"), {"schema": "hostbook/system/v1",
                                                   "id_like": ["debian", "ubuntu"]})
     assert dump_text(doc) == text
+
+
+def recorded_file(fixture: str, path: str) -> str:
+    """A file as a lab guest's capture recorded it."""
+    recording = json.loads((FIXTURES / fixture / "recording.json").read_text())
+    return str(recording["files"][path])
+
+
+def test_multiline_text_is_a_literal_block_that_reads_back_the_same() -> None:
+    """A copied /etc/fstab shows line by line, so a diff names the line that changed."""
+    fstab = recorded_file("storage-laptop", "/etc/fstab")
+    doc = {"schema": "hostbook/storage/v1", "fstab": {"raw": fstab}, "after": 1}
+    text = dump_text(merge_document(None, doc))
+    first_line = fstab.splitlines()[0]
+    assert "  raw: |\n" in text and f"    {first_line}\n" in text
+    assert to_plain(parse_text(text, "t.yaml")) == doc
+    assert dump_text(merge_document(parse_text(text, "t.yaml"), doc)) == text
+    changed = fstab.replace("errors=remount-ro", "errors=remount-ro,noatime")
+    before = text.splitlines()
+    after = dump_text(merge_document(parse_text(text, "t.yaml"), {**doc, "fstab": {
+        "raw": changed}})).splitlines()
+    assert [(a, b) for a, b in zip(before, after, strict=True) if a != b] == [
+        (f"    {first_line}", f"    {first_line.replace('remount-ro', 'remount-ro,noatime')}")]
+
+
+def test_text_a_block_would_change_stays_quoted() -> None:
+    """Carriage returns and control characters cannot sit in a block: quoted, exact."""
+    crypttab = recorded_file("storage-laptop", "/etc/crypttab")
+    for raw in (crypttab.replace("\n", "\r\n"), crypttab + "\x07\n", "\ufeff" + crypttab):
+        doc = {"crypttab": {"raw": raw}}
+        text = dump_text(merge_document(None, doc))
+        assert "raw: |" not in text and '"' in text
+        assert to_plain(parse_text(text, "t.yaml")) == doc
