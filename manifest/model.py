@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Record(BaseModel):
     """A strict record: unknown keys are errors, values are validated in place."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class Incomplete(Record):
