@@ -252,6 +252,19 @@ lab_wipe_layers() {
     done
 }
 
+# Have udev read every node under the disks again. udevd drops the "closed after
+# write" event of a device whose previous event it is still processing, so a fresh
+# filesystem (mkfs.btrfs opens and closes its device several times) can stay unknown
+# to udev and to lsblk, which reads udev's database.
+lab_udev_refresh() {  # DISK...
+    local dev
+    udevadm settle --timeout=30 || true
+    for dev in $(lsblk -nrpo NAME "$@" | sort -u); do
+        udevadm trigger --action=change "$dev"
+    done
+    udevadm settle --timeout=30 || true
+}
+
 lab_main() {
     local cmd=${1:-}
     shift || true
@@ -261,6 +274,7 @@ lab_main() {
         build)
             build "$@"
             lab_write_files
+            lab_udev_refresh "$@"
             log "built; files written"
             ;;
         mount)
