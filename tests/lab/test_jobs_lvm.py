@@ -142,10 +142,19 @@ blocking = "{tool: restic, repository: %s/restic, password_file: %s}" % (work, f
 proc = subprocess.Popen([sys.executable, "-c", RUN, "--jobs-file",
                          str(jobs_file("kill.yaml", blocking)), "--host", "lab", "--json",
                          "--no-notify"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def running(name):
+    # a process can exit between listing /proc and reading its comm
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and name in (p / "comm").read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
 deadline = time.monotonic() + 240
 while time.monotonic() < deadline:
-    if any("restic" in (p / "comm").read_text() for p in Path("/proc").iterdir()
-           if p.name.isdigit() and (p / "comm").exists()):
+    if running("restic"):
         break
     time.sleep(0.2)
 os.kill(proc.pid, signal.SIGKILL)
