@@ -100,6 +100,7 @@ LAYOUTS: dict[str, Layout] = {
                (DiskSpec("2G", serial="thin0"),)),
     )
 }
+ALL_LAYOUTS: tuple[str, ...] = tuple(LAYOUTS)
 
 
 def disks_for(*names: str) -> list[DiskSpec]:

@@ -1,11 +1,13 @@
 """Every layout builder, checked with the guest's own tools, then across reboots.
 
-Boots (batched so the whole module costs two):
-  1. build all five layouts on their own disks, record lsblk/blkid/lvs/cryptsetup/
-     mdadm/findmnt/btrfs output, and check the guest runs this checkout's hostbook;
-  2. on the same images: re-activate and mount every layout from disk (md assembly,
-     LUKS open, LVM activation), verify every file's checksum, record the state
-     again, then wipe all disks and record their state once more: nothing left.
+Boots:
+  1. the session's build boot (``built_layouts``, shared with the other lab tests
+     that start from built layouts): all five layouts built on their own disks,
+     lsblk/blkid/lvs/cryptsetup/mdadm/findmnt/btrfs output recorded;
+  2. on a copy of those disks: re-activate and mount every layout from disk (md
+     assembly, LUKS open, LVM activation), verify every file's checksum, record the
+     state again, wipe all disks and record their state once more (nothing left),
+     and check the guest runs this checkout's hostbook.
 The assertions read what the guest's tools reported, never the builders' own claims.
 """
 
@@ -13,18 +15,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.lab.fixtures import BuiltLayouts
 from tests.lab.layouts import (
+    ALL_LAYOUTS,
     LAYOUTS,
     GuestState,
-    build_step,
     collect_step,
-    disks_for,
     verify_step,
     wipe_step,
 )
@@ -32,7 +33,7 @@ from tests.lab.vm import BootResult, Guest, Kernel, Step
 
 pytestmark = pytest.mark.lab
 
-ALL = ("laptop", "server", "legacy", "btrfs", "thin")
+ALL = ALL_LAYOUTS
 ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
 LINUX_FS_GUID = "0fc63daf-8483-4772-8e79-3d69d8477de4"
 LINUX_RAID_GUID = "a19d880f-05fc-4d3b-a006-743f0f84911e"
@@ -53,16 +54,26 @@ print(json.dumps({{"hostbook": hostbook.__file__, "python": sys.executable,
 
 
 @pytest.fixture(scope="module")
-def layouts_guest(lab_tier: tuple[Kernel, str]) -> Iterator[Guest]:
-    with Guest(disks_for(*ALL), keep_images=True) as g:
-        yield g
+def built(built_layouts: BuiltLayouts) -> BootResult:
+    return built_layouts.boot
 
 
 @pytest.fixture(scope="module")
-def built(layouts_guest: Guest) -> BootResult:
-    steps = [*(build_step(n) for n in ALL), collect_step(), Step("whoami", WHOAMI, "python")]
-    result = layouts_guest.run_steps(steps, timeout=900)
-    print("\nbuild boot:", result.describe())
+def rebooted(built_layouts: BuiltLayouts, tmp_path_factory: pytest.TempPathFactory
+             ) -> BootResult:
+    """Boot 2, on a copy of the built disks: everything up from disk, then wiped."""
+    built_layouts.check()
+    disks = built_layouts.copies(tmp_path_factory.mktemp("layouts-copy", numbered=True))
+    try:
+        with Guest(list(disks.values())) as guest:
+            result = guest.run_steps(
+                [*(verify_step(n) for n in ALL), collect_step("after-reboot"),
+                 wipe_step(*ALL), collect_step("blank"), Step("whoami", WHOAMI, "python")],
+                timeout=900, results_dir=tmp_path_factory.mktemp("layouts-reboot"))
+    finally:
+        for spec in disks.values():
+            Path(str(spec.path)).unlink(missing_ok=True)
+    print("\nreboot+verify+wipe boot:", result.describe())
     return result
 
 
@@ -83,9 +94,9 @@ def _by_name(nodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # ------------------------------------------------------------------ the guest itself
 
 
-def test_guest_runs_this_checkout_as_root_with_read_only_host(built: BootResult,
+def test_guest_runs_this_checkout_as_root_with_read_only_host(rebooted: BootResult,
                                                              kernel_version: str) -> None:
-    step = built["whoami"]
+    step = rebooted["whoami"]
     assert step.ok, step.stderr
     info = json.loads(step.stdout)
     repo = Path(__file__).resolve().parents[2]
@@ -270,25 +281,19 @@ def _identity(state: GuestState) -> list[tuple[str, ...]]:
     )
 
 
-def test_images_persist_across_boots_then_wipe(layouts_guest: Guest, built: BootResult,
+def test_images_persist_across_boots_then_wipe(rebooted: BootResult,
                                                 state: GuestState) -> None:
     """Boot 2 brings every layout back up from the disks alone and finds every file
     intact, then wipes the disks, which then read back blank."""
-    assert built.ok, built.describe()
-    second = layouts_guest.run_steps(
-        [*(verify_step(n) for n in ALL), collect_step("after-reboot"), wipe_step(*ALL),
-         collect_step("blank")],
-        timeout=900,
-    )
-    print("\nreboot+verify+wipe boot:", second.describe())
+    second = rebooted
     assert second.ok, second.describe()
     for name in ALL:
         verify = (second.results_dir / name / "verify.txt").read_text().split("\n")
         assert sorted(v for v in verify if v) == sorted(
             f"OK {rel}" for rel in LAYOUTS[name].expected_checksums())
-    rebooted = GuestState.load(second.results_dir / "after-reboot")
-    assert _identity(rebooted) == _identity(state)
-    assert rebooted.md_export["server-root"]["MD_UUID"] == state.md_export[
+    after = GuestState.load(second.results_dir / "after-reboot")
+    assert _identity(after) == _identity(state)
+    assert after.md_export["server-root"]["MD_UUID"] == state.md_export[
         "server-root"]["MD_UUID"]
 
     blank = GuestState.load(second.results_dir / "blank")

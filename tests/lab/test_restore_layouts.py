@@ -1,7 +1,8 @@
 """Storage restore round trips of every lab layout, in one guest boot.
 
-Each layout (laptop, server, legacy, btrfs, thin) is built by its builder, which
-writes the layout's known files; the laptop also gets a key file enrolled in a
+Each layout (laptop, server, legacy, btrfs, thin) comes from the session's build
+(its builder wrote the layout's known files), on a copy of the built disks brought
+up from disk; the laptop also gets a key file enrolled in a
 second LUKS keyslot and named in its crypttab.  hostbook captures each layout
 as its own host, the guest's tools record what they see, and every layer of
 every disk is wiped (wipefs -a on each layer, the first and last MiB zeroed).
@@ -46,10 +47,11 @@ from hostbook.capture.collect import collect_sections
 from hostbook.capture.runner import ReplayRunner
 from hostbook.capture.workflow import CaptureRequest, capture
 from hostbook.manifest.sections.config import ConfigDocument
+from tests.lab.fixtures import BuiltLayouts, mount_steps
 from tests.lab.layouts import (
+    ALL_LAYOUTS,
     LAYOUTS,
     GuestState,
-    build_step,
     capture_step,
     collect_step,
     verify_step,
@@ -59,7 +61,7 @@ from tests.lab.vm import DiskSpec, Guest, Step
 
 pytestmark = pytest.mark.lab
 
-NAMES = ("laptop", "server", "legacy", "btrfs", "thin")
+NAMES = ALL_LAYOUTS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 PASSPHRASE = "hostbook-lab-passphrase"
@@ -238,11 +240,12 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if earlier:  # check the results folder of an earlier run instead of booting
         yield load_results(Path(earlier))
         return
-    request.getfixturevalue("lab_tier")
+    built: BuiltLayouts = request.getfixturevalue("built_layouts")
+    built.check()
     # Outside /tmp: the guest sees this machine's root read-only, but not its /tmp.
     base = Path(tempfile.mkdtemp(prefix="hostbook-restore-lab-", dir="/var/tmp"))
     try:
-        yield _run_lab(base)
+        yield _run_lab(base, built)
     finally:
         if os.environ.get("HOSTBOOK_LAB_KEEP"):
             print(f"restore lab: keeping {base}")
@@ -250,12 +253,12 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_lab(base: Path) -> Lab:
+def _run_lab(base: Path, built: BuiltLayouts) -> Lab:
     started = time.monotonic()
     seed = base / "seed"
     build_seed_repository(seed)
     repo = "/root/repo"  # in the guest
-    specs = {d.serial: d for n in NAMES for d in LAYOUTS[n].disks}
+    specs = built.copies(base / "disks")
     spares = [DiskSpec("8G", serial="laptopbig"), DiskSpec("1536M", serial="legacysmall"),
               DiskSpec("2G", serial="laptopsmall"), DiskSpec("3G", serial="btrfs512")]
     disks = [specs["laptop0"], specs["server1"], specs["server0"], specs["legacy0"],
@@ -281,7 +284,7 @@ def _run_lab(base: Path) -> Lab:
     ]
     groups = {n: LAYOUTS[n].serials for n in NAMES}
     steps = [
-        *[build_step(n, timeout=300) for n in NAMES],
+        *mount_steps(),
         Step("keyfile", KEYFILE_SCRIPT % {"passphrase": shlex.quote(PASSPHRASE)},
              timeout=120),
         collect_step("built", timeout=300),
@@ -312,7 +315,7 @@ def _run_lab(base: Path) -> Lab:
     outcome = {s.name: {"rc": s.rc, "stdout": s.stdout, "stderr": s.stderr,
                         "seconds": s.seconds} for s in boot.steps.values()}
     (results / "steps.json").write_text(json.dumps(outcome))
-    must = ("build-laptop", "build-server", "build-legacy", "build-btrfs", "build-thin",
+    must = (*(f"mount-{n}" for n in NAMES),
             "keyfile", "capture", "variants", "wipe", "restore", "wipe-again", "kill",
             "restore-other")
     failed = [n for n in must if not boot[n].ok]

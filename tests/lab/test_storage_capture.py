@@ -1,7 +1,8 @@
 """Storage capture of every lab layout, checked against the guest's own tools.
 
-One boot builds all five layouts (laptop, server, legacy, btrfs, thin) side by
-side plus a set of damaged devices, records what lsblk, blkid, sfdisk, LVM,
+One boot brings up all five layouts (laptop, server, legacy, btrfs, thin) side by
+side from a copy of the session's built disks, builds a set of damaged devices and
+extra kinds, records what lsblk, blkid, sfdisk, LVM,
 cryptsetup, mdadm, findmnt and btrfs report (collect.sh), then captures each
 layout with ``hostbook capture --only storage --record`` (the other layouts'
 disks excluded through the capture configuration, the layout's fstab and
@@ -35,13 +36,13 @@ import pytest
 from hostbook.manifest.merge import to_plain
 from hostbook.manifest.sections.storage import StorageDocument, entry_references
 from hostbook.manifest.yamlio import parse_text
+from tests.lab.fixtures import BuiltLayouts, mount_steps
 from tests.lab.layouts import (
+    ALL_LAYOUTS,
     LAYOUTS,
     GuestState,
-    build_step,
     capture_step,
     collect_step,
-    disks_for,
     parse_colon_fields,
     teardown_step,
 )
@@ -50,7 +51,7 @@ from tests.loopdev import TierUnavailable, skip_or_fail
 
 pytestmark = pytest.mark.lab
 
-NAMES = ("laptop", "server", "legacy", "btrfs", "thin")
+NAMES = ALL_LAYOUTS
 # Captured again with the stack down, as from a rescue system: arrays not assembled,
 # LUKS closed, VGs inactive, nothing mounted.
 COLD = ("laptop", "server")
@@ -180,7 +181,8 @@ class Captured:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured]]:
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+        ) -> Iterator[dict[str, Captured]]:
     groups = {name: LAYOUTS[name].serials for name in NAMES}
     groups["damaged"] = [d.serial or "" for d in DAMAGED]
     groups["extras"] = [d.serial or "" for d in EXTRAS]
@@ -192,8 +194,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured
             check_lab()
         except TierUnavailable as exc:
             skip_or_fail(str(exc))
+        built: BuiltLayouts = request.getfixturevalue("built_layouts")
+        built.check()
         results = tmp_path_factory.mktemp("storage-lab")
-        steps = [build_step(n, timeout=300) for n in NAMES]
+        copies = built.copies(tmp_path_factory.mktemp("storage-lab-disks"))
+        steps = [*mount_steps()]
         steps += [Step("damage", DAMAGE_SCRIPT, timeout=300),
                   Step("extras", EXTRAS_SCRIPT, timeout=300), collect_step(timeout=300),
                   capture_step(groups), teardown_step(),
@@ -201,9 +206,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Captured
                                attempts=("first",), step="capture-cold", subdir="cold",
                                exclude=tuple(s for n, ss in groups.items() if n not in COLD
                                              for s in ss))]
-        with Guest([*disks_for(*NAMES), *DAMAGED, *EXTRAS]) as guest:
-            run = guest.run_steps(steps, timeout=2400, stop_on_error=True,
-                                  results_dir=results)
+        try:
+            with Guest([*copies.values(), *DAMAGED, *EXTRAS]) as guest:
+                run = guest.run_steps(steps, timeout=2400, stop_on_error=True,
+                                      results_dir=results)
+        finally:
+            for spec in copies.values():
+                Path(str(spec.path)).unlink(missing_ok=True)
         run.check()
     state = GuestState.load(results / "state")
     captured = {}
