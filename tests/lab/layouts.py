@@ -141,6 +141,14 @@ def collect_step(dirname: str = "state", timeout: float | None = 120) -> Step:
                 timeout=timeout)
 
 
+def udev_refresh_step(*names: str, timeout: float | None = 120) -> Step:
+    """Step that has udev read every node under the named layouts' disks again: udevd
+    can drop the event of a tool's last write, leaving lsblk without what is there."""
+    paths = " ".join(shlex.quote(p) for n in names for p in LAYOUTS[n].disk_paths)
+    return Step("udev-refresh", f'bash "$LAB_BUILDERS/udev-refresh.sh" {paths}',
+                timeout=timeout)
+
+
 def wipe_layers_step(*names: str, step: str = "wipe", timeout: float | None = 300) -> Step:
     """Step that wipes the named layouts' disks layer by layer, stack still up
     (wipefs -a on every layer, first and last MiB zeroed): a restore's blank start."""

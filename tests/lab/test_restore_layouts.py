@@ -54,6 +54,7 @@ from tests.lab.layouts import (
     GuestState,
     capture_step,
     collect_step,
+    udev_refresh_step,
     verify_step,
     wipe_layers_step,
 )
@@ -297,6 +298,7 @@ def _run_lab(base: Path, built: BuiltLayouts) -> Lab:
                                           "jobs": exact, "report": "exact.json"},
              "python", timeout=1200),
         *[verify_step(n, timeout=300) for n in NAMES],
+        udev_refresh_step(*NAMES),  # hostbook settles, but udev may have lost an event
         collect_step("restored", timeout=300),
         wipe_layers_step("server", "laptop", "legacy", "btrfs", step="wipe-again"),
         Step("kill", KILL_SCRIPT % {"repo": repo, "passphrase": PASSPHRASE,
