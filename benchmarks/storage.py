@@ -35,20 +35,43 @@ ROOT = Path(__file__).resolve().parents[1]
 # Runs inside the guest (and on the host): JSON figures on stdout.
 MEASURE = r"""
 import json, os, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import LiveRunner
 from hostbook.manifest.config import load_config
+try:  # before the process layer served capture
+    from hostbook.capture.runner import LiveRunner, RecordingRunner
+except ImportError:
+    from hostbook.process.recording import RecordingRunner
+    from hostbook.process.runner import LiveRunner
 
 runs = int(sys.argv[1])
 config = load_config()
 times, stats = [], None
+scratch = Path(tempfile.mkdtemp())
 for _ in range(runs):
     runner = LiveRunner()
+    recorder = RecordingRunner(runner, scratch)
     started = time.perf_counter()
-    collected = collect_sections(runner, config, ["storage"], {})
+    collected = collect_sections(recorder, config, ["storage"], {})
     times.append(time.perf_counter() - started)
     stats = runner.stats
 doc = collected.documents["storage"]
+commands = recorder.commands
+argvs = [entry["argv"] for entry in (commands.values() if isinstance(commands, dict)
+                                     else (e for _, e in commands))]
+# The floor: the same tools with the same arguments, run bare one after the other.
+raw = []
+for _ in range(runs):
+    started = time.perf_counter()
+    for argv in argvs:
+        subprocess.run(argv, capture_output=True, check=False, env=dict(os.environ, LC_ALL="C"))
+    raw.append(time.perf_counter() - started)
+def timed(argv):
+    started = time.perf_counter()
+    subprocess.run(argv, capture_output=True, check=False)
+    return time.perf_counter() - started
+bare_python = [timed([sys.executable, "-c", "pass"]) for _ in range(max(1, runs // 2))]
+imports = [timed([sys.executable, "-c", "import hostbook.cli"]) for _ in range(max(1, runs // 2))]
 cli = []
 hostbook = os.path.join(os.path.dirname(sys.executable), "hostbook")
 for _ in range(max(1, runs // 2)):
@@ -64,6 +87,9 @@ print(json.dumps({
     "incomplete": doc.get("incomplete", []),
     "probe_seconds": times,
     "cli_seconds": cli,
+    "raw_seconds": raw,
+    "python_seconds": bare_python,
+    "import_seconds": imports,
     "subprocesses": stats.commands,
     "per_tool": dict(sorted(stats.per_tool.items())),
     "file_reads": stats.files,
@@ -84,6 +110,12 @@ def table(title: str, figures: dict[str, Any]) -> None:
           f"(min {min(probe):.3f}, max {max(probe):.3f}, {len(probe)} runs)")
     print(f"  hostbook capture --only storage (new process): median "
           f"{statistics.median(cli):.3f} s ({len(cli)} runs)")
+    if "raw_seconds" in figures:
+        raw = statistics.median(figures["raw_seconds"])
+        print(f"  the same tools run bare (the floor): median {raw:.3f} s; "
+              f"CLI / floor = {statistics.median(cli) / raw:.1f}x")
+        print(f"  python3 -c pass: median {statistics.median(figures['python_seconds']):.3f} s; "
+              f"import hostbook.cli: median {statistics.median(figures['import_seconds']):.3f} s")
     if figures["incomplete"]:
         print(f"  incomplete: {figures['incomplete']}")
 
