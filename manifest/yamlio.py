@@ -14,13 +14,28 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
-from hostbook.manifest.errors import ManifestError
+from hostbook.manifest.bounds import (
+    MAX_DOCUMENT_BYTES,
+    MAX_NODES,
+    BoundedComposer,
+    BoundedConstructor,
+    document_size,
+    mib,
+)
+from hostbook.manifest.errors import ManifestError, RuntimeFailure
+
+# How much of a message from the parser is shown: a duplicate key's message
+# quotes its value, which may be a whole file.
+_MESSAGE_CHARS = 200
 
 
 def make_yaml() -> YAML:
     """A round-trip YAML instance with the project's fixed layout settings."""
     yaml = YAML(typ="rt")
+    yaml.Composer = BoundedComposer  # limits on loading: see hostbook.manifest.bounds
+    yaml.Constructor = BoundedConstructor
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096  # never fold long values: folding would make diffs noisy
     yaml.preserve_quotes = True
@@ -28,38 +43,100 @@ def make_yaml() -> YAML:
     return yaml
 
 
+def _one_line(text: str) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= _MESSAGE_CHARS else line[: _MESSAGE_CHARS - 1] + "…"
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset into ``text``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
 def parse_text(text: str, filename: str) -> Any:
-    """Parse YAML text; a syntax error becomes ``FILE:LINE:COL: message``."""
+    """Parse YAML text within the limits of :mod:`hostbook.manifest.bounds`.
+
+    A syntax error, a broken limit or a value that cannot be built becomes
+    ``FILE:LINE:COL: message`` (one line); nothing else escapes.  An empty
+    document (no content, or only comments) is an error too: every section
+    file starts with its ``schema:`` line, and an empty file read as "no
+    file" would silently drop a section.
+    """
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ManifestError([f"{filename}:1:1: larger than {mib(MAX_DOCUMENT_BYTES)}, "
+                             "the most a manifest file may be"])
     try:
-        return make_yaml().load(text)
+        data = make_yaml().load(text)
+    except ReaderError as exc:
+        line, col = _position(text, exc.position)
+        raise ManifestError(
+            [f"{filename}:{line}:{col}: character #x{exc.character:04x} is not allowed in "
+             "YAML (control characters must be written as escapes in double quotes)"]
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = _one_line(exc.problem or exc.context or "invalid YAML")
         if mark is None:
-            raise ManifestError([f"{filename}: {problem}"]) from None
+            raise ManifestError([f"{filename}:1:1: {problem}"]) from None
         raise ManifestError(
             [f"{filename}:{mark.line + 1}:{mark.column + 1}: {problem}"]
         ) from None
     except YAMLError as exc:
-        raise ManifestError([f"{filename}: {str(exc).splitlines()[0]}"]) from None
+        raise ManifestError([f"{filename}:1:1: {_one_line(str(exc))}"]) from None
+    if data is None:
+        raise ManifestError([f"{filename}:1:1: the file is empty or null (a section file is "
+                             "a mapping that starts with its schema: line)"])
+    return data
 
 
 def read_document(path: Path) -> Any:
-    """Load a YAML file, or None when it does not exist."""
+    """Load a YAML file, or None when it does not exist.
+
+    At most one byte more than the size limit is read, so a huge file (or a
+    device or FIFO in its place) costs no memory.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise ManifestError([f"{path}: is a directory, not a YAML file"]) from None
+    except OSError as exc:
+        raise RuntimeFailure(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ManifestError([f"{path}:1:1: larger than {mib(MAX_DOCUMENT_BYTES)}, the most a "
+                             "manifest file may be"])
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ManifestError([f"{path}:1:1: not UTF-8 text ({exc.reason})"]) from None
+        good = data[: exc.start].decode("utf-8")
+        line, col = _position(good, len(good))
+        raise ManifestError(
+            [f"{path}:{line}:{col}: not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason})"]
+        ) from None
     return parse_text(text, str(path))
 
 
 def dump_text(document: Any) -> str:
-    """Serialise a document to text with the fixed layout."""
+    """Serialise a document to text with the fixed layout.
+
+    A document the loader would refuse (beyond the limits of
+    :mod:`hostbook.manifest.bounds`) is refused here, so no file is written
+    that the next command could not read.
+    """
+    nodes, _ = document_size(document)
     buffer = io.StringIO()
     make_yaml().dump(document, buffer)
-    return buffer.getvalue()
+    text = buffer.getvalue()
+    if nodes > MAX_NODES or len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise RuntimeFailure(
+            f"the document has {nodes:,} values and {len(text):,} characters: more than a "
+            f"manifest file may hold ({MAX_NODES:,} values, {mib(MAX_DOCUMENT_BYTES)}); "
+            "nothing was written"
+        )
+    return text
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> bool:
