@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
+from ruamel.yaml.scalarbool import ScalarBoolean
 from ruamel.yaml.scalarstring import LiteralScalarString
 from ruamel.yaml.tokens import CommentToken
 
@@ -206,11 +207,26 @@ def _rebuild_by_value(old: CommentedSeq, new: list[Any]) -> CommentedSeq:
 
 
 def _plain(value: Any) -> Any:
+    """Plain dicts, lists and builtin scalars.
+
+    ruamel gives str, int and float subclasses that carry quoting and
+    formatting, and an anchored boolean is an int subclass: validation needs
+    the plain types so that ``true`` is never read as 1.
+    """
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {_scalar(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    return value
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, ScalarBoolean):
+        return bool(value)
+    for kind in (bool, str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return value  # None, and complex keys (tuples) as ruamel builds them
 
 
 def merge_document(old: Any, new: Mapping[str, Any]) -> CommentedMap:

@@ -7,15 +7,43 @@ silently ignored.  Records inside sections use the same base.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class Record(BaseModel):
-    """A strict record: unknown keys are errors, values are validated in place."""
+    """A strict record: unknown keys are errors, values are validated in place.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    No float may be infinite or NaN: no size, percentage or timeout is, and
+    arithmetic on one (a share of free space, a timeout) would fail later.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
+
+
+def fail_at(problems: Sequence[tuple[tuple[str | int, ...], str]], title: str = "manifest"
+            ) -> ValidationError:
+    """A validation error with each message placed at its path inside the model.
+
+    A check that looks at a whole record (or document) raises this so that the
+    printed FILE:LINE:COL points at the offending key, not at the record.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("manifest_value", "{message}", {"message": message}),
+                loc=loc,
+                input=None,
+            )
+            for loc, message in problems
+        ],
+    )
 
 
 class Incomplete(Record):

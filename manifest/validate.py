@@ -15,10 +15,14 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from hostbook.manifest.errors import BadInputError, ManifestError
+from hostbook.manifest.merge import to_plain
 from hostbook.manifest.model import SectionDocument
 from hostbook.manifest.registry import migrate, parse_schema_tag, section_model
 
 DocT = TypeVar("DocT", bound=SectionDocument)
+
+# An error line quotes keys and values from the file, which may be huge.
+MESSAGE_CHARS = 240
 
 
 def locate(node: Any, loc: Sequence[int | str]) -> tuple[int, int]:
@@ -46,13 +50,33 @@ def locate(node: Any, loc: Sequence[int | str]) -> tuple[int, int]:
     return line + 1, col + 1
 
 
+def _shorten(text: str) -> str:
+    """One line of at most MESSAGE_CHARS characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_CHARS else line[: MESSAGE_CHARS - 1] + "…"
+
+
 def _message(error: dict[str, Any]) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"unknown key {error['loc'][-1]!r}" + (f" (at {loc})" if loc else "")
+        return _shorten(f"unknown key {error['loc'][-1]!r}" + (f" (at {loc})" if loc else ""))
     text = error["msg"]
-    return f"{loc}: {text}" if loc else text
+    return _shorten(f"{loc}: {text}" if loc else text)
+
+
+def located(data: Any, filename: str, problems: Sequence[tuple[Sequence[int | str], str]]
+            ) -> ManifestError:
+    """``FILE:LINE:COL: message`` for problems found outside the schema (across files).
+
+    Each problem is a path of keys and indexes into ``data`` (the round-trip
+    document) and a message, like the errors pydantic reports.
+    """
+    lines = []
+    for loc, message in problems:
+        line, col = locate(data, loc)
+        lines.append(f"{filename}:{line}:{col}: {_shorten(message)}")
+    return ManifestError(lines)
 
 
 def validate_document(
@@ -61,7 +85,8 @@ def validate_document(
     """Check a loaded document, migrate older versions, return the typed model.
 
     Every problem is collected before raising, so a person fixing a file sees
-    all its errors at once.
+    all its errors at once.  Every error is one line: messages quoting long
+    keys or values are shortened.
     """
     if not isinstance(data, dict):
         line, col = locate(data, ())
@@ -82,12 +107,15 @@ def validate_document(
         )
     try:
         model = section_model(section)
-        plain = migrate(section, dict(data), version)
+        plain = migrate(section, to_plain(data), version)
     except (ValueError, BadInputError) as exc:
         line, col = locate(data, ("schema",))
         raise ManifestError([f"{filename}:{line}:{col}: {exc}"]) from None
     try:
-        return model.model_validate(plain)
+        # Strict: a value must have the type the schema names, as YAML wrote
+        # it: `keep: true` is not 1, `size: "10"` is not 10, `enabled: yes` is
+        # not true (YAML 1.2 reads yes as a string).
+        return model.model_validate(plain, strict=True)
     except ValidationError as exc:
         errors = []
         for error in exc.errors():
