@@ -44,7 +44,7 @@ Migration = Callable[[dict[str, Any]], dict[str, Any]]
 # empty today; each future schema bump adds its step here.
 MIGRATIONS: dict[str, dict[int, Migration]] = {name: {} for name in SECTIONS}
 
-_SCHEMA_RE = re.compile(r"^hostbook/(?P<section>[a-z]+)/v(?P<version>[0-9]+)$")
+_SCHEMA_RE = re.compile(r"hostbook/(?P<section>[a-z]+)/v(?P<version>[0-9]+)")
 
 
 def section_model(name: str) -> type[SectionDocument]:
@@ -61,7 +61,7 @@ def parse_schema_tag(tag: object) -> tuple[str, int] | None:
     """Split ``hostbook/<section>/v<N>`` into (section, N); None if malformed."""
     if not isinstance(tag, str):
         return None
-    match = _SCHEMA_RE.match(tag)
+    match = _SCHEMA_RE.fullmatch(tag)
     if not match:
         return None
     return match["section"], int(match["version"])

@@ -32,9 +32,8 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from hostbook.manifest.model import Record, SectionDocument
+from hostbook.manifest.model import Record, SectionDocument, fail_at
 from hostbook.manifest.sections.retention import (
     Duration,
     ReplicationSettings,
@@ -42,29 +41,19 @@ from hostbook.manifest.sections.retention import (
     parse_duration,
 )
 
-_JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SNAP_WORD = re.compile(r"^[A-Za-z0-9_.:+]+$")
-_LV = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*/[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
-_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
-_LVM_SIZE = re.compile(r"^(\d+(\.\d+)?)([bBsSkKmMgGtTpPeE]?)$")
-_LVM_EXTENTS = re.compile(r"^(\d+)(%(ORIGIN|VG|FREE|PVS))?$")
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_SNAP_WORD = re.compile(r"[A-Za-z0-9_.:+]+")
+_LV = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*/[A-Za-z0-9+_.][A-Za-z0-9+_.-]*")
+_DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
+_LVM_SIZE = re.compile(r"(\d+(\.\d+)?)([bBsSkKmMgGtTpPeE]?)")
+_LVM_EXTENTS = re.compile(r"(\d+)(%(ORIGIN|VG|FREE|PVS))?")
 _URL_CREDENTIAL = re.compile(r"://[^/@\s:]*:[^/@\s]+@")
 _SECRET_KEYS = ("password", "passphrase", "secret", "key_value")
 
 
 def _fail(loc: tuple[str | int, ...], message: str, value: Any = None) -> ValidationError:
-    """A validation error placed at ``loc`` inside the model, so the file position
-    printed points at the offending key rather than at the enclosing record."""
-    return ValidationError.from_exception_data(
-        "jobs",
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("jobs_value", "{message}", {"message": message}),
-                loc=loc,
-                input=value,
-            )
-        ],
-    )
+    """A validation error placed at ``loc`` inside the model (see :func:`fail_at`)."""
+    return fail_at([(loc, message)], "jobs")
 
 
 def _absolute(path: str) -> str:
@@ -76,7 +65,7 @@ def _absolute(path: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    if not _JOB_NAME.match(name):
+    if not _JOB_NAME.fullmatch(name):
         raise ValueError(
             f"{name!r}: use letters, digits, '_', '.' and '-' (starting with a letter or digit)"
         )
@@ -120,10 +109,10 @@ class Volume(Record):
             raise ValueError("a volume is exactly one of path, lv or dataset")
         if self.path is not None:
             self.path = _absolute(self.path)
-        if self.lv is not None and not _LV.match(self.lv):
+        if self.lv is not None and not _LV.fullmatch(self.lv):
             raise ValueError(f"lv {self.lv!r}: expected VG/LV")
         if self.dataset is not None and (
-            not _DATASET.match(self.dataset) or "@" in self.dataset or "//" in self.dataset
+            not _DATASET.fullmatch(self.dataset) or "@" in self.dataset or "//" in self.dataset
         ):
             raise ValueError(f"dataset {self.dataset!r} is not a ZFS dataset name")
         return self
@@ -172,7 +161,7 @@ class _Named(Record):
     def _words(self) -> _Named:
         for field in ("prefix", "type"):
             value = getattr(self, field)
-            if not _SNAP_WORD.match(value):
+            if not _SNAP_WORD.fullmatch(value):
                 raise ValueError(
                     f"{field} {value!r}: letters, digits and _ . : + only (no '-': the "
                     "type is the name's part before the first '-')"
@@ -210,9 +199,9 @@ class LvmSnapshot(Record):
     def _size(self) -> LvmSnapshot:
         text = self.size.strip()
         if "%" in text:
-            if not _LVM_EXTENTS.match(text.upper()):
+            if not _LVM_EXTENTS.fullmatch(text.upper()):
                 raise ValueError(f"size {self.size!r}: use N%ORIGIN, N%VG, N%FREE or N%PVS")
-        elif not _LVM_SIZE.match(text):
+        elif not _LVM_SIZE.fullmatch(text):
             raise ValueError(f"size {self.size!r}: use a size such as 4G or 512M")
         return self
 
@@ -409,8 +398,10 @@ class Monitor(Record):
 
     @model_validator(mode="after")
     def _url(self) -> Monitor:
-        if not re.match(r"^https?://", self.url):
-            raise ValueError(f"monitor url {self.url!r}: expected http:// or https://")
+        if not re.match(r"https?://", self.url) or any(c.isspace() or not c.isprintable()
+                                                       for c in self.url):
+            raise ValueError(f"monitor url {self.url!r}: expected http:// or https:// and no "
+                             "spaces or control characters")
         if _URL_CREDENTIAL.search(self.url):
             raise ValueError("monitor url carries a credential")
         return self

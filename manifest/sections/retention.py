@@ -35,8 +35,9 @@ from pydantic import AfterValidator, Field, model_validator
 from hostbook.manifest.model import Record
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-_DURATION = re.compile(r"(\d+)\s*([smhdwy])")
-_TYPE_NAME = re.compile(r"^[A-Za-z0-9_.:+]+$")
+# At most 10 digits per number: 9,999,999,999 years is already no duration.
+_DURATION = re.compile(r"(\d{1,10})\s*([smhdwy])")
+_TYPE_NAME = re.compile(r"[A-Za-z0-9_.:+]+")
 
 
 def parse_duration(text: str) -> int:
@@ -71,7 +72,7 @@ Duration = Annotated[str, AfterValidator(_check_duration)]
 
 def _check_types(mapping: dict[str, object]) -> None:
     for key in mapping:
-        if "-" in key or not _TYPE_NAME.match(key):
+        if "-" in key or not _TYPE_NAME.fullmatch(key):
             raise ValueError(
                 f"snapshot type {key!r} is not a valid type name: the type is the snapshot "
                 "name's prefix before the first '-', so it cannot contain '-'"
