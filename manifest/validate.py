@@ -61,7 +61,7 @@ def _message(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return _shorten(f"unknown key {error['loc'][-1]!r}" + (f" (at {loc})" if loc else ""))
-    text = error["msg"]
+    text = str(error["msg"]).removeprefix("Value error, ")  # pydantic's prefix for ValueError
     return _shorten(f"{loc}: {text}" if loc else text)
 
 

@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from hostbook.manifest import names
 from hostbook.manifest.model import Record, SectionDocument, fail_at
 from hostbook.manifest.sections.retention import (
     Duration,
@@ -43,7 +44,6 @@ from hostbook.manifest.sections.retention import (
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SNAP_WORD = re.compile(r"[A-Za-z0-9_.:+]+")
-_LV = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*/[A-Za-z0-9+_.][A-Za-z0-9+_.-]*")
 _DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
 _LVM_SIZE = re.compile(r"(\d+(\.\d+)?)([bBsSkKmMgGtTpPeE]?)")
 _LVM_EXTENTS = re.compile(r"(\d+)(%(ORIGIN|VG|FREE|PVS))?")
@@ -109,10 +109,15 @@ class Volume(Record):
             raise ValueError("a volume is exactly one of path, lv or dataset")
         if self.path is not None:
             self.path = _absolute(self.path)
-        if self.lv is not None and not _LV.fullmatch(self.lv):
-            raise ValueError(f"lv {self.lv!r}: expected VG/LV")
+        if self.lv is not None:
+            vg, sep, lv = self.lv.partition("/")
+            problem = names.lvm_name_problem("VG", vg) or names.lvm_name_problem("LV", lv)
+            if not sep or problem:
+                raise ValueError(f"lv {self.lv!r}: expected VG/LV" + (f"; {problem}"
+                                                                      if problem else ""))
         if self.dataset is not None and (
             not _DATASET.fullmatch(self.dataset) or "@" in self.dataset or "//" in self.dataset
+            or any(part in (".", "..") for part in self.dataset.split("/"))
         ):
             raise ValueError(f"dataset {self.dataset!r} is not a ZFS dataset name")
         return self
