@@ -24,10 +24,11 @@ Example::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from hostbook.manifest import names
 from hostbook.manifest.model import Record, SectionDocument
 
 DEFAULT_TARGET = "/mnt/target"
@@ -45,12 +46,20 @@ class DiskPolicy(Record):
     path: str | None = Field(
         None, description="restore onto this device (/dev/sdb, /dev/disk/by-id/...)"
     )
-    grow: int | Literal["last", "none"] = Field(
+    grow: Annotated[int, Field(ge=1, le=65536)] | Literal["last", "none"] = Field(
         "last",
         description="partition number that takes the extra space of a larger disk and gives "
         "up space on a smaller one; 'last' (default) is the partition that ends last, "
         "'none' keeps every partition at its recorded size",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _device_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/dev/") or ".." in value
+                                  or names.control_characters(value)):
+            raise ValueError("expected a device path under /dev/ (e.g. /dev/disk/by-id/...)")
+        return value
 
 
 class LvPolicy(Record):

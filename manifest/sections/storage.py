@@ -27,11 +27,51 @@ Never written: keys, passphrases, LUKS salts or digests, token contents.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from hostbook.manifest.model import Record, SectionDocument
+from hostbook.manifest import names
+from hostbook.manifest.model import Record, SectionDocument, fail_at
+
+
+def _sector_size(value: int) -> int:
+    if value < 512 or value > 1 << 20 or value & (value - 1):
+        raise ValueError("a sector size is a power of two from 512 to 1048576 bytes")
+    return value
+
+
+def _pattern(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _name_rule(rule: Callable[[str, str], str | None], kind: str) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = rule(kind, value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+# Sizes, offsets and counts the restore computes with: never negative; a
+# device, partition or LV of no bytes is not something capture records.
+Bytes = Annotated[int, Field(ge=0)]
+PositiveBytes = Annotated[int, Field(gt=0)]
+SectorSize = Annotated[int, AfterValidator(_sector_size)]
+Lba = Annotated[int, Field(ge=0)]
+KernelName = Annotated[str, _pattern(names.KERNEL_NAME, "a kernel device name")]
+UuidText = Annotated[str, _pattern(names.UUID_TEXT, "a UUID")]
+LvmName = Annotated[str, _name_rule(names.lvm_name_problem, "LVM")]
+DeviceName = Annotated[str, _name_rule(names.device_name_problem, "device")]
 
 # ---------------------------------------------------------------------------
 # Disks, loops and partition tables
@@ -50,13 +90,21 @@ class PartitionTable(Record):
     id: str | None = Field(
         None, description="GPT disk GUID or MBR disk signature (0x...), as sfdisk prints it"
     )
-    unit: str = Field("sectors", description="sfdisk unit; always sectors")
-    sector_size: int = Field(description="logical sector size the table was written with")
-    first_lba: int | None = Field(None, description="GPT first usable LBA")
-    last_lba: int | None = Field(None, description="GPT last usable LBA")
-    table_length: int | None = Field(
+    unit: Literal["sectors"] = Field("sectors", description="sfdisk unit; always sectors")
+    sector_size: SectorSize = Field(description="logical sector size the table was written with")
+    first_lba: Lba | None = Field(None, description="GPT first usable LBA")
+    last_lba: Lba | None = Field(None, description="GPT last usable LBA")
+    table_length: Annotated[int, Field(ge=1, le=65536)] | None = Field(
         None, description="GPT partition entry array length when not the default 128"
     )
+
+    @model_validator(mode="after")
+    def _table_id(self) -> PartitionTable:
+        pattern = names.GUID if self.type == "gpt" else names.MBR_ID
+        if self.id is not None and not pattern.fullmatch(self.id):
+            kind = "a GUID" if self.type == "gpt" else "a disk signature such as 0x5eed1234"
+            raise fail_at([(("id",), f"{self.id!r}: a {self.type} table id is {kind}")])
+        return self
 
 
 class DiskEntry(Record):
@@ -64,10 +112,11 @@ class DiskEntry(Record):
 
     id: str
     type: Literal["disk"] = "disk"
-    name: str = Field(description="kernel name, e.g. sda, nvme0n1 (may change between boots)")
-    size: int = Field(description="size in bytes")
-    logical_sector_size: int
-    physical_sector_size: int
+    name: KernelName = Field(
+        description="kernel name, e.g. sda, nvme0n1 (may change between boots)")
+    size: PositiveBytes = Field(description="size in bytes")
+    logical_sector_size: SectorSize
+    physical_sector_size: SectorSize
     rotational: bool
     removable: bool
     read_only: bool = False
@@ -86,13 +135,13 @@ class LoopEntry(Record):
 
     id: str
     type: Literal["loop"] = "loop"
-    name: str = Field(description="kernel name, e.g. loop0")
-    size: int
-    logical_sector_size: int
-    physical_sector_size: int
+    name: KernelName = Field(description="kernel name, e.g. loop0")
+    size: PositiveBytes
+    logical_sector_size: SectorSize
+    physical_sector_size: SectorSize
     backing_file: str | None = None
-    offset: int = Field(0, description="offset into the backing file, bytes")
-    size_limit: int = Field(0, description="size limit in bytes; 0 means the whole file")
+    offset: Bytes = Field(0, description="offset into the backing file, bytes")
+    size_limit: Bytes = Field(0, description="size limit in bytes; 0 means the whole file")
     read_only: bool = False
     autoclear: bool = False
     partscan: bool = False
@@ -106,9 +155,9 @@ class PartitionEntry(Record):
     type: Literal["partition"] = "partition"
     name: str | None = Field(None, description="kernel name, e.g. sda1")
     disk: str = Field(description="id of the disk (or loop/md) holding the table")
-    number: int
-    start: int = Field(description="start offset in bytes")
-    size: int = Field(description="size in bytes")
+    number: Annotated[int, Field(ge=1, le=65536)]
+    start: Bytes = Field(description="start offset in bytes")
+    size: PositiveBytes = Field(description="size in bytes")
     partition_type: str = Field(
         description="GPT type GUID (upper case) or MBR type byte in hex (e.g. 83), as sfdisk writes"
     )
@@ -124,6 +173,31 @@ class PartitionEntry(Record):
     kind: Literal["primary", "extended", "logical"] | None = Field(
         None, description="MBR partitions only"
     )
+
+    @model_validator(mode="after")
+    def _sfdisk_fields(self) -> PartitionEntry:
+        """Every field sfdisk's input carries, in the forms sfdisk prints them.
+
+        The restore writes them into sfdisk's input one partition per line
+        (and the script through a heredoc), so nothing may break a line.
+        """
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if not (names.GUID.fullmatch(self.partition_type)
+                or names.MBR_TYPE.fullmatch(self.partition_type)):
+            problems.append((("partition_type",), f"{self.partition_type!r} is neither a GPT "
+                             "type GUID nor an MBR type byte in hex"))
+        if self.uuid is not None and not (names.GUID.fullmatch(self.uuid)
+                                          or names.MBR_PARTUUID.fullmatch(self.uuid)):
+            problems.append((("uuid",), f"{self.uuid!r} is neither a GPT partition GUID "
+                             "nor an MBR PARTUUID (<disk signature>-<number>)"))
+        if self.label is not None and (problem := names.gpt_name_problem(self.label)):
+            problems.append((("label",), problem))
+        if self.attributes is not None and not names.GPT_ATTRIBUTES.fullmatch(self.attributes):
+            problems.append((("attributes",), f"{self.attributes!r}: GPT attributes as sfdisk "
+                             "writes them, e.g. 'RequiredPartition LegacyBIOSBootable GUID:63'"))
+        if problems:
+            raise fail_at(problems)
+        return self
 
 
 # ---------------------------------------------------------------------------
@@ -149,18 +223,37 @@ class MdEntry(Record):
         None, description="md/<name> as in /dev/md/ (kernel numbers change), else kernel name"
     )
     array_name: str | None = Field(None, description="name in the metadata (host:name)")
-    uuid: str = Field(description="array UUID, as mdadm prints it")
+    uuid: UuidText = Field(description="array UUID, as mdadm prints it")
     level: str = Field(description="raid0, raid1, raid5, raid6, raid10, linear, ...")
     metadata: str | None = Field(None, description="metadata version, e.g. 1.2 or 0.90")
-    raid_devices: int | None = None
-    size: int | None = Field(None, description="array size in bytes")
-    chunk_size: int | None = Field(None, description="bytes; striped levels only")
+    raid_devices: Annotated[int, Field(ge=0)] | None = None
+    size: Bytes | None = Field(None, description="array size in bytes")
+    chunk_size: Bytes | None = Field(None, description="bytes; striped levels only")
     layout: str | None = Field(None, description="e.g. left-symmetric, n2")
     bitmap: str | None = Field(None, description="none, internal or the bitmap file")
     consistency_policy: str | None = None
     assembled: bool = Field(True, description="False when seen only through its members")
     members: list[MdMember] = Field(default_factory=list)
     table: PartitionTable | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _md_name(cls, value: str | None) -> str | None:
+        if value is not None and (problem := names.device_name_problem(
+                "md", value.removeprefix("md/"))):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("array_name")
+    @classmethod
+    def _array_name(cls, value: str | None) -> str | None:
+        """host:name: the part after the host is the /dev/md/ name restore uses."""
+        if value is not None and (problem := names.device_name_problem(
+                "md array", value.split(":", 1)[-1])):
+            raise ValueError(problem)
+        if value is not None and names.control_characters(value):
+            raise ValueError("an md array name cannot hold control characters")
+        return value
 
 
 class Kdf(Record):
@@ -192,18 +285,20 @@ class LuksEntry(Record):
 
     id: str
     type: Literal["luks"] = "luks"
-    name: str | None = Field(None, description="mapping name when open, else the crypttab name")
+    name: DeviceName | None = Field(
+        None, description="mapping name when open, else the crypttab name")
     device: str = Field(description="id of the device holding the header")
-    version: int
-    uuid: str
+    version: Literal[1, 2]
+    uuid: UuidText
     label: str | None = Field(None, description="LUKS2 label")
     subsystem: str | None = Field(None, description="LUKS2 subsystem")
     cipher: str | None = Field(None, description="data cipher, e.g. aes-xts-plain64")
     key_size: int | None = Field(None, description="volume key size in bits")
     hash: str | None = Field(None, description="LUKS1 hash spec / LUKS2 digest hash")
-    sector_size: int | None = Field(None, description="encryption sector size in bytes")
-    data_offset: int | None = Field(None, description="start of the encrypted data, bytes")
-    size: int | None = Field(None, description="bytes of data inside: device size - data offset")
+    sector_size: SectorSize | None = Field(None, description="encryption sector size in bytes")
+    data_offset: Bytes | None = Field(None, description="start of the encrypted data, bytes")
+    size: Bytes | None = Field(
+        None, description="bytes of data inside: device size - data offset")
     integrity: str | None = Field(None, description="LUKS2 authenticated encryption")
     metadata_size: int | None = Field(None, description="LUKS2 metadata area (header + JSON)")
     keyslots_size: int | None = Field(None, description="LUKS2 binary keyslots area")
@@ -213,7 +308,7 @@ class LuksEntry(Record):
     keyslots: list[LuksKeyslot] = Field(default_factory=list)
     tokens: list[str] = Field(default_factory=list, description="token types present (sorted)")
     open: bool = Field(False, description="a dm-crypt mapping of it existed at capture")
-    crypttab_name: str | None = None
+    crypttab_name: DeviceName | None = None
     crypttab_options: str | None = None
 
 
@@ -222,7 +317,7 @@ class CryptEntry(Record):
 
     id: str
     type: Literal["crypt"] = "crypt"
-    name: str = Field(description="mapping name")
+    name: DeviceName = Field(description="mapping name")
     device: str | None = Field(None, description="id of the underlying device, when known")
     source: str | None = Field(None, description="device as crypttab names it")
     key_file: str | None = Field(None, description="e.g. /dev/urandom (a path, never a key)")
@@ -242,7 +337,7 @@ class DmEntry(Record):
     type: Literal["dm"] = "dm"
     name: str = Field(description="mapping name")
     subsystem: str | None = Field(None, description="dm uuid prefix, e.g. mpath, CRYPT-VERITY")
-    size: int
+    size: Bytes
     devices: list[str] = Field(default_factory=list, description="ids of the devices below")
 
 
@@ -260,8 +355,8 @@ class PvEntry(Record):
     device: str | None = Field(None, description="id of the device (None when missing)")
     uuid: str
     format: str | None = Field(None, description="label format as blkid reads it (LVM2 001)")
-    size: int = Field(description="pv_size in bytes")
-    pe_start: int = Field(description="start of the first extent, bytes")
+    size: Bytes = Field(description="pv_size in bytes")
+    pe_start: Bytes = Field(description="start of the first extent, bytes")
     metadata_copies: int | None = Field(None, description="metadata areas on this PV")
     bootloader_area: int | None = Field(None, description="size of the bootloader area, bytes")
     tags: list[str] = Field(default_factory=list)
@@ -273,10 +368,10 @@ class VgEntry(Record):
 
     id: str
     type: Literal["vg"] = "vg"
-    name: str
+    name: LvmName
     uuid: str
-    extent_size: int = Field(description="bytes")
-    size: int = Field(description="bytes")
+    extent_size: PositiveBytes = Field(description="bytes")
+    size: Bytes = Field(description="bytes")
     pvs: list[str] = Field(default_factory=list, description="ids of its PVs")
     tags: list[str] = Field(default_factory=list)
     allocation_policy: str | None = None
@@ -291,9 +386,9 @@ class LvSegment(Record):
     """One segment of an LV made of several (extended across PVs, mixed types)."""
 
     segment_type: str
-    size: int
-    stripes: int | None = None
-    stripe_size: int | None = None
+    size: Bytes
+    stripes: Annotated[int, Field(ge=1)] | None = None
+    stripe_size: Bytes | None = None
     pvs: list[str] = Field(default_factory=list)
 
 
@@ -304,20 +399,22 @@ class LvEntry(Record):
     type: Literal["lv"] = "lv"
     name: str = Field(description="vg/lv")
     vg: str = Field(description="id of its VG")
-    lv_name: str
+    lv_name: LvmName
     uuid: str
-    size: int = Field(description="bytes")
+    size: PositiveBytes = Field(description="bytes")
     segment_type: str = Field(
         description="linear, striped, raid1, raid5, raid6, raid10, mirror, thin-pool, thin, "
         "cache, cache-pool, writecache, vdo, snapshot, ..."
     )
-    stripes: int | None = Field(None, description="striped/raid: number of stripes or images")
-    stripe_size: int | None = Field(None, description="bytes")
-    region_size: int | None = Field(None, description="raid/mirror region size, bytes")
-    mirrors: int | None = Field(None, description="raid1/mirror: copies beyond the first")
-    chunk_size: int | None = Field(None, description="thin-pool, cache or snapshot chunk, bytes")
+    stripes: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="striped/raid: number of stripes or images")
+    stripe_size: Bytes | None = Field(None, description="bytes")
+    region_size: Bytes | None = Field(None, description="raid/mirror region size, bytes")
+    mirrors: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="raid1/mirror: copies beyond the first")
+    chunk_size: Bytes | None = Field(None, description="thin-pool, cache or snapshot chunk, bytes")
     pool: str | None = Field(None, description="thin volume: id of its thin pool")
-    pool_metadata_size: int | None = Field(None, description="thin/cache pool metadata, bytes")
+    pool_metadata_size: Bytes | None = Field(None, description="thin/cache pool metadata, bytes")
     zero: bool | None = Field(None, description="thin pool zeroes new blocks")
     discards: str | None = Field(None, description="thin pool discard mode")
     origin: str | None = Field(None, description="snapshot or thin snapshot: id of its origin")
@@ -325,7 +422,7 @@ class LvEntry(Record):
         False, description="a snapshot: recorded for review, the restore does not recreate it"
     )
     cache_pool: str | None = Field(None, description="cached LV: name of the cache pool")
-    cache_size: int | None = Field(None, description="cached LV: cache pool data size, bytes")
+    cache_size: Bytes | None = Field(None, description="cached LV: cache pool data size, bytes")
     cache_mode: str | None = None
     cache_policy: str | None = None
     read_only: bool = False
@@ -335,6 +432,18 @@ class LvEntry(Record):
     segments: list[LvSegment] = Field(
         default_factory=list, description="only when the LV has more than one segment"
     )
+
+    @model_validator(mode="after")
+    def _vg_and_lv(self) -> LvEntry:
+        """``name`` is ``<vg>/<lv_name>``: restore makes /dev/<vg>/<lv> of it."""
+        vg, sep, lv = self.name.partition("/")
+        problem = names.lvm_name_problem("VG", vg) or names.lvm_name_problem("LV", lv)
+        if problem or not sep:
+            raise fail_at([(("name",), problem or f"{self.name!r}: expected <vg>/<lv>")])
+        if lv != self.lv_name:
+            raise fail_at([(("lv_name",), f"{self.lv_name!r} is not the LV part of name "
+                            f"{self.name!r}")])
+        return self
 
 
 # ---------------------------------------------------------------------------
@@ -470,9 +579,9 @@ class FilesystemEntry(Record):
     uuid_sub: str | None = Field(None, description="per-device UUID (btrfs device UUID)")
     label: str | None = None
     version: str | None = Field(None, description="blkid VERSION")
-    block_size: int | None = Field(None, description="blkid BLOCK_SIZE")
-    size: int | None = Field(None, description="filesystem size in bytes")
-    used: int | None = Field(
+    block_size: Bytes | None = Field(None, description="blkid BLOCK_SIZE")
+    size: Bytes | None = Field(None, description="filesystem size in bytes")
+    used: Bytes | None = Field(
         None,
         description="space in use, rounded UP to the next step of a 1/8-octave scale "
         "(m/8 x 2^k bytes, m = 8..15, at least 1 MiB): an upper bound within 12.5% that "
@@ -498,8 +607,8 @@ class SwapEntry(Record):
     uuid: str | None = None
     label: str | None = None
     version: str | None = None
-    page_size: int | None = None
-    size: int | None = Field(None, description="size of the device in bytes")
+    page_size: Bytes | None = None
+    size: Bytes | None = Field(None, description="size of the device in bytes")
     active: bool = Field(False, description="in use (/proc/swaps) at capture")
 
 
@@ -656,6 +765,13 @@ class StorageDocument(SectionDocument):
     crypttab: Crypttab = Field(default_factory=Crypttab)
     boot: Boot = Field(default_factory=Boot)
 
+    @model_validator(mode="after")
+    def _references(self) -> StorageDocument:
+        problems = check_references(self)
+        if problems:
+            raise fail_at(problems, "storage")
+        return self
+
 
 # ---------------------------------------------------------------------------
 # Helpers for the restore planner and for tests
@@ -663,6 +779,26 @@ class StorageDocument(SectionDocument):
 
 _REFERENCE_FIELDS = ("disk", "device", "vg", "pool", "origin", "filesystem")
 _REFERENCE_LISTS = ("devices", "pvs")
+Loc = tuple[str | int, ...]
+
+
+def located_references(entry: Record) -> list[tuple[Loc, str]]:
+    """Every id ``entry`` names, with its path inside the entry."""
+    refs: list[tuple[Loc, str]] = []
+    for name in _REFERENCE_FIELDS:
+        value = getattr(entry, name, None)
+        if isinstance(value, str):
+            refs.append(((name,), value))
+    for name in _REFERENCE_LISTS:
+        values = getattr(entry, name, None)
+        if isinstance(values, list):
+            refs.extend(((name, i), v) for i, v in enumerate(values) if isinstance(v, str))
+    if isinstance(entry, MdEntry):
+        refs.extend((("members", i, "device"), m.device) for i, m in enumerate(entry.members))
+    if isinstance(entry, FilesystemEntry) and entry.btrfs is not None:
+        refs.extend((("btrfs", "devices", i, "device"), d.device)
+                    for i, d in enumerate(entry.btrfs.devices) if d.device)
+    return refs
 
 
 def entry_references(entry: Record) -> list[str]:
@@ -671,20 +807,55 @@ def entry_references(entry: Record) -> list[str]:
     A snapshot's origin is included (the origin must exist first) even though
     the restore does not recreate snapshots.
     """
-    refs: list[str] = []
-    for name in _REFERENCE_FIELDS:
-        value = getattr(entry, name, None)
-        if isinstance(value, str):
-            refs.append(value)
-    for name in _REFERENCE_LISTS:
-        values = getattr(entry, name, None)
-        if isinstance(values, list):
-            refs.extend(v for v in values if isinstance(v, str))
-    if isinstance(entry, MdEntry):
-        refs.extend(member.device for member in entry.members)
-    if isinstance(entry, FilesystemEntry) and entry.btrfs is not None:
-        refs.extend(d.device for d in entry.btrfs.devices if d.device)
-    return list(dict.fromkeys(refs))
+    return list(dict.fromkeys(ref for _, ref in located_references(entry)))
+
+
+def _document_references(doc: StorageDocument) -> list[tuple[Loc, str]]:
+    """Every entry id the document names outside the entries' own ``id``."""
+    refs: list[tuple[Loc, str]] = []
+    for index, entry in enumerate(doc.entries):
+        refs.extend((("entries", index, *loc), ref) for loc, ref in located_references(entry))
+    targets = [("fstab", i, line.target) for i, line in enumerate(doc.fstab.entries)]
+    targets += [("crypttab", i, line.target) for i, line in enumerate(doc.crypttab.entries)]
+    refs.extend(((section, "entries", i, "target"), target)
+                for section, i, target in targets if target)
+    boot = doc.boot
+    for name in ("root", "boot", "esp_mounted"):
+        value = getattr(boot, name)
+        if value:
+            refs.append((("boot", name), value))
+    for name in ("esp", "bios_boot", "grub_install_device_ids"):
+        refs.extend((("boot", name, i), v) for i, v in enumerate(getattr(boot, name)))
+    refs.extend((("boot", "efi_entries", i, "partition"), e.partition)
+                for i, e in enumerate(boot.efi_entries) if e.partition)
+    return refs
+
+
+def check_references(doc: StorageDocument) -> list[tuple[Loc, str]]:
+    """Duplicate ids, and ids named but not present: (path, message) for each.
+
+    A capture that could not read every part lists it under ``incomplete``
+    and may name devices it did not record (a member whose table it could
+    not read); a complete one names only entries it has.  A mount's
+    ``fstab`` names an fstab line.
+    """
+    problems: list[tuple[Loc, str]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(doc.entries):
+        if entry.id in seen:
+            problems.append((("entries", index, "id"), f"id {entry.id!r} is used twice"))
+        seen.add(entry.id)
+    fstab_ids = {line.id for line in doc.fstab.entries}
+    for index, entry in enumerate(doc.entries):
+        if isinstance(entry, MountEntry) and entry.fstab and entry.fstab not in fstab_ids:
+            problems.append((("entries", index, "fstab"),
+                             f"{entry.fstab!r} names no line of fstab.entries"))
+    if doc.incomplete:
+        return problems
+    for loc, ref in _document_references(doc):
+        if ref not in seen:
+            problems.append((loc, f"{ref!r} names no entry of this file"))
+    return problems
 
 
 def _sfdisk_name(value: str) -> str:
