@@ -8,8 +8,7 @@ Those are the paths every command uses and the device guard allows.
 
 from __future__ import annotations
 
-import re
-
+from hostbook.manifest.names import device_name_problem
 from hostbook.manifest.sections.storage import (
     CryptEntry,
     DiskEntry,
@@ -34,7 +33,7 @@ def md_short_name(entry: MdEntry) -> str:
     if entry.array_name:
         return entry.array_name.split(":", 1)[-1]
     if entry.name:
-        return entry.name
+        return entry.name.removeprefix("md/")
     return "md-" + entry.uuid.replace(":", "")[:8]
 
 
@@ -58,12 +57,13 @@ def lv_mapper_path(entry: LvEntry) -> str:
     return f"/dev/mapper/{vg.replace('-', '--')}-{lv.replace('-', '--')}"
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9+_.:-][A-Za-z0-9+_.:@-]*$")
-
-
 def check_name(kind: str, name: str) -> str:
-    """Refuse names that would turn into odd paths (they come from a file people edit)."""
-    if not _SAFE_NAME.match(name) or ".." in name:
+    """Refuse names that would turn into odd paths (they come from a file people edit).
+
+    The storage schema refuses them first, with the file's line and column
+    (the same rule: hostbook.manifest.names); this guards plans made in code.
+    """
+    if device_name_problem(kind, name):
         raise ValueError(f"{kind} name {name!r} has characters restore does not put in paths")
     return name
 

@@ -84,17 +84,30 @@ def parse_map_args(values: Sequence[str]) -> dict[str, str] | None:
     return pairs
 
 
-def find_recorded(recorded: Sequence[DiskIdentity], old: str) -> DiskIdentity:
-    """The recorded disk ``old`` names: entry id, kernel name (with or without /dev/) or serial."""
+def recorded_matches(recorded: Sequence[DiskIdentity], old: str) -> list[DiskIdentity]:
+    """The recorded disks ``old`` names: by entry id, else kernel name (with or
+    without /dev/), else serial; the first rule that matches any disk decides."""
     for rule in ("key", "name", "serial"):
         wanted = _strip_dev(old) if rule == "name" else old
         found = [d for d in recorded if getattr(d, rule) == wanted]
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            raise BadInputError(f"--map {old}: names several recorded disks; use the entry id")
-    known = ", ".join(f"{d.key} ({d.name})" for d in recorded) or "none"
-    raise BadInputError(f"--map {old}: the manifest has no such disk (recorded: {known})")
+        if found:
+            return found
+    return []
+
+
+def known_disks(recorded: Sequence[DiskIdentity]) -> str:
+    return ", ".join(f"{d.key} ({d.name})" for d in recorded) or "none"
+
+
+def find_recorded(recorded: Sequence[DiskIdentity], old: str) -> DiskIdentity:
+    """The recorded disk ``old`` names: entry id, kernel name (with or without /dev/) or serial."""
+    found = recorded_matches(recorded, old)
+    if len(found) > 1:
+        raise BadInputError(f"--map {old}: names several recorded disks; use the entry id")
+    if not found:
+        raise BadInputError(
+            f"--map {old}: the manifest has no such disk (recorded: {known_disks(recorded)})")
+    return found[0]
 
 
 def build_map(

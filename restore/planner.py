@@ -39,11 +39,23 @@ from hostbook.manifest.sections.storage import (
 )
 from hostbook.restore import mkfs, stack
 from hostbook.restore.devices import DevicePaths, luks_name, lv_mapper_path, lv_path, md_path
-from hostbook.restore.diskmap import MapEntry, map_lines
+from hostbook.restore.diskmap import (
+    DiskIdentity,
+    MapEntry,
+    known_disks,
+    map_lines,
+    recorded_matches,
+)
 from hostbook.restore.guard import DeviceGuard
 from hostbook.restore.layout import StorageView
 from hostbook.restore.mounts import PlannedMount, plan_mounts
-from hostbook.restore.ptable import TableFit, fit_table, partition_node, table_script
+from hostbook.restore.ptable import (
+    TableFit,
+    fit_table,
+    grow_problem,
+    partition_node,
+    table_script,
+)
 from hostbook.restore.sizing import Sizing, plan_sizes
 from hostbook.restore.steps import Command, DoneCheck, Step
 from hostbook.restore.units import human
@@ -118,6 +130,45 @@ def needed_disks(storage: StorageDocument, policy: RestoreDocument) -> list[str]
     view = StorageView(storage)
     skipped = view.resolve_skip(policy.skip)
     return [d.id for d in view.disks() if d.id not in skipped]
+
+
+def policy_problems(recorded: Sequence[DiskIdentity], storage: StorageDocument,
+                    policy: RestoreDocument) -> list[tuple[tuple[str | int, ...], str]]:
+    """What restore.yaml names that storage.yaml does not have: (path, message).
+
+    Checked when the two files are loaded, so each problem is reported at its
+    line of restore.yaml, before any disk is looked at: a disk rule for no
+    recorded disk (or for one already ruled), a ``grow`` partition the disk
+    does not have, an ``lvs`` id that is no LV.
+    """
+    view = StorageView(storage)
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    ruled: dict[str, int] = {}
+    for index, rule in enumerate(policy.disks):
+        found = recorded_matches(recorded, rule.id)
+        if len(found) != 1:
+            what = "several recorded disks; use the entry id" if found else (
+                f"no disk of storage.yaml (recorded: {known_disks(recorded)})")
+            problems.append((("disks", index, "id"), f"{rule.id!r} names {what}"))
+            continue
+        disk = found[0].key
+        if disk in ruled:
+            problems.append((("disks", index, "id"),
+                             f"{rule.id!r}: {disk} already has a rule (disks item {ruled[disk]})"))
+        ruled.setdefault(disk, index)
+        if isinstance(rule.grow, int):
+            entry = view.get(disk)
+            problem = ("grow: the disk has no partition table"
+                       if getattr(entry, "table", None) is None
+                       else grow_problem(view.partitions_of(disk), rule.grow))
+            if problem:
+                problems.append((("disks", index, "grow"), f"{disk} {problem}"))
+    lvs = {e.id for e in storage.entries if isinstance(e, LvEntry)}
+    for index, share in enumerate(policy.lvs):
+        if share.id not in lvs:
+            problems.append((("lvs", index, "id"),
+                             f"{share.id!r} names no LV of storage.yaml"))
+    return problems
 
 
 class _Planner:

@@ -75,20 +75,33 @@ def _recorded_end(table: PartitionTable, disk_size: int) -> int:
     return usable_end(table, disk_size, table.sector_size)
 
 
+def grow_problem(parts: Sequence[PartitionEntry], grow: int | str) -> str | None:
+    """Why restore.yaml's ``grow`` cannot name one of ``parts``, or None.
+
+    Checked when restore.yaml is loaded (so the error points at its line)
+    and again when a table is fitted.
+    """
+    if not isinstance(grow, int):
+        return None
+    chosen = next((p for p in parts if p.number == grow), None)
+    if chosen is None:
+        numbers = ", ".join(str(p.number) for p in sorted(parts, key=lambda p: p.number))
+        return f"grow: {grow}: no such partition (partitions: {numbers or 'none'})"
+    if chosen.kind == "extended":
+        return f"grow: {grow} is the extended partition; name a logical one"
+    return None
+
+
 def _grow_candidate(parts: Sequence[PartitionEntry], grow: int | str) -> PartitionEntry | None:
     if grow == "none" or not parts:
         return None
     if grow == "last":
         ordinary = [p for p in parts if p.kind != "extended"] or list(parts)
         return max(ordinary, key=lambda p: (p.start + p.size, p.number))
-    chosen = next((p for p in parts if p.number == grow), None)
-    if chosen is None:
-        raise ValueError(f"restore.yaml grow: {grow}: no such partition")
-    if chosen.kind == "extended":
-        raise ValueError(
-            f"restore.yaml grow: {grow} is the extended partition; name a logical one"
-        )
-    return chosen
+    problem = grow_problem(parts, grow)
+    if problem:
+        raise ValueError(f"restore.yaml {problem}")
+    return next(p for p in parts if p.number == grow)
 
 
 def fit_table(

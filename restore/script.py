@@ -82,8 +82,11 @@ def render_script(plan: Plan) -> str:
     """The restore script for ``plan``."""
     for step in plan.steps:
         for command in step.commands:
-            if command.stdin is not None and HEREDOC_END in command.stdin:
-                raise ValueError(f"step {step.id}: stdin contains {HEREDOC_END}")
+            # Only a line that is exactly the marker ends the heredoc early; the
+            # storage schema keeps line breaks out of every field sfdisk's input
+            # carries, so a manifest cannot produce one.
+            if command.stdin is not None and HEREDOC_END in command.stdin.splitlines():
+                raise ValueError(f"step {step.id}: a line of its input is {HEREDOC_END}")
     template = _environment().get_template("restore.sh.j2")
     return template.render(
         host=_comment(plan.host),

@@ -18,14 +18,14 @@ from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, VgEntry
-from hostbook.manifest.validate import validate_as
+from hostbook.manifest.validate import located, validate_as
 from hostbook.manifest.yamlio import read_document
 from hostbook.restore.devices import luks_name
 from hostbook.restore.diskmap import DiskIdentity, MapEntry, build_map, parse_map_args
 from hostbook.restore.executor import ApplyOutcome, Progress, apply_steps
 from hostbook.restore.journal import Journal
 from hostbook.restore.layout import StorageView
-from hostbook.restore.planner import Plan, PlanInput, make_plan, needed_disks
+from hostbook.restore.planner import Plan, PlanInput, make_plan, needed_disks, policy_problems
 from hostbook.restore.safety import Allowance, PresentDevice, check_targets, present_devices
 from hostbook.restore.secrets import PassphraseSource
 from hostbook.restore.units import human
@@ -81,6 +81,9 @@ def load_host(repository: Path, host: str) -> HostDocuments:
     policy = (validate_as(RestoreDocument, policy_data, str(policy_path))
               if policy_data is not None
               else RestoreDocument.model_validate({"schema": RestoreDocument.schema_string()}))
+    problems = policy_problems(recorded_identities(storage), storage, policy)
+    if problems:  # restore.yaml names what storage.yaml lacks: say where
+        raise located(policy_data, str(policy_path), problems)
     return HostDocuments(host, storage, policy, path)
 
 
