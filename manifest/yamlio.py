@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +138,13 @@ def dump_text(document: Any) -> str:
     return text
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> bool:
+def atomic_write_text(path: Path, text: str, mode: int | None = None) -> bool:
     """Write ``text`` via a temp file and rename; return False if bytes are unchanged.
 
     Nothing half-written is ever visible under ``path``: a crash leaves either
-    the old file or the new one.
+    the old file or the new one.  Without ``mode`` the file gets what any new
+    file in that place would (0666 less the umask, or the directory's default
+    ACL), as git itself does for a checkout; ``mode`` forces one.
     """
     data = text.encode("utf-8")
     try:
@@ -152,15 +153,26 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> bool:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path, 0o666 if mode is None else 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _create_temp(path: Path, mode: int) -> tuple[int, str]:
+    """A new, exclusive temp file beside ``path``, created with ``mode`` (umask applies)."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode), tmp
+        except FileExistsError:
+            continue
