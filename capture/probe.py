@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hostbook.capture.runner import DEFAULT_TIMEOUT, CommandResult, Runner
+from hostbook.capture.confine import Confinement
+from hostbook.capture.redact import mask_credentials
+from hostbook.capture.runner import DEFAULT_TIMEOUT, CommandResult, Masker, Runner
 from hostbook.manifest.sections.config import ConfigDocument
 
 Collector = Callable[["ProbeContext", dict[str, Any]], None]
@@ -46,13 +48,17 @@ class ProbeContext:
     section: str = ""
 
     def mark_incomplete(self, part: str, reason: str, section: str | None = None) -> None:
-        """Record that ``part`` of the current section could not be captured."""
+        """Record that ``part`` of the current section could not be captured.
+
+        The reason often quotes a tool's error message, which may name a URL
+        with its credentials; it goes into the manifest, so it is masked.
+        """
         name = section or self.section
         entries = self.incomplete.setdefault(name, [])
-        entry = {"part": part, "reason": reason}
+        entry = {"part": mask_credentials(part), "reason": mask_credentials(reason)}
         if entry not in entries:
             entries.append(entry)
-            self.warnings.append(f"{name}: {part} incomplete: {reason}")
+            self.warnings.append(f"{name}: {entry['part']} incomplete: {entry['reason']}")
 
     def run(self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
         return self.runner.run(argv, timeout)
@@ -63,9 +69,15 @@ class ProbeContext:
         part: str,
         timeout: float = DEFAULT_TIMEOUT,
         ok_codes: Sequence[int] = (0,),
+        *,
+        confine: Confinement | None = None,
+        mask: Masker | None = None,
     ) -> CommandResult | None:
-        """Run a command; on failure mark ``part`` incomplete and return None."""
-        result = self.runner.run(argv, timeout)
+        """Run a command; on failure mark ``part`` incomplete and return None.
+
+        ``confine`` and ``mask`` are handed to the runner (see runner.py).
+        """
+        result = self.runner.run(argv, timeout, confine=confine, mask=mask)
         if result.missing or result.timed_out or result.returncode not in ok_codes:
             self.mark_incomplete(part, result.failure())
             return None

@@ -2,16 +2,26 @@
 
 Three processes per working tree answer everything the verdict needs:
 
-- ``status --porcelain=v2 --branch``: branch, HEAD, upstream, ahead/behind,
-  changed and untracked entries, submodules whose checked-out commit moved;
-- ``config --show-scope --get-regexp``: remotes, push URLs, sparse-checkout;
+- ``config --show-scope --get-regexp``: remotes, push URLs, sparse-checkout,
+  and the names of the program-running keys the next commands must disarm;
+- ``status --porcelain=v2 --branch --show-stash``: branch, HEAD, upstream,
+  ahead/behind, changed and untracked entries, submodules whose checked-out
+  commit moved, the number of stashes;
 - ``rev-list --count HEAD --branches --tags --not --remotes``: commits that
   no remote-tracking ref contains, i.e. what a re-clone would lose.
 
-Repositories with submodules cost two more (``.gitmodules`` and ``ls-tree``).
-Every command runs with ``-c safe.directory=*`` (capture runs as root and reads
-everyone's repositories) and ``--no-optional-locks`` (a probe never writes the
-index).
+Repositories with submodules cost three more (``submodule foreach`` listing
+the submodules' program-running keys, ``.gitmodules`` and ``ls-tree``).
+Every command runs with ``-c safe.directory=*`` (capture reads everyone's
+repositories), ``--no-optional-locks`` (a probe never writes the index) and
+the confinement of git_hardening: as the repository's owner, with nothing
+the repository configures able to run.  Files are read only when the
+repository's owner owns them (see confine.read_owned).
+
+Where a remote is defined in several of the repository's scopes, the most
+specific one wins, as for ``git config --get``: a linked worktree's
+worktree-scoped ``remote.origin.url`` is that worktree's remote, not the main
+repository's.
 """
 
 from __future__ import annotations
@@ -19,10 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hostbook.capture import git_hardening
+from hostbook.capture.confine import Confinement
 from hostbook.capture.probe import ProbeContext
 from hostbook.capture.redact import redact_url
 
-_CONFIG_KEYS = r"^(remote\..*\.(url|pushurl)|core\.(sparsecheckout|bare))$"
+_CONFIG_KEYS = (
+    rf"^(remote\..*\.(url|pushurl)|core\.(sparsecheckout|bare)|{git_hardening.PROGRAM_KEYS})$"
+)
 
 
 def git(path: str, *args: str) -> list[str]:
@@ -42,6 +56,7 @@ class StatusReport:
     behind: int | None = None
     modified: int = 0
     untracked: int = 0
+    stashes: int = 0
     moved_submodules: set[str] = field(default_factory=set)
 
 
@@ -64,6 +79,8 @@ def parse_status(text: str) -> StatusReport:
                 ahead, _, behind = value.partition(" ")
                 report.ahead = abs(int(ahead))
                 report.behind = abs(int(behind))
+            elif key == "stash":
+                report.stashes = int(value)
         elif line.startswith("? "):
             report.untracked += 1
         elif line[:2] in ("1 ", "2 ", "u "):
@@ -81,7 +98,8 @@ def parse_config(text: str) -> tuple[list[dict[str, Any]], bool, bool]:
 
     The input is ``config --show-scope --get-regexp`` output: only the
     repository's own scopes (local, worktree) count, so a remote defined in a
-    user's global configuration is not mistaken for the repository's.
+    user's global configuration is not mistaken for the repository's.  Later
+    lines override earlier ones (git lists the worktree scope after local).
     """
     urls: dict[str, str] = {}
     push: dict[str, str] = {}
@@ -97,9 +115,9 @@ def parse_config(text: str) -> tuple[list[dict[str, Any]], bool, bool]:
         elif lowered == "core.bare":
             bare = value.strip().lower() in ("true", "yes", "on", "1")
         elif lowered.startswith("remote.") and lowered.endswith(".url"):
-            urls.setdefault(key[len("remote.") : -len(".url")], value)
+            urls[key[len("remote.") : -len(".url")]] = value
         elif lowered.startswith("remote.") and lowered.endswith(".pushurl"):
-            push.setdefault(key[len("remote.") : -len(".pushurl")], value)
+            push[key[len("remote.") : -len(".pushurl")]] = value
     remotes = []
     for name in sorted(urls):
         url, hidden = redact_url(urls[name])
@@ -152,27 +170,46 @@ def inspect_git(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
     elif found.get("gitdir"):
         record["gitdir"] = found["gitdir"]
     problems: list[str] = []
+    owner_of = git_hardening.checkout_paths(found, _own_dir(found), _common_dir(found))
 
     config = ctx.run_ok(
-        git(path, "config", "--show-scope", "--get-regexp", _CONFIG_KEYS), part, ok_codes=(0, 1)
+        git(path, "config", "--show-scope", "--get-regexp", _CONFIG_KEYS), part, ok_codes=(0, 1),
+        confine=git_hardening.confinement(owner_of), mask=git_hardening.mask_config,
     )
     remotes, sparse, _ = parse_config(config.stdout) if config else ([], False, False)
     if config is None:
         problems.append("git config failed")
     record["remotes"] = remotes
+    keys = git_hardening.program_key_names(config.stdout.splitlines() if config else [])
+    isolate_submodules = False
+    if found.get("gitmodules") and not bare:
+        listed = ctx.run_ok(
+            git(path, "submodule", "foreach", "--quiet", "--recursive",
+                git_hardening.SUBMODULE_KEYS_COMMAND),
+            part, confine=git_hardening.confinement(owner_of, keys),
+        )
+        if listed is None:
+            problems.append("submodule configuration not read")
+            isolate_submodules = True  # status must not look into them
+        else:
+            keys += git_hardening.program_key_names(listed.stdout.splitlines())
+    confine = git_hardening.confinement(owner_of, keys)
 
     status = StatusReport()
     if bare:
-        head = ctx.runner.read_file(f"{path}/HEAD") or ""
+        head = ctx.runner.read_file(f"{path}/HEAD", confine=confine) or ""
         if head.startswith("ref: refs/heads/"):
             status.branch = head[len("ref: refs/heads/") :].strip()
         resolved = ctx.run_ok(git(path, "rev-parse", "--verify", "-q", "HEAD"), part,
-                              ok_codes=(0, 1))
+                              ok_codes=(0, 1), confine=confine)
         status.head = (resolved.stdout.strip() or None) if resolved else None
+        stash_log = ctx.runner.read_file(f"{path}/logs/refs/stash", confine=confine)
+        status.stashes = len([line for line in (stash_log or "").splitlines() if line.strip()])
     else:
-        result = ctx.run_ok(
-            git(path, "status", "--porcelain=v2", "--branch", "--untracked-files=normal"), part
-        )
+        args = ["status", "--porcelain=v2", "--branch", "--show-stash", "--untracked-files=normal"]
+        if isolate_submodules:
+            args.append("--ignore-submodules=all")
+        result = ctx.run_ok(git(path, *args), part, confine=confine)
         if result is None:
             problems.append("git status failed")
         else:
@@ -192,7 +229,7 @@ def inspect_git(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
         counted = ctx.run_ok(
             git(path, "rev-list", "--count", "HEAD", "--branches", "--tags", "--not",
                 "--remotes"),
-            part,
+            part, confine=confine,
         )
         if counted is None:
             problems.append("git rev-list failed")
@@ -201,32 +238,33 @@ def inspect_git(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
     else:
         record["unpushed"] = 0
 
-    stash_log = ctx.runner.read_file(f"{_common_dir(found)}/logs/refs/stash")
-    stashes = len([line for line in (stash_log or "").splitlines() if line.strip()])
-    record["stashes"] = stashes or None
+    record["stashes"] = status.stashes or None
 
     if sparse:
-        patterns = ctx.runner.read_file(f"{_own_dir(found)}/info/sparse-checkout") or ""
+        patterns = ctx.runner.read_file(f"{_own_dir(found)}/info/sparse-checkout",
+                                        confine=confine) or ""
         record["sparse"] = [
             line.strip() for line in patterns.splitlines()
             if line.strip() and not line.startswith("#")
         ]
 
     if found.get("gitmodules") and status.head is not None:
-        record["submodules"] = _submodules(ctx, path, part, status.moved_submodules)
+        record["submodules"] = _submodules(ctx, path, part, status.moved_submodules, confine)
 
     record["restorable"], record["reason"] = verdict(record, problems)
     return record
 
 
 def _submodules(
-    ctx: ProbeContext, path: str, part: str, moved: set[str]
+    ctx: ProbeContext, path: str, part: str, moved: set[str], confine: Confinement
 ) -> list[dict[str, Any]]:
     declared = ctx.run_ok(
         git(path, "config", "-f", ".gitmodules", "--get-regexp",
             r"^submodule\..*\.(path|url)$"),
         part,
         ok_codes=(0, 1),
+        confine=confine,
+        mask=git_hardening.mask_config,
     )
     if declared is None:
         return []
@@ -238,7 +276,8 @@ def _submodules(
         (paths if attribute == "path" else urls)[name] = value
     if not paths:
         return []
-    tree = ctx.run_ok(git(path, "ls-tree", "HEAD", "--", *sorted(paths.values())), part)
+    tree = ctx.run_ok(git(path, "ls-tree", "HEAD", "--", *sorted(paths.values())), part,
+                      confine=confine)
     commits: dict[str, str] = {}
     for line in (tree.stdout if tree else "").splitlines():
         meta, _, entry_path = line.partition("\t")

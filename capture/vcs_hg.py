@@ -1,37 +1,50 @@
 """Inspect one Mercurial repository: paths, changeset, local changes, unpushed work.
 
-Three processes: ``hg paths``, ``hg status`` and one ``hg log`` over the
-working directory's parent plus every changeset not in the public phase.
-Changesets become public when pushed to a publishing repository, so
-``not public()`` is exactly the work a re-clone would lose, found without
-contacting the remote.  ``trusted.users=*`` keeps hg from ignoring the
-``[paths]`` of a repository owned by someone else.
+Two processes: ``hg status`` and one ``hg log`` over the working directory's
+parent plus every changeset not in the public phase.  Changesets become
+public when pushed to a publishing repository, so ``not public()`` is exactly
+the work a re-clone would lose, found without contacting the remote.
+
+hg runs with no configuration at all: ``HGRCPATH`` empty (no system or user
+hgrc), ``HGRCSKIPREPO`` (not the repository's either, so none of its hooks,
+extensions or aliases exist) and ``HGPLAIN``; as the repository's owner when
+capture is root (see confine.py).  Nothing is marked trusted.  The paths come
+from reading ``.hg/hgrc`` in-process (see hgrc.py).  A repository that needs
+an extension to be read at all (largefiles, lfs) fails with hg's own message
+and is marked incomplete.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hostbook.capture.confine import Confinement
+from hostbook.capture.hgrc import hg_paths, mask_hgrc
 from hostbook.capture.probe import ProbeContext
 from hostbook.capture.redact import redact_url
 
 _NULL = "0" * 40
 _LOG_TEMPLATE = '{node}\t{phase}\t{branch}\t{ifcontains(rev, revset("."), "parent")}\n'
+ENVIRONMENT = {"HGRCPATH": "", "HGRCSKIPREPO": "1", "HGPLAIN": "1"}
 
 
 def hg(path: str, *args: str) -> list[str]:
-    """argv for hg on ``path``, trusting the repository's own configuration."""
-    return ["hg", "--config", "trusted.users=*", "--config", "trusted.groups=*", "-R", path,
-            *args]
+    """argv for hg on ``path`` (its hardening is in the environment, see ENVIRONMENT)."""
+    return ["hg", "-R", path, *args]
 
 
-def parse_paths(text: str) -> list[dict[str, Any]]:
-    """``name = url`` lines of ``hg paths``, sorted, credentials removed."""
+def confinement(path: str) -> Confinement:
+    """Run as the owner of the repository, with no hg configuration read."""
+    return Confinement(
+        owner_of=(path, f"{path}/.hg", f"{path}/.hg/hgrc", f"{path}/.hg/requires"),
+        env=ENVIRONMENT,
+    )
+
+
+def remotes_from(paths: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Remote records from ``(name, location)`` pairs, sorted, credentials removed."""
     remotes = []
-    for line in text.splitlines():
-        name, sep, url = line.partition(" = ")
-        if not sep:
-            continue
+    for name, url in paths:
         clean, hidden = redact_url(url.strip())
         remote: dict[str, Any] = {"name": name.strip(), "url": clean}
         if hidden:
@@ -73,16 +86,18 @@ def inspect_hg(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
     part = f"checkout {path}"
     record: dict[str, Any] = {"path": path, "vcs": "hg"}
     problems: list[str] = []
-    paths = ctx.run_ok(hg(path, "paths"), part, ok_codes=(0, 1))
-    record["remotes"] = parse_paths(paths.stdout) if paths else []
-    if paths is None:
-        problems.append("hg paths failed")
-    status = ctx.run_ok(hg(path, "status"), part)
+    confine = confinement(path)
+    found_paths = hg_paths(
+        path, lambda name: ctx.runner.read_file(name, confine=confine, mask=mask_hgrc)
+    )
+    record["remotes"] = remotes_from(found_paths or [])
+    status = ctx.run_ok(hg(path, "status"), part, confine=confine)
     if status is None:
         problems.append("hg status failed")
     else:
         record["modified"], record["untracked"] = parse_status(status.stdout)
-    log = ctx.run_ok(hg(path, "log", "-r", "not public() or .", "-T", _LOG_TEMPLATE), part)
+    log = ctx.run_ok(hg(path, "log", "-r", "not public() or .", "-T", _LOG_TEMPLATE), part,
+                     confine=confine)
     if log is None:
         problems.append("hg log failed")
     else:

@@ -3,18 +3,40 @@
 Two processes: ``svn info --xml`` and ``svn status --xml``.  Subversion has no
 local commits, so a working copy is restorable exactly when it has no local
 modifications and no unversioned files.
+
+A working copy itself cannot make svn run anything: programs (editors, diff
+and merge tools, ssh tunnels, password stores) come only from configuration
+files, and neither command uses them (no network: ``status`` without ``-u``
+and with ``--ignore-externals``).  svn still runs confined (see confine.py):
+as the working copy's owner when capture is root, with ``HOME`` pointing
+nowhere so no one's ``~/.subversion`` is read (only root's /etc/subversion),
+and the editor, merge and ssh variables set to ``false``.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from hostbook.capture.confine import Confinement
 from hostbook.capture.probe import ProbeContext
-from hostbook.capture.redact import redact_url
+from hostbook.capture.redact import mask_url, redact_url
 
 # wc-status items that mean nothing local would be lost.
 _UNCHANGED = frozenset({"normal", "none", "external", "ignored"})
+ENVIRONMENT = {"SVN_EDITOR": "false", "SVN_MERGE": "false", "SVN_SSH": "false"}
+_URL_ELEMENT = re.compile(r"(<(url|root)>)([^<]*)(</\2>)")
+
+
+def confinement(path: str) -> Confinement:
+    """Run as the owner of the working copy, with no one's user configuration."""
+    return Confinement(owner_of=(path, f"{path}/.svn", f"{path}/.svn/wc.db"), env=ENVIRONMENT)
+
+
+def mask_info(text: str) -> str:
+    """``svn info --xml`` as it may be recorded: URL and repository root masked in place."""
+    return _URL_ELEMENT.sub(lambda m: m.group(1) + mask_url(m.group(3)) + m.group(4), text)
 
 
 def parse_info(text: str) -> dict[str, Any]:
@@ -54,7 +76,9 @@ def inspect_svn(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
     part = f"checkout {path}"
     record: dict[str, Any] = {"path": path, "vcs": "svn"}
     reasons: list[str] = []
-    info = ctx.run_ok(["svn", "info", "--xml", "--non-interactive", path], part)
+    confine = confinement(path)
+    info = ctx.run_ok(["svn", "info", "--xml", "--non-interactive", path], part,
+                      confine=confine, mask=mask_info)
     if info is None:
         reasons.append("svn info failed")
     else:
@@ -62,7 +86,8 @@ def inspect_svn(ctx: ProbeContext, found: dict[str, Any]) -> dict[str, Any]:
         details.pop("credentials_redacted", None)  # the URL is already clean
         record.update(details)
     status = ctx.run_ok(
-        ["svn", "status", "--xml", "--non-interactive", "--ignore-externals", path], part
+        ["svn", "status", "--xml", "--non-interactive", "--ignore-externals", path], part,
+        confine=confine,
     )
     if status is None:
         reasons.append("svn status failed")

@@ -5,6 +5,12 @@ Four processes (``dpkg-query -W``, ``apt-mark showmanual``, ``dpkg
 ``gzip -dc`` of the installer's package list when the host still has it.
 Sources and pinning files are read as files; key files are reduced to their
 fingerprints in-process (see packages_openpgp) and only those are recorded.
+Sources lose their secrets field by field (see apt_secrets), in the manifest
+and in recordings alike.
+
+apt's configuration directory is ``/etc/apt`` unless the ``apt_etc`` option
+names another one (apt's ``Dir::Etc``: a mounted system image, a test tree);
+the directory used is recorded, so a replay reads the same paths.
 """
 
 from __future__ import annotations
@@ -13,22 +19,29 @@ import re
 from typing import Any
 
 from hostbook.capture.probe import Probe, ProbeContext
+from hostbook.capture.probes.apt_secrets import (
+    LIST_FIELDS,
+    clean_option,
+    mask_deb822,
+    mask_one_line,
+    split_one_line,
+)
 from hostbook.capture.probes.packages_openpgp import file_fingerprints
 from hostbook.capture.redact import redact_url
 
 DPKG_FORMAT = "${db:Status-Abbrev}\\t${Package}\\t${Architecture}\\t${Version}\\t${Priority}\\n"
-SOURCES_LIST = "/etc/apt/sources.list"
-SOURCES_DIR = "/etc/apt/sources.list.d"
-TRUSTED_DIR = "/etc/apt/trusted.gpg.d"
-TRUSTED_LEGACY = "/etc/apt/trusted.gpg"
-PREFERENCES = "/etc/apt/preferences"
-PREFERENCES_DIR = "/etc/apt/preferences.d"
+APT_ETC = "/etc/apt"
+SOURCES_LIST = "sources.list"
+SOURCES_DIR = "sources.list.d"
+TRUSTED_DIR = "trusted.gpg.d"
+TRUSTED_LEGACY = "trusted.gpg"
+PREFERENCES = "preferences"
+PREFERENCES_DIR = "preferences.d"
 INSTALLER_DIR = "/var/log/installer"
 INSTALLER_STATUS = "initial-status.gz"
 BASE_PRIORITIES = frozenset({"required", "important", "standard"})
 # apt reads only files whose names consist of these characters (apt.conf(5)).
 _APT_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_DEB822_LIST_FIELDS = {"types", "uris", "suites", "components", "architectures"}
 
 
 def package_key(name: str, arch: str, native: str | None) -> str:
@@ -125,7 +138,11 @@ def _entry(
     if enabled is not None and enabled.strip().lower() in ("no", "false", "0"):
         entry["enabled"] = False
     if options:
-        entry["options"] = dict(sorted(options.items()))
+        kept: dict[str, str] = {}
+        for key, value in sorted(options.items()):
+            kept[key], withheld = clean_option(key, value)
+            hidden = hidden or withheld
+        entry["options"] = kept
     if hidden:
         entry["credentials_redacted"] = True
     return entry
@@ -138,9 +155,7 @@ def parse_deb822_sources(text: str) -> list[dict[str, Any]]:
         fields = _stanza_fields(stanza)
         if not fields.get("types") or not fields.get("uris"):
             continue
-        options = {k: v for k, v in fields.items() if k not in _DEB822_LIST_FIELDS}
-        if fields.get("architectures"):
-            options["architectures"] = fields["architectures"]
+        options = {k: v for k, v in fields.items() if k not in LIST_FIELDS}
         entries.append(
             _entry(
                 fields["types"].split(),
@@ -157,20 +172,14 @@ def parse_one_line_sources(text: str) -> list[dict[str, Any]]:
     """Entries of a ``.list`` file: ``deb [opt=val ...] uri suite [component ...]``."""
     entries = []
     for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
+        parsed = split_one_line(raw.split("#", 1)[0])
+        if parsed is None:
             continue
-        kind, _, rest = line.partition(" ")
-        if kind not in ("deb", "deb-src"):
-            continue
+        kind, items, words = parsed
         options: dict[str, str] = {}
-        rest = rest.strip()
-        if rest.startswith("["):
-            inside, _, rest = rest[1:].partition("]")
-            for item in inside.split():
-                key, _, value = item.partition("=")
-                options[key.strip().lower()] = value
-        words = rest.split()
+        for item in items:
+            key, _, value = item.partition("=")
+            options[key.strip().lower()] = value
         if len(words) < 2:
             continue
         entries.append(_entry([kind], [words[0]], [words[1]], words[2:], options))
@@ -199,6 +208,12 @@ def parse_preferences(text: str) -> list[dict[str, Any]]:
     return stanzas
 
 
+def apt_etc(ctx: ProbeContext) -> str:
+    """apt's configuration directory for this capture (recorded, see the docstring)."""
+    chosen = ctx.runner.value("apt.etc", lambda: str(ctx.options.get("apt_etc") or APT_ETC))
+    return str(chosen or APT_ETC).rstrip("/") or "/"
+
+
 def _dir_files(ctx: ProbeContext, directory: str, suffixes: tuple[str, ...]) -> list[str]:
     names = ctx.runner.list_dir(directory) or []
     return [
@@ -211,12 +226,15 @@ def _dir_files(ctx: ProbeContext, directory: str, suffixes: tuple[str, ...]) -> 
 def collect_sources(ctx: ProbeContext) -> list[dict[str, Any]]:
     """Every sources file apt reads, in apt's order (sources.list, then the directory)."""
     files = []
-    paths = [SOURCES_LIST, *_dir_files(ctx, SOURCES_DIR, (".list", ".sources"))]
+    etc = apt_etc(ctx)
+    paths = [f"{etc}/{SOURCES_LIST}", *_dir_files(ctx, f"{etc}/{SOURCES_DIR}",
+                                                  (".list", ".sources"))]
     for path in paths:
-        text = ctx.runner.read_file(path)
+        deb822 = path.endswith(".sources")
+        text = ctx.runner.read_file(path, mask=mask_deb822 if deb822 else mask_one_line)
         if text is None:
             continue
-        if path.endswith(".sources"):
+        if deb822:
             files.append({"path": path, "format": "deb822", "entries": parse_deb822_sources(text)})
         else:
             files.append(
@@ -228,9 +246,10 @@ def collect_sources(ctx: ProbeContext) -> list[dict[str, Any]]:
 def collect_keys(ctx: ProbeContext, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Fingerprints of every key file the sources name, plus the globally trusted ones."""
     paths: set[str] = set()
-    if "trusted.gpg" in (ctx.runner.list_dir("/etc/apt") or []):
-        paths.add(TRUSTED_LEGACY)
-    paths.update(_dir_files(ctx, TRUSTED_DIR, (".gpg", ".asc")))
+    etc = apt_etc(ctx)
+    if TRUSTED_LEGACY in (ctx.runner.list_dir(etc) or []):
+        paths.add(f"{etc}/{TRUSTED_LEGACY}")
+    paths.update(_dir_files(ctx, f"{etc}/{TRUSTED_DIR}", (".gpg", ".asc")))
     for source in sources:
         for entry in source["entries"]:
             signed = entry.get("signed_by")
@@ -255,8 +274,9 @@ def collect_keys(ctx: ProbeContext, sources: list[dict[str, Any]]) -> list[dict[
 def collect_pins(ctx: ProbeContext) -> list[dict[str, Any]]:
     """apt preferences files and their stanzas."""
     pins = []
-    names = _dir_files(ctx, PREFERENCES_DIR, ())
-    candidates = [PREFERENCES] + [
+    etc = apt_etc(ctx)
+    names = _dir_files(ctx, f"{etc}/{PREFERENCES_DIR}", ())
+    candidates = [f"{etc}/{PREFERENCES}"] + [
         p for p in names if "." not in p.rsplit("/", 1)[1] or p.endswith(".pref")
     ]
     for path in candidates:

@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,10 +161,17 @@ def build_tree(base: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    cases = build_tree(tmp_path_factory.mktemp("checkouts"))
-    created = cases.pop("created-user", None)
-    yield cases
+def tree() -> Iterator[dict[str, Path]]:
+    # Not pytest's private tmp: git runs as the owner of the foreign repository,
+    # so that user must be able to reach it, as on a real host.
+    base = Path(tempfile.mkdtemp(prefix="hostbook-checkouts-"))
+    base.chmod(0o755)
+    try:
+        cases = build_tree(base)
+        created = cases.pop("created-user", None)
+        yield cases
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     if created is not None:
         subprocess.run(["userdel", OTHER_USER], check=False, capture_output=True)
 
