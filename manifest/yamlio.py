@@ -125,15 +125,17 @@ def dump_text(document: Any) -> str:
     :mod:`hostbook.manifest.bounds`) is refused here, so no file is written
     that the next command could not read.
     """
-    nodes, _ = document_size(document)
-    buffer = io.StringIO()
-    make_yaml().dump(document, buffer)
-    text = buffer.getvalue()
+    nodes, chars = document_size(document)
+    text = ""
+    if nodes <= MAX_NODES:
+        buffer = io.StringIO()
+        make_yaml().dump(document, buffer)
+        text = buffer.getvalue()
     if nodes > MAX_NODES or len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
         raise RuntimeFailure(
-            f"the document has {nodes:,} values and {len(text):,} characters: more than a "
-            f"manifest file may hold ({MAX_NODES:,} values, {mib(MAX_DOCUMENT_BYTES)}); "
-            "nothing was written"
+            f"the document has {nodes:,} values and {max(chars, len(text)):,} characters: "
+            f"more than a manifest file may hold ({MAX_NODES:,} values, "
+            f"{mib(MAX_DOCUMENT_BYTES)}); nothing was written"
         )
     return text
 
