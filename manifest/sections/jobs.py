@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from hostbook.manifest import names
 from hostbook.manifest.model import Record, SectionDocument, fail_at
@@ -418,7 +418,7 @@ class Monitor(Record):
 class Job(Record):
     """One volume, its snapshot, and what happens to the snapshot."""
 
-    name: str = Field(description="Unique job name (letters, digits, _ . -).")
+    name: Name = Field(description="Unique job name (letters, digits, _ . -; at most 64).")
     volume: Volume
     snapshot: Snapshot | None = Field(
         None,
@@ -437,9 +437,13 @@ class Job(Record):
         "successful archive (default: settings.stale_after)."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> Job:
-        _check_name(self.name)
         kind = self.volume.kind
         if self.snapshot is None:
             if kind == "lv":
