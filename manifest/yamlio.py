@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -96,12 +97,19 @@ def read_document(path: Path) -> Any:
     device or FIFO in its place) costs no memory.
     """
     try:
-        with path.open("rb") as handle:
+        # Opened without blocking and checked to be a regular file: a FIFO in
+        # its place would otherwise wait for a writer forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "is a directory, not a YAML file" if stat.S_ISDIR(mode) else (
+                "is not a regular file")
+            raise ManifestError([f"{path}: {kind}"])
+        with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_DOCUMENT_BYTES + 1)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise ManifestError([f"{path}: is a directory, not a YAML file"]) from None
     except OSError as exc:
         raise RuntimeFailure(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(data) > MAX_DOCUMENT_BYTES:

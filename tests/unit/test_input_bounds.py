@@ -224,11 +224,19 @@ def test_an_empty_section_file_is_an_error_not_a_missing_one(tmp_path: Path) -> 
             read_document(tmp_path / "x.yaml")
 
 
-def test_a_directory_in_place_of_a_file_is_bad_input(tmp_path: Path) -> None:
+def test_a_directory_or_fifo_in_place_of_a_file_is_bad_input(tmp_path: Path) -> None:
     repo = host_repo(tmp_path, system=base("system.yaml"))
     (repo / "hosts" / "h" / "storage.yaml").mkdir()
-    code, _, err, _, _ = hostbook("show", "h", "--repo", str(repo))
-    assert code == 2 and err == f"{repo}/hosts/h/storage.yaml: is a directory, not a YAML file\n"
+    os.mkfifo(repo / "hosts" / "h" / "packages.yaml")  # nobody writes: reading it would wait
+    done = subprocess.run([sys.executable, "-m", "hostbook", "show", "h", "--repo", str(repo)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr == f"{repo}/hosts/h/storage.yaml: is a directory, not a YAML file\n"
+    (repo / "hosts" / "h" / "storage.yaml").rmdir()
+    done = subprocess.run([sys.executable, "-m", "hostbook", "show", "h", "--repo", str(repo)],
+                          capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stderr) == (
+        2, f"{repo}/hosts/h/packages.yaml: is not a regular file\n")
 
 
 def test_a_document_past_the_limits_is_never_written() -> None:
