@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.hostname import check_host
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.jobs import Job, JobsDocument
-from hostbook.manifest.store import ManifestRepository
+from hostbook.manifest.store import SURE_DIR, ManifestRepository
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import read_document
-
-SURE_DIR = "sure"
 
 
 @dataclass
@@ -68,8 +67,12 @@ def load_jobs(
     file: Path | None = None,
     state_dir: Path | None = None,
 ) -> LoadedJobs:
-    """Load ``jobs.yaml`` from ``file`` or from the repository's host folder."""
-    name = host or default_host()
+    """Load ``jobs.yaml`` from ``file`` or from the repository's host folder.
+
+    The host name is checked first: it names the lock, journal, history and
+    database folder in the state directory and every archive file.
+    """
+    name = check_host(host or default_host())
     repo_path: Path | None = None
     if file is not None:
         data = read_document(file)

@@ -7,6 +7,7 @@ from pathlib import Path
 from hostbook.jobs.config import load_jobs
 from hostbook.jobs.history import History, VolumeStatus, history_path, volume_status
 from hostbook.manifest.errors import BadInputError, ManifestError
+from hostbook.manifest.hostname import check_host
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.retention import parse_duration
 
@@ -32,7 +33,7 @@ def host_status(
     from hostbook.jobs.config import default_host
 
     document = None
-    name = host or default_host()
+    name = check_host(host or default_host())
     state = state_dir
     try:
         loaded = load_jobs(repository, name, jobs_file, state_dir=state_dir)

@@ -2,15 +2,19 @@
 
 Git is driven through GitPython's command wrapper with a per-process
 ``safe.directory`` so a repository owned by another user (root capturing into
-an admin's checkout) works without touching anyone's git config.  Every
-repository object is closed after use so no `git cat-file` helper outlives a
-command.  A lock file serialises captures of one repository.
+an admin's checkout) works without touching anyone's git config.  Root acts
+as that owner while it writes there (``manifest/access.py``): the files
+capture writes and everything git writes belong to the owner, who can go on
+committing, and the owner's hooks never run as root.  Every repository
+object is closed after use so no `git cat-file` helper outlives a command.
+A lock file serialises captures of one repository.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import socket
 import time
@@ -21,12 +25,26 @@ from typing import Any
 
 import git
 
+from hostbook.manifest.access import (
+    Owner,
+    as_owner,
+    become,
+    check_writable,
+    hand_over,
+    repository_owner,
+    user_name,
+)
+from hostbook.manifest.access import repair as repair_ownership
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.manifest.hostname import check_host
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import read_document
 
 HOSTS_DIR = "hosts"
 LOCK_NAME = "hostbook.lock"
+SURE_DIR = "sure"
+"""``hosts/<host>/sure/``: root's integrity databases when jobs keep them beside the
+manifest; ignored by git and never handed to the repository's owner."""
 
 _README = """# hostbook manifest repository
 
@@ -63,21 +81,81 @@ def _git_env(path: Path) -> dict[str, str]:
     return env
 
 
+class _OwnerGit(git.Git):
+    """GitPython's command wrapper, running every git process as the repository's owner."""
+
+    def __init__(self, working_dir: Any = None, *, owner: Owner) -> None:
+        super().__init__(working_dir)
+        self._owner = owner
+
+    def execute(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        owner = self._owner
+        env = dict(kwargs.pop("env", None) or {})
+        # The owner's own git configuration, never root's (which it could not read).
+        env.update(HOME=owner.home, XDG_CONFIG_HOME=os.path.join(owner.home, ".config"))
+        kwargs["preexec_fn"] = lambda: become(owner)
+        return super().execute(command, *args, env=env, **kwargs)
+
+
+@functools.cache
+def _repo_class(owner: Owner | None) -> type[git.Repo]:
+    """git.Repo, or a subclass whose git processes all run as ``owner``."""
+    if owner is None:
+        return git.Repo
+    wrapper = functools.partial(_OwnerGit, owner=owner)
+    return type("OwnerRepo", (git.Repo,), {"GitCommandWrapperType": wrapper})
+
+
+def require_writable(path: Path) -> None:
+    """Fail up front (exit 3, naming the path) when this user cannot write ``path``."""
+    check_writable(
+        [path, path / ".git"], "manifest repository",
+        "run hostbook as its owner or as root, or pass --repo with a repository you can write",
+    )
+
+
+def _git_failure(path: Path, exc: git.GitCommandError) -> RuntimeFailure:
+    """A failed git command as one line: which command, and git's last word."""
+    lines = str(exc.stderr or exc.stdout or "").strip().strip("'").splitlines()
+    detail = lines[-1].strip() if lines else f"exit {exc.status}"
+    command = exc.command[1] if isinstance(exc.command, list | tuple) and exc.command else "git"
+    return RuntimeFailure(f"{path}: git {command} failed: {detail.removeprefix('stderr: ')}")
+
+
 class ManifestRepository:
     """A manifest repository on disk."""
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
+        self.owner = repository_owner(self.path)
+        """Whom root acts as while writing here (None: nobody else owns it)."""
 
     # -- creation and access -------------------------------------------------
 
     @classmethod
     def init(cls, path: Path) -> ManifestRepository:
-        """Create (or adopt) a manifest repository at ``path``; idempotent."""
-        path.mkdir(parents=True, exist_ok=True)
+        """Create (or adopt) a manifest repository at ``path``; idempotent.
+
+        An existing directory that belongs to another user is made a
+        repository as that user (see :mod:`hostbook.manifest.access`).
+        """
+        if not (path / ".git").exists():
+            require_writable(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"{path}: cannot create the manifest repository ({exc.strerror})"
+            ) from None
         repo = cls(path)
-        if not (repo.path / ".git").exists():
-            with contextlib.closing(git.Repo.init(repo.path)) as handle:
+        if (repo.path / ".git").exists():
+            return repo
+        with as_owner(repo.owner):
+            try:
+                made = _repo_class(repo.owner).init(repo.path)
+            except git.GitCommandError as exc:
+                raise _git_failure(repo.path, exc) from None
+            with contextlib.closing(made) as handle:
                 handle.git.update_environment(**_git_env(repo.path))
                 handle.git.symbolic_ref("HEAD", "refs/heads/main")
             readme = repo.path / "README.md"
@@ -101,19 +179,23 @@ class ManifestRepository:
     @contextlib.contextmanager
     def _git(self) -> Iterator[git.Repo]:
         try:
-            handle = git.Repo(self.path)
+            handle = _repo_class(self.owner)(self.path)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
             raise BadInputError(f"{self.path}: not a git repository") from exc
         handle.git.update_environment(**_git_env(self.path))
         try:
             yield handle
+        except git.GitCommandError as exc:
+            raise _git_failure(self.path, exc) from None
         finally:
             handle.close()
 
     def host_dir(self, host: str) -> Path:
-        if not host or "/" in host or host.startswith("."):
-            raise BadInputError(f"invalid host name {host!r}")
-        return self.path / HOSTS_DIR / host
+        return self.path / HOSTS_DIR / check_host(host)
+
+    def _host_rel(self, host: str) -> str:
+        """``hosts/<host>`` as git names it (the host name checked first)."""
+        return f"{HOSTS_DIR}/{check_host(host)}"
 
     def section_path(self, host: str, section: str) -> Path:
         return self.host_dir(host) / f"{section}.yaml"
@@ -140,9 +222,36 @@ class ManifestRepository:
 
     @contextlib.contextmanager
     def lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """Hold an exclusive lock on the repository; wait up to ``timeout`` seconds."""
+        """Hold an exclusive lock on the repository; wait up to ``timeout`` seconds.
+
+        Everything done under the lock is done as the repository's owner
+        when root writes into someone else's repository; first, what earlier
+        root runs left root-owned there is given back to the owner.
+        """
+        require_writable(self.path)
+        if self.owner is not None:
+            self._repair(self.owner)
+        with as_owner(self.owner), self._locked(timeout):
+            yield
+
+    def _repair(self, owner: Owner) -> None:
+        """Hand .git, hosts/ (but not root's databases) and README.md back to ``owner``."""
+        repair_ownership(self.path / ".git", owner)
+        repair_ownership(self.path / HOSTS_DIR, owner,
+                         skip=lambda rel, name: name == SURE_DIR and rel.count("/") == 0
+                         and rel != ".")
+        hand_over(self.path / "README.md", owner)
+
+    @contextlib.contextmanager
+    def _locked(self, timeout: float) -> Iterator[None]:
         lock_path = self.path / ".git" / LOCK_NAME
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"{lock_path}: cannot open the repository lock ({exc.strerror}) as "
+                f"{user_name(os.geteuid())}"
+            ) from None
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -187,14 +296,14 @@ class ManifestRepository:
 
     def changed_paths(self, host: str) -> list[str]:
         """Files under the host's folder that differ from the last commit."""
-        rel = f"{HOSTS_DIR}/{host}"
+        rel = self._host_rel(host)
         with self._git() as handle:
             out = handle.git.status("--porcelain", "--untracked-files=all", "--", rel)
         return [line[3:] for line in out.splitlines() if line.strip()]
 
     def commit_host(self, host: str, message: str) -> str | None:
         """Commit the host's folder if any byte changed; return the new sha or None."""
-        rel = f"{HOSTS_DIR}/{host}"
+        rel = self._host_rel(host)
         if not self.changed_paths(host):
             return None
         with self._git() as handle:
@@ -203,7 +312,7 @@ class ManifestRepository:
 
     def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
         """A section file's text at a revision, or None if it did not exist."""
-        rel = f"{HOSTS_DIR}/{host}/{section}.yaml"
+        rel = f"{self._host_rel(host)}/{section}.yaml"
         with self._git() as handle:
             try:
                 return str(handle.git.show(f"{rev}:{rel}"))
@@ -212,7 +321,7 @@ class ManifestRepository:
 
     def log(self, host: str, limit: int | None = None) -> list[CommitInfo]:
         """Commits that touched the host's folder, newest first."""
-        rel = f"{HOSTS_DIR}/{host}"
+        rel = self._host_rel(host)
         args = ["--format=%H%x1f%aI%x1f%an%x1f%s"]
         if limit:
             args.append(f"-n{limit}")

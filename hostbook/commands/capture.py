@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
 from hostbook.manifest.errors import EXIT_OK, EXIT_PARTIAL
 
 
@@ -63,18 +63,21 @@ def capture(
     from hostbook.capture.workflow import CaptureRequest
     from hostbook.capture.workflow import capture as run_capture
     from hostbook.manifest.config import load_config
+    from hostbook.manifest.store import require_writable
 
+    repository = resolve_repo(repo)
     request = CaptureRequest(
-        repository=resolve_repo(repo),
+        repository=repository,
         sections=parse_sections(only),
         config=load_config(config),
-        host=host,
+        host=host_name(host),
         commit=not no_commit,
         push=push,
         record=record,
         replay=replay,
         options={"checkout_roots": [str(p) for p in checkout_roots]},
     )
+    require_writable(repository)  # before the capture, not after it
     outcome = run_capture(request)
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -6,11 +6,12 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
-from hostbook.manifest.errors import HostbookError, ManifestError
+from hostbook.manifest.errors import EXIT_RUNTIME, HostbookError, ManifestError
+from hostbook.manifest.hostname import check_host
 from hostbook.manifest.paths import default_repository
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,8 +30,22 @@ def resolve_repo(repo: Path | None) -> Path:
     return repo if repo is not None else default_repository()
 
 
+@overload
+def host_name(host: str) -> str: ...
+@overload
+def host_name(host: None) -> None: ...
+def host_name(host: str | None) -> str | None:
+    """A HOST argument or --host value, checked before anything runs (exit 2 when bad)."""
+    return None if host is None else check_host(host)
+
+
 def handle_errors(func: F) -> F:
-    """Turn library errors into one-line messages and the documented exit codes."""
+    """Turn library errors into one-line messages and the documented exit codes.
+
+    An OSError that reaches here (a permission or a full disk in the
+    repository or state directory) is a runtime failure: one line naming
+    the path, exit 3, never a traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -43,5 +58,9 @@ def handle_errors(func: F) -> F:
         except HostbookError as exc:
             click.echo(f"hostbook: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"hostbook: {where}{exc.strerror or exc}", err=True)
+            sys.exit(EXIT_RUNTIME)
 
     return wrapper  # type: ignore[return-value]

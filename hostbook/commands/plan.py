@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
 
 
 def _common(func):  # type: ignore[no-untyped-def]
@@ -42,7 +42,7 @@ def _run(what: str, host: str, repo: Path | None, as_json: bool, replay: Path | 
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     text, refused = plan_from_repository(
-        resolve_repo(repo), host, what, now=now, as_json=as_json, replay=replay,
+        resolve_repo(repo), host_name(host), what, now=now, as_json=as_json, replay=replay,
         source_root=source_root,
     )
     click.echo(text, nl=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
 from hostbook.manifest.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, BadInputError
 
 map_option = click.option(
@@ -88,7 +88,7 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
     """
     from hostbook.restore.session import prepare
 
-    prepared = prepare(_live(), resolve_repo(repo), host, maps, target)
+    prepared = prepare(_live(), resolve_repo(repo), host_name(host), maps, target)
     plan = prepared.plan
     if script_path is not None:
         from hostbook.manifest.yamlio import atomic_write_text
@@ -131,6 +131,7 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
     from hostbook.restore.session import apply, confirmation_text, load_host, prepare
 
     repository = resolve_repo(repo)
+    host = host_name(host)
     if not maps and not any(d.serial or d.wwn or d.path
                             for d in load_host(repository, host).policy.disks):
         raise BadInputError("apply needs a disk map: --map OLD=NEW (per disk) or --map auto")
@@ -191,7 +192,7 @@ def verify_command(repo: Path | None, host: str, maps: tuple[str, ...], target: 
     """
     from hostbook.restore.session import verify
 
-    plan, report = verify(_live(), resolve_repo(repo), host, maps, target)
+    plan, report = verify(_live(), resolve_repo(repo), host_name(host), maps, target)
     if as_json:
         click.echo(json.dumps({
             "host": host,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
 
 
 @click.command()
@@ -67,7 +67,8 @@ def run(
     from hostbook.manifest.sections.retention import parse_duration
 
     loaded = load_jobs(
-        None if jobs_file else resolve_repo(repo), host, jobs_file, state_dir=state_dir
+        None if jobs_file else resolve_repo(repo), host_name(host), jobs_file,
+        state_dir=state_dir,
     )
     try:
         wait_seconds = float(parse_duration(wait)) if wait else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
 
 
 @click.command()
@@ -20,6 +20,7 @@ def show(host: str, repo: Path | None, as_json: bool) -> None:
     from hostbook.manifest.store import ManifestRepository
     from hostbook.manifest.views import host_documents, host_text
 
+    host = host_name(host)
     store = ManifestRepository.open(resolve_repo(repo))
     if as_json:
         click.echo(json.dumps(host_documents(store, host), indent=2))
@@ -38,7 +39,7 @@ def log(host: str, repo: Path | None, limit: int | None, as_json: bool) -> None:
     from hostbook.manifest.store import ManifestRepository
 
     store = ManifestRepository.open(resolve_repo(repo))
-    commits = store.log(host, limit)
+    commits = store.log(host_name(host), limit)
     if as_json:
         click.echo(json.dumps([c.__dict__ for c in commits], indent=2))
         return

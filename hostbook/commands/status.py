@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from hostbook.commands.common import handle_errors, repo_option, resolve_repo
+from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
 
 
 @click.command()
@@ -47,7 +47,8 @@ def status(
     from hostbook.jobs.status import host_status
 
     rows = host_status(
-        None if jobs_file else resolve_repo(repo), host, jobs_file, state_dir, stale_after
+        None if jobs_file else resolve_repo(repo), host_name(host), jobs_file, state_dir,
+        stale_after,
     )
     if as_json:
         click.echo(
