@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hostbook.jobs import snapshots
 from hostbook.jobs.commands import CommandResult
 from hostbook.jobs.context import StepContext, StepFailed
+from hostbook.jobs.private import readable_by_others
 from hostbook.manifest.sections.jobs import RepositoryArchive
 
 OK = "ok"
@@ -123,6 +125,56 @@ def password_env(
     return env
 
 
+def warn_readable_secrets(ctx: StepContext, spec: RepositoryArchive) -> None:
+    """Warn (once per file and run) about a password or env file others may read."""
+    for what, path in (("password_file", spec.password_file), ("env_file", spec.env_file)):
+        if path is None:
+            continue
+        mode = readable_by_others(path)
+        if mode is not None:
+            ctx.warn_once(path, f"{path} ({what}) is readable by group or others "
+                          f"(mode {mode:04o}): chmod 600 {path}")
+
+
+def secrets_of(spec: RepositoryArchive) -> dict[str, str | None]:
+    """Where the tool's password and settings come from (never the secrets themselves).
+
+    Journaled with a lock resource, so the next run can open the repository
+    to clean up even if jobs.yaml changed meanwhile.
+    """
+    return {"password_command": spec.password_command, "password_file": spec.password_file,
+            "env_file": spec.env_file}
+
+
+def env_of(tool: str, details: dict[str, Any]) -> dict[str, str]:
+    """The tool's environment rebuilt from :func:`secrets_of` as journaled."""
+    return password_env(tool, details.get("password_command"), details.get("password_file"),
+                        details.get("env_file"))
+
+
+def guarded(request: ArchiveRequest, kind: str, repository: str, spec: RepositoryArchive,
+            run: Callable[[], CommandResult]) -> CommandResult:
+    """Run a tool that holds ``repository``'s lock, journaled as a ``kind`` resource.
+
+    A tool that exits by itself releases its lock; one killed (a signal, the
+    timeout) leaves it, so it is cleaned up at once; and when hostbook itself
+    is killed the journal hands the job to the next run.
+    """
+    ctx = request.ctx
+    resource = ctx.journal.intend(kind, request.volume_key, target=repository,
+                                  **secrets_of(spec))
+    result = run()
+    if not ctx.dry_run and (result.returncode < 0 or result.timed_out):
+        outcome = snapshots.undo(ctx.commands, resource)
+        if isinstance(outcome, str):
+            ctx.log(f"warning: {resource.describe()}: {outcome} (the next run tries again)")
+            return result
+        if outcome is not None:
+            ctx.log(f"{result.argv[0]} was killed: {outcome.note}")
+    ctx.journal.removed(resource)
+    return result
+
+
 def open_repository(
     request: ArchiveRequest, spec: Spec, tool: str, ensure: EnsureFn[Spec],
 ) -> tuple[dict[str, str], ArchiveResult, bool]:
@@ -131,6 +183,7 @@ def open_repository(
     With ``init`` the repository is created when missing; when that fails the
     result already says why (status failed) and the archiver stops there.
     """
+    warn_readable_secrets(request.ctx, spec)
     env = password_env(tool, spec.password_command, spec.password_file, spec.env_file)
     result = ArchiveResult(spec.label, tool, FAILED, spec.repository)
     if spec.init:

@@ -7,11 +7,24 @@ path, hits every run.  Archives are named ``<host>-<job>-<volume key>-<time>``.
 Exit codes: 0 success, 1 warning (e.g. a file vanished or could not be
 read; the archive exists), 2 error; borg 1.4's modern codes put warnings at
 100-127 and errors at 3-99.  Log lines arrive on stderr as JSON.
+
+A borg killed mid-create leaves ``lock.exclusive`` and ``lock.roster`` in
+the repository; borg 1.2 removes a dead process's lock of its own host
+itself, but the command that does so then fails ("Failed to create/acquire
+the lock ... (timeout)"), so the next archive or ``borg check`` after a kill
+fails.  ``borg break-lock`` removes every lock, live or not, so the undo of a
+``borg-lock`` resource runs it only when each holder of a local repository's
+lock has this host's borg host id and a pid that is no longer running;
+anything else is left alone and named.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import uuid
+from pathlib import Path
 
 from hostbook.jobs.archive import (
     FAILED,
@@ -19,10 +32,17 @@ from hostbook.jobs.archive import (
     WARNING,
     ArchiveRequest,
     ArchiveResult,
+    env_of,
+    guarded,
     open_repository,
 )
-from hostbook.jobs.commands import CommandResult
+from hostbook.jobs.commands import CommandResult, Commands
+from hostbook.jobs.journal import Resource
+from hostbook.jobs.snapshots import Undone, register_undo
+from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import BorgArchive
+
+LOCK = "borg-lock"
 
 
 def is_warning(code: int) -> bool:
@@ -92,10 +112,10 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
                 return
             request.report(None, f"{info.get('nfiles', 0)} files")
 
-    result = commands.run(
+    result = guarded(request, LOCK, spec.repository, spec, lambda: commands.run(
         create_argv(request, spec), env=env, cwd=request.source,
         timeout=spec.timeout_seconds(), on_line=on_line,
-    )
+    ))
     name = request.archive_name()
     if commands.dry_run:
         result_of.status = OK
@@ -126,3 +146,87 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
         problems = log_messages(result.stderr, ("ERROR", "CRITICAL"))
         result_of.message = problems[-1] if problems else result.failure()
     return result_of
+
+
+def host_id(env: dict[str, str]) -> str:
+    """The id borg 1.2 writes into its locks for this host (``borg/platform/base.py``).
+
+    ``BORG_HOST_ID`` when set, else ``<fqdn>@<uuid.getnode()>`` with the fqdn
+    taken the way borg takes it (getaddrinfo's canonical name).
+    """
+    given = env.get("BORG_HOST_ID") or os.environ.get("BORG_HOST_ID")
+    if given:
+        return given
+    name = socket.gethostname()
+    try:
+        found = socket.getaddrinfo(name, None, 0, socket.SOCK_DGRAM, 0, socket.AI_CANONNAME)
+    except OSError:
+        found = []
+    fqdn = next((entry[3] for entry in found if entry[3]), name)
+    return f"{fqdn}@{uuid.getnode()}"
+
+
+def lock_holders(repository: Path) -> set[tuple[str, int]]:
+    """(host id, pid) of everyone holding a local repository's lock."""
+    holders: set[tuple[str, int]] = set()
+    try:
+        names = os.listdir(repository / "lock.exclusive")
+    except OSError:
+        names = []
+    for name in names:  # <host id>.<pid>-<thread in hex>
+        host_pid, _, _thread = name.rpartition("-")
+        host, _, pid = host_pid.rpartition(".")
+        if host and pid.isdigit():
+            holders.add((host, int(pid)))
+    try:
+        roster = json.loads((repository / "lock.roster").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        roster = {}
+    for kind in ("exclusive", "shared"):
+        for entry in roster.get(kind, []) if isinstance(roster, dict) else []:
+            if isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[1], int):
+                holders.add((str(entry[0]), entry[1]))
+    return holders
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (killed, not yet reaped) holds nothing and counts dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :][:1] not in ("Z", "X")
+
+
+@register_undo(LOCK, deferred=True)
+def break_lock(commands: Commands, resource: Resource) -> str | Undone | None:
+    """``borg break-lock`` when every holder is this host's and dead; else leave it."""
+    repository = str(resource.details["target"])
+    if not repository.startswith("/"):
+        return Undone(f"{repository} is not a local path: its lock is not inspected here "
+                      "(borg removes this host's dead locks on its next access)")
+    holders = lock_holders(Path(repository))
+    if not holders:
+        return Undone(f"no borg lock left in {repository}")
+    try:
+        env = env_of("borg", resource.details)
+    except HostbookError as exc:
+        return str(exc)
+    ours = host_id(env)
+    others = sorted(f"pid {pid} on {host}" for host, pid in holders
+                    if host != ours or _alive(pid))
+    if others:
+        return Undone(f"borg lock in {repository} held by {', '.join(others)}: left alone")
+    done = commands.run(["borg", "break-lock", repository], env=env, timeout=300.0)
+    if not done.ok:
+        return done.failure()
+    if commands.dry_run:
+        return None
+    pids = ", ".join(str(pid) for _, pid in sorted(holders))
+    return Undone(f"borg break-lock removed the lock of dead pid {pids} in {repository}")

@@ -7,6 +7,13 @@ files could not be read" (partial: a warning, the snapshot exists); 1 and
 anything else fatal (10 repository missing, 11 locked, 12 wrong password on
 newer releases).  The summary line of ``--json`` gives the snapshot id and
 the byte counts.
+
+A restic killed mid-backup (SIGKILL, or the SIGTERM a dying hostbook sends:
+restic 0.14 cleans up only on SIGINT) leaves its lock in the repository, and
+``restic check`` refuses to run from then on.  The backup is journaled as a
+``restic-lock`` resource, and undoing it is ``restic unlock``, which removes
+only stale locks (this host's dead processes, or locks not refreshed for 30
+minutes): a live backup's lock, or another host's, stays.
 """
 
 from __future__ import annotations
@@ -21,12 +28,19 @@ from hostbook.jobs.archive import (
     WARNING,
     ArchiveRequest,
     ArchiveResult,
+    env_of,
+    guarded,
     open_repository,
 )
-from hostbook.jobs.commands import CommandResult
+from hostbook.jobs.commands import CommandResult, Commands
+from hostbook.jobs.journal import Resource
+from hostbook.jobs.snapshots import Undone, register_undo
+from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import ResticArchive
 
 EXIT_PARTIAL = 3
+LOCK = "restic-lock"
+_NO_REPOSITORY = "Is there a repository at the following location?"
 
 
 def tags(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
@@ -113,9 +127,9 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
         request.report(float(done) if done is not None else None,
                        f"{status.get('files_done', 0)} files")
 
-    result = commands.run(
+    result = guarded(request, LOCK, spec.repository, spec, lambda: commands.run(
         backup_argv(request, spec), env=env, timeout=spec.timeout_seconds(), on_line=on_line
-    )
+    ))
     if commands.dry_run:
         result_of.status = OK
         result_of.message = "dry run"
@@ -143,3 +157,42 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
         result_of.status = FAILED
         result_of.message = result.failure() if not result.ok else "no summary in restic output"
     return result_of
+
+
+def _locks(commands: Commands, repository: str, env: dict[str, str]) -> list[str] | str:
+    """The repository's lock ids, or why they could not be listed."""
+    listed = commands.run(["restic", "--repo", repository, "list", "locks", "--no-lock"],
+                          env=env, timeout=300.0, mutates=False)
+    if not listed.ok:
+        return listed.failure()
+    return sorted(line.strip() for line in listed.stdout.splitlines() if line.strip())
+
+
+@register_undo(LOCK, deferred=True)
+def unlock(commands: Commands, resource: Resource) -> str | Undone | None:
+    """``restic unlock`` after a killed backup; says how many locks went and stayed."""
+    repository = str(resource.details["target"])
+    try:
+        env = env_of("restic", resource.details)
+    except HostbookError as exc:
+        return str(exc)
+    before = _locks(commands, repository, env)
+    if isinstance(before, str):
+        if _NO_REPOSITORY in before:
+            return Undone(f"no restic repository at {repository}: no lock to remove")
+        return before
+    if not before:
+        return Undone(f"no restic lock left in {repository}")
+    done = commands.run(["restic", "--repo", repository, "unlock"], env=env, timeout=300.0)
+    if not done.ok:
+        return done.failure()
+    if commands.dry_run:
+        return None
+    after = _locks(commands, repository, env)
+    if isinstance(after, str):
+        return after
+    removed = len(set(before) - set(after))
+    note = f"restic unlock removed {removed} stale lock(s) in {repository}"
+    if after:
+        note += f"; {len(after)} lock(s) of live processes or other hosts left alone"
+    return Undone(note)

@@ -3,7 +3,10 @@
 GNU tar in POSIX (pax) format keeps nanosecond times, ACLs and extended
 attributes; numeric owners keep ids exact on a restore host whose user
 names differ.  The archive is written under a temporary name and renamed
-only when tar finished, so a file named ``*.tar.zst`` is always whole.
+only when tar finished, so a file named ``*.tar.zst`` is always whole; the
+temporary file is journaled, so one left by a killed run is removed by the
+next.  Archives are 0600 in a destination created 0700: they hold every
+file of the volume, root-only ones included.
 Exit codes: 0 success, 1 "some files differ" (changed while read: a
 warning, the archive exists), 2 fatal.
 """
@@ -14,6 +17,7 @@ import os
 from pathlib import Path
 
 from hostbook.jobs.archive import FAILED, OK, WARNING, ArchiveRequest, ArchiveResult
+from hostbook.jobs.private import create_private, private_dir
 from hostbook.manifest.sections.jobs import TarArchive
 
 SUFFIX = ".tar.zst"
@@ -56,29 +60,37 @@ def prune(spec: TarArchive, request: ArchiveRequest) -> list[Path]:
 
 def archive(request: ArchiveRequest, spec: TarArchive) -> ArchiveResult:
     """Write one ``.tar.zst`` of ``request.source``."""
-    commands = request.ctx.commands
+    ctx = request.ctx
+    commands = ctx.commands
     final = archive_path(request, spec)
     partial = final.with_name(f".{final.name}.partial")
     result_of = ArchiveResult(spec.label, "tar", FAILED, spec.destination, archive_id=final.name)
+    writing = ctx.journal.intend("partial", request.volume_key, path=str(partial))
     if not commands.dry_run:
-        Path(spec.destination).mkdir(parents=True, exist_ok=True)
+        private_dir(Path(spec.destination))
+        os.close(create_private(partial))  # tar truncates it and keeps its mode
     result = commands.run(tar_argv(request, spec, partial), timeout=spec.timeout_seconds())
     if commands.dry_run:
+        ctx.journal.removed(writing)
         result_of.status = OK
         result_of.message = "dry run"
         return result_of
-    if result.returncode in (0, 1) and not result.timed_out and partial.exists():
+    whole = result.returncode in (0, 1) and not result.timed_out and partial.exists()
+    if whole:
         os.replace(partial, final)
-        result_of.bytes = final.stat().st_size
-        result_of.status = OK if result.returncode == 0 else WARNING
-        if result.returncode == 1:
-            tail = (result.stderr.strip().splitlines() or ["files changed while read"])[-1]
-            result_of.message = tail
-        pruned = prune(spec, request)
-        if pruned:
-            result_of.extra = {"pruned": [p.name for p in pruned]}
+    else:
+        partial.unlink(missing_ok=True)
+    ctx.journal.removed(writing)
+    if not whole:
+        result_of.archive_id = None
+        result_of.message = result.failure()
         return result_of
-    partial.unlink(missing_ok=True)
-    result_of.archive_id = None
-    result_of.message = result.failure()
+    result_of.bytes = final.stat().st_size
+    result_of.status = OK if result.returncode == 0 else WARNING
+    if result.returncode == 1:
+        tail = (result.stderr.strip().splitlines() or ["files changed while read"])[-1]
+        result_of.message = tail
+    pruned = prune(spec, request)
+    if pruned:
+        result_of.extra = {"pruned": [p.name for p in pruned]}
     return result_of

@@ -12,6 +12,11 @@ the middle has it undone by the next run (and a reboot undoes it anyway).
 The level comes from the schedule (``levels``), indexed by the number of
 earlier successful dumps of this job and volume: a failed level 0 is
 retried as a level 0.
+
+Dump files are created 0600 before xfsdump writes them (it keeps an
+existing file's mode) in a destination created 0700, and journaled while
+they are written, so a run killed mid-dump has its half dump removed by the
+next run instead of leaving a file that looks whole.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from hostbook.jobs import snapshots
 from hostbook.jobs.archive import FAILED, OK, ArchiveRequest, ArchiveResult
 from hostbook.jobs.mounts import mounted_at
+from hostbook.jobs.private import create_private, private_dir
 from hostbook.manifest.sections.jobs import XfsdumpArchive
 
 SYSTEM_INVENTORY = "/var/lib/xfsdump/inventory"
@@ -62,7 +68,8 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
     )
     own_inventory = os.path.join(spec.destination, "inventory")
     if not ctx.dry_run:
-        Path(own_inventory).mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(Path(spec.destination))
+        private_dir(Path(own_inventory))
         if mounted_at(inventory) is not None:
             result_of.message = f"{inventory} is already a mount (leftover inventory swap?)"
             return result_of
@@ -76,30 +83,37 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
             path.mkdir()
     swap = ctx.journal.intend("mount", request.volume_key, target=inventory,
                               source=own_inventory)
+    writing = ctx.journal.intend("partial", request.volume_key, path=str(output))
     try:
         bound = commands.run(["mount", "--bind", own_inventory, inventory], timeout=60.0)
         if not bound.ok:
+            ctx.journal.removed(writing)
             result_of.message = bound.failure()
             return result_of
+        if not ctx.dry_run:
+            os.close(create_private(output))
         result = commands.run(dump_argv(request, spec, level, output),
                               timeout=spec.timeout_seconds())
     finally:
         for resource in [swap, *reversed(made_dirs)]:
             problem = snapshots.undo(commands, resource)
-            if problem is None:
+            if not isinstance(problem, str):
                 ctx.journal.removed(resource)
             else:
                 ctx.log(f"warning: could not put the system inventory back: {problem}")
     if ctx.dry_run:
+        ctx.journal.removed(writing)
         result_of.status = OK
         result_of.message = "dry run"
         return result_of
     status = _STATUS.search(result.stdout + result.stderr)
     if result.ok and (status is None or status.group(1) == "SUCCESS") and output.exists():
+        ctx.journal.removed(writing)
         result_of.status = OK
         result_of.bytes = output.stat().st_size
         return result_of
     output.unlink(missing_ok=True)
+    ctx.journal.removed(writing)
     result_of.archive_id = None
     result_of.message = (
         f"xfsdump status {status.group(1)}" if status and result.ok else result.failure()

@@ -32,6 +32,16 @@ class StepContext:
     mount_root: Path = Path("/run/hostbook/volumes")
     announce: Callable[[str], None] | None = None
     """Shows a command that does not go through ``commands`` (a send | receive pipe)."""
+    warn: Callable[[str], None] | None = None
+    """Tells the person running hostbook (stderr) about a risk that is not a failure."""
+    warned: set[str] = field(default_factory=set)
+
+    def warn_once(self, key: str, text: str) -> None:
+        """Warn about ``key`` (e.g. a file) once per run, however many steps use it."""
+        if key in self.warned:
+            return
+        self.warned.add(key)
+        (self.warn or self.log)(f"warning: {text}")
 
     def command(self, text: str) -> None:
         """Announce a command line (logged like the ones ``commands`` runs)."""

@@ -12,7 +12,6 @@ check wants.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hostbook.jobs.journal import durable_append
+from hostbook.jobs.private import replace_private
 from hostbook.manifest.sections.jobs import JobsDocument
 from hostbook.manifest.sections.retention import parse_duration
 
@@ -76,7 +76,7 @@ class History:
 
     def append(self, outcome: Outcome) -> None:
         """Append one record durably (fsync): a run's outcome must not be lost."""
-        durable_append(self.path, json.dumps(outcome.to_json(), sort_keys=True), 0o644)
+        durable_append(self.path, json.dumps(outcome.to_json(), sort_keys=True))
 
     def records(self) -> Iterator[Outcome]:
         try:
@@ -113,13 +113,10 @@ class History:
             counts[key] = counts.get(key, 0) + 1
             if counts[key] <= _KEEP_PER_KEY:
                 kept.append(record)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for record in reversed(kept):
-                handle.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        replace_private(self.path, [
+            (json.dumps(record.to_json(), sort_keys=True) + "\n").encode()
+            for record in reversed(kept)
+        ])
 
 
 @dataclass

@@ -26,12 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostbook.jobs.private import open_private, private_dir, replace_private
 
-def durable_append(path: Path, line: str, mode: int = 0o600) -> None:
-    """Append one line and fsync; a line torn by an earlier crash is closed off first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+
+def durable_append(path: Path, line: str) -> None:
+    """Append one line and fsync; a line torn by an earlier crash is closed off first.
+
+    The file is root's run state (0600, in a 0700 folder of hostbook's own).
+    """
+    private_dir(path.parent, tighten=True)
     data = line + "\n"
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
+    fd = open_private(path, os.O_RDWR | os.O_APPEND)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -187,10 +192,6 @@ class Journal:
                 event in ("made", "adopt") and record.get("id") in keep_ids
             ):
                 lines.append(record)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for record in lines:
-                handle.write(json.dumps(record, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        replace_private(
+            self.path, [(json.dumps(record, sort_keys=True) + "\n").encode() for record in lines]
+        )

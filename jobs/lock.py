@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from hostbook.jobs.private import open_private, private_dir, require_state_dir
 from hostbook.manifest.errors import RuntimeFailure
 
 
@@ -39,9 +40,10 @@ def host_lock(state_dir: Path, host: str, wait: float = 0.0) -> Iterator[Path]:
     Waits up to ``wait`` seconds for a running job to finish, then raises
     :class:`RunLocked` with a message naming the holder.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    require_state_dir(state_dir)
+    private_dir(state_dir)
     path = state_dir / f"{host}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_private(path, os.O_RDWR)
     deadline = time.monotonic() + max(0.0, wait)
     try:
         while True:

@@ -4,7 +4,9 @@ Order of a run:
 
 1. take the host's lock (a second run waits or stops with a clear message);
 2. clean up what an interrupted earlier run left behind, from the journal
-   (unmount, remove LVM snapshots, release ZFS holds), newest first;
+   (unmount, remove LVM snapshots, release ZFS holds, delete half-written
+   archives, remove the repository locks of killed restic and borg
+   processes), newest first, saying what was removed;
 3. the snap phase: every selected volume is snapshotted, one right after
    the other, before anything else runs, so a multi-volume host is captured
    at one moment; jobs on the same volume share its snapshot;
@@ -24,12 +26,12 @@ instead of running it (read-only queries still run so the plan is real).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +57,7 @@ from hostbook.jobs.events import Event, PlainSink, Sink
 from hostbook.jobs.history import History, Outcome, history_path
 from hostbook.jobs.journal import Journal, Resource
 from hostbook.jobs.lock import host_lock, running_holder
+from hostbook.jobs.private import private_dir, replace_private, write_new
 from hostbook.jobs.snapshots import TAKEN, Taken
 from hostbook.manifest.errors import (
     EXIT_OK,
@@ -120,6 +123,8 @@ class RunRequest:
     wait: float | None = None
     now: datetime | None = None
     notify: bool = True
+    warn: Callable[[str], None] | None = None
+    """Where warnings for the person go (default: stderr), besides the run log."""
 
 
 @dataclass
@@ -231,6 +236,7 @@ class JobRun:
             host=self.loaded.host, commands=commands, journal=self.journal, log=self._log,
             now=request.now or datetime.now(UTC),
             mount_root=Path(self.document.settings.mount_root), announce=self._echo,
+            warn=self._warn,
         )
         self.history = History(history_path(self.loaded.state_dir, self.loaded.host))
 
@@ -252,6 +258,14 @@ class JobRun:
     def _log(self, text: str) -> None:
         job, step = self.current
         self._emit(Event("message", job=job, step=step, message=text))
+
+    def _warn(self, text: str) -> None:
+        """A warning goes to the log and, whatever the output format, to stderr."""
+        self._log(text)
+        if self.request.warn is not None:
+            self.request.warn(text)
+        else:
+            print(text, file=sys.stderr)
 
     def _progress(self, fraction: float | None, text: str) -> None:
         job, step = self.current
@@ -362,16 +376,20 @@ class JobRun:
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-    def _undo(self, resource: Resource, why: str) -> bool:
+    def _undo(self, resource: Resource, why: str) -> str | None:
+        """Undo one resource and say so; what was done, or None when it could not be."""
         problem = snapshots.undo(self.ctx.commands, resource)
-        if problem is None:
-            self.journal.removed(resource)
-            if resource.kind != TAKEN:
-                self._log(f"{why}: removed {resource.describe()}")
-            return True
-        self.outcome.problems.append(f"{resource.describe()}: {problem}")
-        self._log(f"{why}: could not remove {resource.describe()}: {problem}")
-        return False
+        if isinstance(problem, str):
+            self.outcome.problems.append(f"{resource.describe()}: {problem}")
+            self._log(f"{why}: could not remove {resource.describe()}: {problem}")
+            return None
+        self.journal.removed(resource)
+        if problem is not None:
+            self._log(f"{why}: {problem.note}")
+            return problem.note
+        if resource.kind != TAKEN:
+            self._log(f"{why}: removed {resource.describe()}")
+        return resource.describe()
 
     def _cleanup(self) -> None:
         """Undo what interrupted runs left; adopt or replace what ``--step`` runs kept."""
@@ -383,8 +401,10 @@ class JobRun:
                 return
         state = self.journal.state()
         volumes = {j.volume.key for j in self.jobs}
-        leftovers = [r for r in state.resources if not r.run_finished]
-        kept = [r for r in state.resources if r.run_finished and r.volume in volumes]
+        leftovers = [r for r in state.resources
+                     if not r.run_finished or snapshots.is_debris(r.kind)]
+        kept = [r for r in state.resources if r.run_finished and r.volume in volumes
+                and not snapshots.is_debris(r.kind)]
         if "snap" in self.steps:
             leftovers += kept  # this run takes fresh snapshots of these volumes
         else:
@@ -394,10 +414,11 @@ class JobRun:
         order = {r.id: i for i, r in enumerate(state.resources)}
         for resource in sorted(leftovers, key=lambda r: order[r.id], reverse=True):
             why = "leftover of interrupted run " + resource.run
-            if resource.run_finished:
+            if resource.run_finished and not snapshots.is_debris(resource.kind):
                 why = "snapshot kept by run " + resource.run
-            if self._undo(resource, why) and resource.kind != TAKEN:
-                self.outcome.cleaned.append(f"{resource.describe()} (run {resource.run})")
+            done = self._undo(resource, why)
+            if done is not None and resource.kind != TAKEN:
+                self.outcome.cleaned.append(f"{done} (run {resource.run})")
 
     def _snap_phase(self) -> None:
         by_volume: dict[str, list[Job]] = {}
@@ -484,10 +505,9 @@ class JobRun:
                 st.outcome.sure = {"database": str(output)}
                 return
             if self.loaded.sure_in_manifest:
-                ignore = self.loaded.sure_store / ".gitignore"
-                if not ignore.exists():
-                    ignore.parent.mkdir(parents=True, exist_ok=True)
-                    ignore.write_text(GITIGNORE, encoding="utf-8")
+                private_dir(self.loaded.sure_store)
+                write_new(self.loaded.sure_store / ".gitignore", GITIGNORE.encode())
+            private_dir(store, tighten=True)
 
             def progress(walked: int, to_hash: int, hashed: int) -> None:
                 if to_hash:
@@ -507,7 +527,8 @@ class JobRun:
             if taken.writable and job.sure.in_snapshot:
                 inside = Path(taken.writable) / sure.IN_TREE_DIR
                 inside.mkdir(exist_ok=True, mode=0o700)
-                shutil.copyfile(output, inside / f"{taken.volume_key}{sure_db.SUFFIX}")
+                replace_private(inside / f"{taken.volume_key}{sure_db.SUFFIX}",
+                                [output.read_bytes()])
                 info["in_snapshot"] = str(inside / f"{taken.volume_key}{sure_db.SUFFIX}")
             sure_db.prune(store, job.sure.keep)
             st.outcome.sure = info
@@ -560,7 +581,7 @@ class JobRun:
 
     def _unsnap_phase(self) -> None:
         """Undo this run's (and adopted) resources per volume, newest first."""
-        resources = list(self.journal.opened)
+        resources = [r for r in self.journal.opened if not self._deferred(r)]
         volumes = list(dict.fromkeys(r.volume for r in resources))
         for key in reversed(volumes):
             job = next((j for j in self.jobs if j.volume.key == key), None)
@@ -579,8 +600,16 @@ class JobRun:
                             self.outcomes[other.name].mark("snap", FAILED, problem)
                     st.mark(FAILED, problem)
                 for resource in reversed(mine):
-                    if not self._undo(resource, "unsnap"):
+                    if self._undo(resource, "unsnap") is None:
                         st.mark(FAILED, f"could not remove {resource.describe()}")
+
+    def _deferred(self, resource: Resource) -> bool:
+        """A stopped tool's lock: left in the journal for the next run (which says so)."""
+        if not snapshots.is_deferred(resource.kind):
+            return False
+        self._log(f"{resource.describe()}: the tool was stopped; the next run removes its "
+                  "lock if it left one")
+        return True
 
     # -- history and monitoring --------------------------------------------------------
 

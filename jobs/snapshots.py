@@ -5,6 +5,10 @@ volume's stable path, journaling every transient resource first.  Unsnap is
 the same for all of them: undo the volume's journaled resources, newest
 first.  That is also exactly what the cleanup of an interrupted run does, so
 the two can never disagree.
+
+Archivers journal what a killed tool leaves behind the same way (a
+half-written archive, a repository lock): "debris", which the next run
+always cleans up and a ``--step`` run never keeps.
 """
 
 from __future__ import annotations
@@ -50,18 +54,67 @@ class Taken:
         return cls(**known)
 
 
-Undo = Callable[[Commands, Resource], str | None]
+@dataclass(frozen=True)
+class Undone:
+    """An undo that says what it found: a lock removed, or one left alone and why."""
+
+    note: str
+
+
+Undo = Callable[[Commands, Resource], "str | Undone | None"]
+"""Returns None (done), :class:`Undone` (done, with a note) or the reason it failed."""
 _UNDO: dict[str, Undo] = {}
+_DEBRIS: set[str] = set()
+_DEFERRED: set[str] = set()
 
 
-def register_undo(kind: str) -> Callable[[Undo], Undo]:
-    """Providers register how their resource kinds are undone."""
+def register_undo(kind: str, debris: bool = False, deferred: bool = False
+                  ) -> Callable[[Undo], Undo]:
+    """Providers and archivers register how their resource kinds are undone.
+
+    ``debris`` marks what only a killed tool leaves (a half-written archive,
+    a repository lock): it is cleaned up by the next run even when the run
+    that left it finished (a ``--step`` run keeps snapshots, never debris).
+    ``deferred`` debris needs the tool itself (its password, its network) to
+    clean up, which a run being stopped has no time for: the next run does
+    it first thing.
+    """
 
     def wrap(func: Undo) -> Undo:
         _UNDO[kind] = func
+        if debris or deferred:
+            _DEBRIS.add(kind)
+        if deferred:
+            _DEFERRED.add(kind)
         return func
 
     return wrap
+
+
+def is_debris(kind: str) -> bool:
+    _register_all()
+    return kind in _DEBRIS
+
+
+def is_deferred(kind: str) -> bool:
+    _register_all()
+    return kind in _DEFERRED
+
+
+@register_undo("partial", debris=True)
+def _undo_partial(commands: Commands, resource: Resource) -> str | Undone | None:
+    """A file an archiver was writing when it was killed (never a finished archive)."""
+    path = Path(str(resource.details["path"]))
+    if commands.dry_run:
+        return None
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"rm {path}: {exc.strerror}"
+    return Undone(f"removed partial {path} ({size} bytes)")
 
 
 @register_undo("mount")
@@ -91,11 +144,21 @@ def _undo_dir(commands: Commands, resource: Resource) -> str | None:
     return None
 
 
-def undo(commands: Commands, resource: Resource) -> str | None:
-    """Undo one resource; None on success (or when it was never made), else why not."""
-    # Imported for their registrations: each provider knows its own resources.
-    from hostbook.jobs import snapshot_btrfs, snapshot_lvm, snapshot_zfs  # noqa: F401
+def _register_all() -> None:
+    """Import every module that registers resource kinds (each knows its own)."""
+    from hostbook.jobs import (  # noqa: F401
+        archive_borg,
+        archive_restic,
+        snapshot_btrfs,
+        snapshot_lvm,
+        snapshot_zfs,
+    )
 
+
+def undo(commands: Commands, resource: Resource) -> str | Undone | None:
+    """Undo one resource: None or :class:`Undone` on success (also when it was never
+    made), else why not."""
+    _register_all()
     func = _UNDO.get(resource.kind)
     if func is None:
         return f"unknown resource kind {resource.kind!r} in the journal"

@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostbook.jobs.private import create_private, private_dir, replace_private
 from hostbook.manifest.errors import BadInputError
 
 MAGIC = "#hostbook-sure v1"
@@ -241,10 +242,10 @@ def _write_bytes(data: bytes, path: Path, level: int) -> Path:
     gzip level 1: the file is mostly hex digests, which compress about the same
     at any level, and level 1 is several times faster than the default.  Large
     files are compressed as independent gzip members in parallel threads (zlib
-    releases the GIL); concatenated members are one valid gzip stream.
+    releases the GIL); concatenated members are one valid gzip stream.  The
+    file is 0600 (every path, owner and hash of a volume is root's business).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    private_dir(path.parent)
     chunk = max(1 << 22, -(-len(data) // _COMPRESS_THREADS))
     pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)] or [b""]
     if len(pieces) == 1:
@@ -252,17 +253,7 @@ def _write_bytes(data: bytes, path: Path, level: int) -> Path:
     else:
         with ThreadPoolExecutor(max_workers=_COMPRESS_THREADS) as pool:
             members = list(pool.map(lambda piece: _gzip_member(piece, level), pieces))
-    try:
-        with open(tmp, "wb") as raw:
-            for member in members:
-                raw.write(member)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return replace_private(path, members)
 
 
 class StreamWriter:
@@ -276,12 +267,12 @@ class StreamWriter:
     """
 
     def __init__(self, path: Path, root: str, created: str, level: int = 1) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self.path = path
         self.tmp = path.with_name(f".{path.name}.tmp")
         self.level = level
         self.lines = 0
-        self._raw = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._raw = os.fdopen(create_private(self.tmp), "wb")
         self._queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="sure-writer", daemon=True)

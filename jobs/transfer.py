@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from hostbook.jobs.private import create_private
 from hostbook.jobs.replication_ops import (
     AbortResume,
     Destroy,
@@ -311,7 +312,7 @@ def stream_to_file(
     partial = path.with_name(path.name + ".partial")
     stages = filter_argv(compress, encrypt, recipients)
     procs: list[subprocess.Popen[bytes]] = []
-    with open(partial, "wb") as out:
+    with os.fdopen(create_private(partial), "wb") as out:  # 0600: it holds the volume
         src = subprocess.Popen(
             list(send), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
             stdin=subprocess.DEVNULL,

@@ -1,6 +1,8 @@
 """The apply journal: which steps finished, so an interrupted restore resumes.
 
-One JSON object per line, appended and fsync'd before and after each step.
+One JSON object per line, appended and fsync'd before and after each step,
+in a file only root reads (0600, its folder 0700: it names the disks and
+what was done to them).
 A step is skipped on re-run only when the journal says it finished *and* its
 fingerprint matches (the plan did not change underneath).
 """
@@ -13,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from hostbook.jobs.private import open_private, private_dir
 
 Status = Literal["started", "done", "skipped", "failed"]
 
@@ -61,13 +65,13 @@ class Journal:
         }
 
     def record(self, step: str, fingerprint: str, status: Status, detail: str = "") -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent, tighten=True)
         line = json.dumps(
             {"step": step, "fingerprint": fingerprint, "status": status, "detail": detail,
              "time": int(time.time())},
             sort_keys=True,
         )
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, (line + "\n").encode())
             os.fsync(fd)
