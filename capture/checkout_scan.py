@@ -114,6 +114,8 @@ def _git_file_target(path: str) -> str | None:
     return None
 
 
+# Account names by id, cached for one scan: a walk meets the same few owners
+# thousands of times, but accounts change between captures (a uid can be reused).
 _names: dict[int, str] = {}
 _groups: dict[int, str] = {}
 
@@ -161,6 +163,8 @@ def scan(root: str, rules: ScanRules) -> dict[str, Any]:
     lists them.
     """
     root = os.path.normpath(root)
+    _names.clear()
+    _groups.clear()
     found: list[dict[str, Any]] = []
     unreadable: list[str] = []
     names_excluded = rules.exclude_names
