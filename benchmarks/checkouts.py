@@ -26,7 +26,7 @@ from pathlib import Path
 
 CHILD_SCAN = """
 import json, resource, sys, time
-from hostbook.capture.checkout_scan import ScanRules, scan
+from hostbook.capture.probes.checkouts.scan import ScanRules, scan
 from hostbook.manifest.sections.config import ConfigDocument
 settings = ConfigDocument.model_validate({"schema": "hostbook/config/v1"}).checkouts
 start = time.perf_counter()

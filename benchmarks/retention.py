@@ -23,11 +23,11 @@ import resource
 import time
 import tracemalloc
 
-from hostbook.jobs.btrfs_inventory import BtrfsDirectory
-from hostbook.jobs.btrfs_plan import BtrfsTarget, plan_btrfs_directory
-from hostbook.jobs.btrfs_replication import Subvolume
-from hostbook.jobs.replication import TargetSpec, plan_dataset
-from hostbook.jobs.snapshot_inventory import DatasetInventory, Snapshot
+from hostbook.jobs.replication.btrfs.inventory import BtrfsDirectory
+from hostbook.jobs.replication.btrfs.lineage import Subvolume
+from hostbook.jobs.replication.btrfs.plan import BtrfsTarget, plan_btrfs_directory
+from hostbook.jobs.replication.zfs.inventory import DatasetInventory, Snapshot
+from hostbook.jobs.replication.zfs.plan import TargetSpec, plan_dataset
 from hostbook.manifest.sections.retention import RetentionPolicy
 
 LOCAL = RetentionPolicy(keep={"hourly": 48, "daily": 30, "weekly": 8}, min_age="1h")

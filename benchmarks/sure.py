@@ -34,7 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hostbook.jobs import sure, sure_db
+from hostbook.jobs.integrity import database as sure_db
+from hostbook.jobs.integrity import sure
 
 PER_DIR = 100
 TOP_DIRS = 20

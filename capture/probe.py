@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hostbook.capture.confine import Confinement
+from hostbook.capture.probes.checkouts.confine import Confinement
 from hostbook.capture.redact import mask_credentials
 from hostbook.capture.runner import DEFAULT_TIMEOUT, CommandResult, Masker, Runner
 from hostbook.manifest.sections.config import ConfigDocument

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hostbook.capture.confine import (
+from hostbook.capture.probes.checkouts.confine import (
     Confinement,
     identity_for,
     minimal_environment,

@@ -20,14 +20,14 @@ from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, VgEntry
 from hostbook.manifest.validate import located, validate_as
 from hostbook.manifest.yamlio import read_document
-from hostbook.restore.devices import luks_name
-from hostbook.restore.diskmap import DiskIdentity, MapEntry, build_map, parse_map_args
-from hostbook.restore.executor import ApplyOutcome, Progress, apply_steps
-from hostbook.restore.journal import Journal
-from hostbook.restore.layout import StorageView
-from hostbook.restore.planner import Plan, PlanInput, make_plan, needed_disks, policy_problems
-from hostbook.restore.safety import Allowance, PresentDevice, check_targets, present_devices
-from hostbook.restore.secrets import PassphraseSource
+from hostbook.restore.apply.apply_journal import Journal
+from hostbook.restore.apply.executor import ApplyOutcome, Progress, apply_steps
+from hostbook.restore.apply.passphrases import PassphraseSource
+from hostbook.restore.plan.layout import StorageView
+from hostbook.restore.plan.planner import Plan, PlanInput, make_plan, needed_disks, policy_problems
+from hostbook.restore.target.devices import luks_name
+from hostbook.restore.target.diskmap import DiskIdentity, MapEntry, build_map, parse_map_args
+from hostbook.restore.target.safety import Allowance, PresentDevice, check_targets, present_devices
 from hostbook.restore.units import human
 
 # The manifest repository's layout (hostbook.manifest.store), without importing
@@ -124,7 +124,7 @@ def present_identities(system: LiveSystem, devices: dict[str, PresentDevice]
 def policy_hints(system: LiveSystem, policy: RestoreDocument, recorded: list[DiskIdentity],
                  present: list[DiskIdentity]) -> dict[str, str]:
     """restore.yaml disks -> {recorded id: present kernel name}."""
-    from hostbook.restore.diskmap import find_recorded
+    from hostbook.restore.target.diskmap import find_recorded
 
     hints: dict[str, str] = {}
     for rule in policy.disks:
@@ -182,7 +182,7 @@ def foreign_identities(system: LiveSystem, devices: dict[str, PresentDevice],
     name on another attached disk (the old disk still plugged in) would make
     the kernel, LVM or mdadm take one for the other.
     """
-    from hostbook.capture.probes.storage_inventory import split_lvm_dm_name
+    from hostbook.capture.probes.storage.inventory import split_lvm_dm_name
 
     found: dict[str, str] = {}
     paths: list[str] = []
@@ -208,7 +208,7 @@ def probe_many(system: LiveSystem, paths: list[str]) -> dict[str, dict[str, str]
 
     blkid stops at the first device it cannot open; the run resumes after it.
     """
-    from hostbook.capture.parse_blkid import failed_device, parse_export
+    from hostbook.capture.parsers.blkid import failed_device, parse_export
 
     found: dict[str, dict[str, str]] = {}
     pending = list(paths)

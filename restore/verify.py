@@ -32,7 +32,7 @@ from hostbook.manifest.sections.storage import (
     SwapEntry,
     VgEntry,
 )
-from hostbook.restore.planner import Plan
+from hostbook.restore.plan.planner import Plan
 from hostbook.restore.units import MIB, human
 
 # How far a size the tools decide may be from the plan's estimate.

@@ -92,7 +92,7 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
     plan = prepared.plan
     if script_path is not None:
         from hostbook.manifest.yamlio import atomic_write_text
-        from hostbook.restore.script import render_script  # jinja2: only when asked
+        from hostbook.restore.plan.script import render_script  # jinja2: only when asked
 
         atomic_write_text(script_path, render_script(plan), mode=0o755)
     if as_json:
@@ -127,7 +127,7 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
     Every step is journaled: after an interruption, run the same command again
     and it continues, never repeating a step whose result is on the device.
     """
-    from hostbook.restore.secrets import PassphraseSource
+    from hostbook.restore.apply.passphrases import PassphraseSource
     from hostbook.restore.session import apply, confirmation_text, load_host, prepare
 
     repository = resolve_repo(repo)

@@ -60,9 +60,9 @@ def run(
     Leftovers of an interrupted run are cleaned up first.  Exit 0 when every
     job succeeded, 1 when some finished with warnings, 3 when one failed.
     """
-    from hostbook.jobs.config import load_jobs
-    from hostbook.jobs.events import make_sink
-    from hostbook.jobs.runner import Interrupted, RunRequest, parse_steps, run_jobs
+    from hostbook.jobs.run.events import make_sink
+    from hostbook.jobs.run.jobs_file import load_jobs
+    from hostbook.jobs.run.orchestrator import Interrupted, RunRequest, parse_steps, run_jobs
     from hostbook.manifest.errors import BadInputError
     from hostbook.manifest.sections.retention import parse_duration
 

@@ -44,7 +44,7 @@ def status(
 
     Exit 1 when a volume is stale or was never archived, 0 otherwise.
     """
-    from hostbook.jobs.status import host_status
+    from hostbook.jobs.run.status import host_status
 
     rows = host_status(
         None if jobs_file else resolve_repo(repo), host_name(host), jobs_file, state_dir,
@@ -58,7 +58,7 @@ def status(
             )
         )
     else:
-        from hostbook.jobs.history import render_status
+        from hostbook.jobs.run.history import render_status
 
         click.echo(render_status(rows), nl=False)
     sys.exit(1 if any(r.stale for r in rows) else 0)

@@ -38,7 +38,7 @@ def update(
     path: Path, database: Path, output: Path | None, exclude: tuple[str, ...], as_json: bool
 ) -> None:
     """Record PATH into a database, reusing the hashes of unchanged files."""
-    from hostbook.jobs import sure as sure_mod
+    from hostbook.jobs.integrity import sure as sure_mod
 
     stats = sure_mod.update(
         path, output or database, database if database.exists() else None, exclude
@@ -86,7 +86,7 @@ def check(
     ctime and inode numbers are not compared (a restore changes them), nor are
     directory sizes.  Exit 0 when nothing differs, 1 otherwise.
     """
-    from hostbook.jobs import sure as sure_mod
+    from hostbook.jobs.integrity import sure as sure_mod
 
     differences = sure_mod.check(path, database, ignore, exclude)
     if as_json:

@@ -40,7 +40,7 @@ from typing import Any
 
 import pytest
 
-from hostbook.capture.parse_boot import parse_debconf_show, parse_efibootmgr
+from hostbook.capture.parsers.boot import parse_debconf_show, parse_efibootmgr
 from hostbook.manifest.merge import to_plain
 from hostbook.manifest.sections.storage import StorageDocument
 from hostbook.manifest.yamlio import parse_text
@@ -48,10 +48,10 @@ from tests.lab import vm
 from tests.lab.layouts import LAYOUTS, build_step, disks_for
 from tests.lab.vm import CACHE_DIR, Guest, GuestError, Step, check_lab
 from tests.loopdev import TierUnavailable, skip_or_fail
+from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.lab
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 #: Debian's BIOS GRUB and the packages it needs beyond what this machine has.
 GRUB_PACKAGES = ("grub-pc", "grub-pc-bin", "grub2-common", "grub-common")
 DEBS_DIR = CACHE_DIR / "grub-pc"

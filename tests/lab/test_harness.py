@@ -30,10 +30,11 @@ from tests.lab.vm import (
     find_qemu,
 )
 from tests.loopdev import TierUnavailable, loops_backed_by, skip_or_fail
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def _processes_mentioning(text: str) -> list[int]:

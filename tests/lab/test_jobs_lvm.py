@@ -33,13 +33,14 @@ from typing import Any
 
 import pytest
 
-from hostbook.jobs import sure
+from hostbook.jobs.integrity import sure
 from tests.lab.fixtures import GuestFactory
 from tests.lab.vm import DiskSpec, Step
+from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.lab
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jobs"
+JOB_RECORDINGS = FIXTURES / "jobs"
 
 BUILD = r"""
 set -euo pipefail
@@ -275,7 +276,7 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
 
     if os.environ.get("HOSTBOOK_UPDATE_FIXTURES") == "1":
         for name in ("lvm", "lvm-overflowed"):
-            target = FIXTURES / name
+            target = JOB_RECORDINGS / name
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out / "recordings" / name / "recording.json",
                             target / "recording.json")

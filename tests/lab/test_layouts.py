@@ -30,6 +30,7 @@ from tests.lab.layouts import (
     wipe_step,
 )
 from tests.lab.vm import BootResult, Guest, Kernel, Step
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -44,7 +45,7 @@ WRITE_PROBE = f".lab-write-probe-{uuid.uuid4().hex}"
 WHOAMI = f"""
 import json, os, sys
 import hostbook
-probe = os.path.join({str(Path(__file__).resolve().parents[2])!r}, {WRITE_PROBE!r})
+probe = os.path.join({str(REPO_ROOT)!r}, {WRITE_PROBE!r})
 open(probe, "w").write("written in the guest")  # lands in the tmpfs overlay only
 print(json.dumps({{"hostbook": hostbook.__file__, "python": sys.executable,
                   "uid": os.getuid(), "hostname": os.uname().nodename,
@@ -99,7 +100,7 @@ def test_guest_runs_this_checkout_as_root_with_read_only_host(rebooted: BootResu
     step = rebooted["whoami"]
     assert step.ok, step.stderr
     info = json.loads(step.stdout)
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO_ROOT
     assert info["hostbook"] == str(repo / "hostbook" / "__init__.py")
     assert Path(info["python"]).parent.parent == repo / ".venv"
     assert info["uid"] == 0

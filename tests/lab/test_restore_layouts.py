@@ -59,11 +59,11 @@ from tests.lab.layouts import (
     wipe_layers_step,
 )
 from tests.lab.vm import DiskSpec, Guest, Step
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.lab
 
 NAMES = ALL_LAYOUTS
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 PASSPHRASE = "hostbook-lab-passphrase"
 BY_ID = "/dev/disk/by-id/virtio-"
@@ -77,8 +77,8 @@ sys.path.insert(0, os.getcwd())
 from click.testing import CliRunner
 from hostbook.capture.runner import LiveRunner, RecordingRunner
 from hostbook.commands.restore import restore
-from hostbook.restore.checks import is_done
-from hostbook.restore.steps import DoneCheck
+from hostbook.restore.apply.done_checks import is_done
+from hostbook.restore.plan.steps import DoneCheck
 from tests.lab.layouts import LAYOUTS, content
 
 results = Path(os.environ["LAB_RESULTS"])

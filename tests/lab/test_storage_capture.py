@@ -48,6 +48,7 @@ from tests.lab.layouts import (
 )
 from tests.lab.vm import DiskSpec, Guest, Step, check_lab
 from tests.loopdev import TierUnavailable, skip_or_fail
+from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.lab
 
@@ -59,7 +60,6 @@ DAMAGED = (DiskSpec("1G", serial="damaged0"), DiskSpec("512M", serial="damaged1"
            DiskSpec("512M", serial="damaged2"))
 EXTRAS = tuple(DiskSpec("1G", serial=f"extra{i}") for i in range(3))
 VGS = {"laptop": "laptopvg", "server": "servervg", "thin": "thinvg", "extras": "xvg"}
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # Inside the guest: damaged0 gets an ambivalent partition (xfs with an ext2
 # superblock written over it) and a LUKS2 header whose JSON areas are gone;

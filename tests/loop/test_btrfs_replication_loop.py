@@ -24,9 +24,9 @@ from click.testing import CliRunner
 
 from hostbook.capture.runner import LiveRunner
 from hostbook.commands.plan import plan_group
-from hostbook.jobs.btrfs_inventory import BtrfsDirectory, load_directory
-from hostbook.jobs.btrfs_plan import BtrfsPlan, BtrfsTarget, plan_btrfs_directory
-from hostbook.jobs.btrfs_transfer import BtrfsEndpoint, BtrfsExecutor
+from hostbook.jobs.replication.btrfs.inventory import BtrfsDirectory, load_directory
+from hostbook.jobs.replication.btrfs.plan import BtrfsPlan, BtrfsTarget, plan_btrfs_directory
+from hostbook.jobs.replication.btrfs.transfer import BtrfsEndpoint, BtrfsExecutor
 from hostbook.manifest.sections.retention import RetentionPolicy
 from tests.loopdev import LoopDevices
 

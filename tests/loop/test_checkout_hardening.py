@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.confine import Confinement, identity_for
+from hostbook.capture.probes.checkouts.confine import Confinement, identity_for
 from hostbook.capture.runner import LiveRunner
 from hostbook.manifest.sections.config import ConfigDocument
 from tests.loopdev import skip_or_fail

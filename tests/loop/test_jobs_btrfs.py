@@ -25,19 +25,19 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs import sure
-from hostbook.jobs.btrfs_replication import parse_subvolume_show
-from hostbook.jobs.config import LoadedJobs, load_jobs
-from hostbook.jobs.events import JsonSink
-from hostbook.jobs.history import History, history_path
-from hostbook.jobs.journal import Journal
-from hostbook.jobs.mounts import mounted_at
-from hostbook.jobs.runner import RunOutcome, RunRequest, journal_path, run_jobs
+from hostbook.jobs.integrity import sure
+from hostbook.jobs.replication.btrfs.lineage import parse_subvolume_show
+from hostbook.jobs.run.events import JsonSink
+from hostbook.jobs.run.history import History, history_path
+from hostbook.jobs.run.jobs_file import LoadedJobs, load_jobs
+from hostbook.jobs.run.orchestrator import RunOutcome, RunRequest, journal_path, run_jobs
+from hostbook.jobs.run.run_journal import Journal
+from hostbook.jobs.snapshot.stable_mount import mounted_at
 from tests.loopdev import LoopDevices
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.loop
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def sh(*argv: str) -> str:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs.journal import Journal
-from hostbook.jobs.mounts import mounted_at
-from hostbook.jobs.runner import journal_path
-from tests.unit.test_archive_common import needs
+from hostbook.jobs.run.orchestrator import journal_path
+from hostbook.jobs.run.run_journal import Journal
+from hostbook.jobs.snapshot.stable_mount import mounted_at
+from tests.unit.jobs.archive.test_base import needs
 
 pytestmark = pytest.mark.loop
 

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from hostbook.commands.run import run as run_cli
 from hostbook.commands.status import status as status_cli
-from hostbook.jobs import sure, sure_db
+from hostbook.jobs.integrity import database as sure_db
+from hostbook.jobs.integrity import sure
 from hostbook.manifest.store import ManifestRepository
 
 pytestmark = pytest.mark.loop

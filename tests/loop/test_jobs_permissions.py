@@ -29,7 +29,7 @@ import pytest
 from hostbook.cli import cli
 from hostbook.manifest.store import ManifestRepository
 from tests.conftest import FIXTURES
-from tests.unit.test_archive_common import shared_tmp as shared_tmp_fixture
+from tests.unit.jobs.archive.test_base import shared_tmp as shared_tmp_fixture
 
 pytestmark = pytest.mark.loop
 
@@ -42,9 +42,9 @@ def _preload() -> None:
     """Import what the commands import lazily: nobody cannot read the stdlib under /root."""
     import hostbook.capture.collect
     import hostbook.capture.workflow
-    import hostbook.jobs.config
-    import hostbook.jobs.events
-    import hostbook.jobs.runner
+    import hostbook.jobs.run.events
+    import hostbook.jobs.run.jobs_file
+    import hostbook.jobs.run.orchestrator
     import hostbook.manifest.config
     import hostbook.manifest.sections.retention  # noqa: F401
 

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs import sure, sure_db
-from hostbook.jobs.archive_xfsdump import SYSTEM_INVENTORY
-from hostbook.jobs.config import load_jobs
-from hostbook.jobs.events import JsonSink
-from hostbook.jobs.journal import Journal
-from hostbook.jobs.mounts import mounted_at
-from hostbook.jobs.runner import RunOutcome, RunRequest, journal_path, run_jobs
+from hostbook.jobs.archive.xfsdump import SYSTEM_INVENTORY
+from hostbook.jobs.integrity import database as sure_db
+from hostbook.jobs.integrity import sure
+from hostbook.jobs.run.events import JsonSink
+from hostbook.jobs.run.jobs_file import load_jobs
+from hostbook.jobs.run.orchestrator import RunOutcome, RunRequest, journal_path, run_jobs
+from hostbook.jobs.run.run_journal import Journal
+from hostbook.jobs.snapshot.stable_mount import mounted_at
 from tests.loopdev import LoopDevices
 
 pytestmark = pytest.mark.loop

@@ -26,10 +26,11 @@ from tests.loopdev import (
     loops_backed_by,
     parse_size,
 )
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.loop
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 
 
 def _run(*cmd: str, stdin: str | None = None) -> str:

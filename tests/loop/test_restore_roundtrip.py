@@ -25,13 +25,14 @@ from click.testing import CliRunner, Result
 
 from hostbook.commands.restore import restore
 from tests.loopdev import LoopDevice, LoopDevices, TierUnavailable, check_loop_tier, skip_or_fail
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.loop
 
 TOOLS = ("sfdisk", "partx", "blkid", "wipefs", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs",
          "mkfs.fat", "mkswap", "unshare", "findmnt")
 ENV = {**os.environ, "LC_ALL": "C"}
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 FIXTURES = REPO / "tests" / "fixtures"
 
 # The captured hosts' fstab: logical mountpoints, filesystems by UUID/LABEL.

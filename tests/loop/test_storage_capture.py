@@ -29,6 +29,7 @@ from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.storage import StorageDocument, sfdisk_script
 from hostbook.manifest.yamlio import dump_text
 from tests.loopdev import LoopDevice, LoopDevices, TierUnavailable, check_loop_tier, skip_or_fail
+from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.loop
 
@@ -421,7 +422,6 @@ def to_plain_yaml(data: bytes) -> dict[str, Any]:
     return to_plain(parse_text(data.decode(), "storage.yaml"))
 
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def keep_recording(recording: Path, name: str, paths: list[str]) -> None:

@@ -1,0 +1,198 @@
+"""restic: ``backup --json`` of the stable snapshot path, tagged with host, job and volume.
+
+restic picks the parent snapshot (whose files it need not re-read) by host
+and paths, which is why the snapshot is always mounted at the same path.
+Exit codes (restic 0.14+): 0 success; 3 "snapshot created but some source
+files could not be read" (partial: a warning, the snapshot exists); 1 and
+anything else fatal (10 repository missing, 11 locked, 12 wrong password on
+newer releases).  The summary line of ``--json`` gives the snapshot id and
+the byte counts.
+
+A restic killed mid-backup (SIGKILL, or the SIGTERM a dying hostbook sends:
+restic 0.14 cleans up only on SIGINT) leaves its lock in the repository, and
+``restic check`` refuses to run from then on.  The backup is journaled as a
+``restic-lock`` resource, and undoing it is ``restic unlock``, which removes
+only stale locks (this host's dead processes, or locks not refreshed for 30
+minutes): a live backup's lock, or another host's, stays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from hostbook.jobs.archive.base import (
+    FAILED,
+    OK,
+    WARNING,
+    ArchiveRequest,
+    ArchiveResult,
+    env_of,
+    guarded,
+    open_repository,
+)
+from hostbook.jobs.commands import CommandResult, Commands
+from hostbook.jobs.run.run_journal import Resource
+from hostbook.jobs.snapshot.steps import Undone, register_undo
+from hostbook.manifest.errors import HostbookError
+from hostbook.manifest.sections.jobs import ResticArchive
+
+EXIT_PARTIAL = 3
+LOCK = "restic-lock"
+_NO_REPOSITORY = "Is there a repository at the following location?"
+
+
+def tags(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
+    return [
+        f"host={request.host}", f"job={request.job}", f"volume={request.volume}",
+        *spec.tags,
+    ]
+
+
+def backup_argv(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
+    argv = ["restic", "--repo", spec.repository, "backup", "--json", "--host", request.host]
+    for tag in tags(request, spec):
+        argv += ["--tag", tag]
+    for rel in request.excludes:
+        argv += ["--exclude", os.path.join(request.source, rel)]
+    for pattern in spec.exclude:
+        argv += ["--exclude", pattern]
+    argv += spec.extra_args
+    argv.append(request.source)
+    return argv
+
+
+def ensure_repository(request: ArchiveRequest, spec: ResticArchive,
+                      env: dict[str, str]) -> CommandResult | None:
+    """``restic init`` when the repository does not exist and ``init`` is set."""
+    commands = request.ctx.commands
+    probe = commands.run(
+        ["restic", "--repo", spec.repository, "cat", "config"], env=env, timeout=300.0,
+        mutates=False,
+    )
+    if probe.ok:
+        return None
+    return commands.run(["restic", "--repo", spec.repository, "init"], env=env, timeout=300.0)
+
+
+def parse_summary(stdout: str) -> dict[str, Any] | None:
+    """The ``message_type: summary`` object of ``backup --json`` output."""
+    summary = None
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("message_type") == "summary":
+            summary = message
+    return summary
+
+
+def errors_in(stdout: str, stderr: str) -> list[str]:
+    """Per-file errors restic reported (JSON ``error`` messages or stderr lines)."""
+    found = []
+    for line in (stdout + "\n" + stderr).splitlines():
+        if line.startswith("{"):
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("message_type") == "error":
+                err = message.get("error")
+                text = err.get("message") if isinstance(err, dict) else err
+                found.append(f"{message.get('item', '')}: {text}")
+        elif line.strip():
+            found.append(line.strip())
+    return found
+
+
+def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
+    """Back up ``request.source`` into the repository."""
+    env, result_of, usable = open_repository(request, spec, "restic", ensure_repository)
+    if not usable:
+        return result_of
+    commands = request.ctx.commands
+
+    def on_line(stream: str, line: str) -> None:
+        if stream != "stdout" or not line.startswith('{"message_type":"status"'):
+            return
+        try:
+            status = json.loads(line)
+        except ValueError:
+            return
+        done = status.get("percent_done")
+        request.report(float(done) if done is not None else None,
+                       f"{status.get('files_done', 0)} files")
+
+    result = guarded(request, LOCK, spec.repository, spec, lambda: commands.run(
+        backup_argv(request, spec), env=env, timeout=spec.timeout_seconds(), on_line=on_line
+    ))
+    if commands.dry_run:
+        result_of.status = OK
+        result_of.message = "dry run"
+        return result_of
+    summary = parse_summary(result.stdout)
+    if summary is not None:
+        result_of.archive_id = summary.get("snapshot_id")
+        result_of.bytes = summary.get("total_bytes_processed")
+        result_of.added = summary.get("data_added")
+        result_of.extra = {
+            "files_new": summary.get("files_new"),
+            "files_changed": summary.get("files_changed"),
+            "files_unmodified": summary.get("files_unmodified"),
+        }
+    if result.ok and summary is not None:
+        result_of.status = OK
+    elif result.returncode == EXIT_PARTIAL and not result.timed_out:
+        result_of.status = WARNING
+        problems = errors_in(result.stdout, result.stderr)
+        result_of.message = (
+            f"snapshot is incomplete: {len(problems)} file(s) could not be read"
+            + (f" ({problems[0]})" if problems else "")
+        )
+    else:
+        result_of.status = FAILED
+        result_of.message = result.failure() if not result.ok else "no summary in restic output"
+    return result_of
+
+
+def _locks(commands: Commands, repository: str, env: dict[str, str]) -> list[str] | str:
+    """The repository's lock ids, or why they could not be listed."""
+    listed = commands.run(["restic", "--repo", repository, "list", "locks", "--no-lock"],
+                          env=env, timeout=300.0, mutates=False)
+    if not listed.ok:
+        return listed.failure()
+    return sorted(line.strip() for line in listed.stdout.splitlines() if line.strip())
+
+
+@register_undo(LOCK, deferred=True)
+def unlock(commands: Commands, resource: Resource) -> str | Undone | None:
+    """``restic unlock`` after a killed backup; says how many locks went and stayed."""
+    repository = str(resource.details["target"])
+    try:
+        env = env_of("restic", resource.details)
+    except HostbookError as exc:
+        return str(exc)
+    before = _locks(commands, repository, env)
+    if isinstance(before, str):
+        if _NO_REPOSITORY in before:
+            return Undone(f"no restic repository at {repository}: no lock to remove")
+        return before
+    if not before:
+        return Undone(f"no restic lock left in {repository}")
+    done = commands.run(["restic", "--repo", repository, "unlock"], env=env, timeout=300.0)
+    if not done.ok:
+        return done.failure()
+    if commands.dry_run:
+        return None
+    after = _locks(commands, repository, env)
+    if isinstance(after, str):
+        return after
+    removed = len(set(before) - set(after))
+    note = f"restic unlock removed {removed} stale lock(s) in {repository}"
+    if after:
+        note += f"; {len(after)} lock(s) of live processes or other hosts left alone"
+    return Undone(note)

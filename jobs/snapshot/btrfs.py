@@ -1,0 +1,84 @@
+"""Provider ``btrfs``: a read-only subvolume snapshot, bound at the stable path.
+
+Snapshots go to ``<subvolume>/.hostbook-snapshots/`` unless a directory is
+configured: inside the subvolume is always the same filesystem, and a
+snapshot does not contain the subvolumes nested in it.  A job that clones
+keeps its snapshots (the next incremental send needs the newest as its
+parent; retention prunes them); one that only archives deletes it at
+unsnap, and that deletion is journaled like every transient resource.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from hostbook.jobs.commands import Commands
+from hostbook.jobs.run.context import StepContext, StepFailed
+from hostbook.jobs.run.run_journal import Resource
+from hostbook.jobs.snapshot import stable_mount as mounts
+from hostbook.jobs.snapshot.steps import Taken, register_undo
+from hostbook.manifest.sections.jobs import BtrfsSnapshot, Job
+
+DEFAULT_DIR = ".hostbook-snapshots"
+_UUID = re.compile(r"^\s*UUID:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def snapshot_dir(job: Job) -> str:
+    settings = job.snapshot
+    assert isinstance(settings, BtrfsSnapshot) and job.volume.path is not None
+    return settings.directory or os.path.join(job.volume.path, DEFAULT_DIR)
+
+
+def subvolume_uuid(commands: Commands, path: str) -> str | None:
+    """The subvolume's UUID from ``btrfs subvolume show`` (None if not a subvolume)."""
+    result = commands.run(["btrfs", "subvolume", "show", path], timeout=60.0, mutates=False)
+    if not result.ok:
+        return None
+    match = _UUID.search(result.stdout)
+    return match.group(1) if match and match.group(1) != "-" else None
+
+
+def take(ctx: StepContext, job: Job) -> Taken:
+    """``btrfs subvolume snapshot -r`` and a read-only bind at the stable path."""
+    settings = job.snapshot
+    assert isinstance(settings, BtrfsSnapshot) and job.volume.path is not None
+    source = job.volume.path
+    key = job.volume.key
+    if subvolume_uuid(ctx.commands, source) is None:
+        raise StepFailed(f"{source}: not a btrfs subvolume (btrfs subvolume show failed)")
+    directory = snapshot_dir(job)
+    name = f"{settings.type}-{settings.prefix}-{ctx.stamp}"
+    dest = os.path.join(directory, name)
+    keep = settings.keep if settings.keep is not None else bool(job.clone)
+    if not ctx.dry_run and not os.path.isdir(directory):
+        Path(directory).mkdir(parents=True, mode=0o700)
+    if not keep:
+        ctx.journal.intend("btrfs-snapshot", key, path=dest)
+    ctx.must(["btrfs", "subvolume", "snapshot", "-r", source, dest], timeout=300.0)
+    uuid = None if ctx.dry_run else subvolume_uuid(ctx.commands, dest)
+    stable = mounts.stable_path(ctx, key)
+    mounts.bind_readonly(ctx, dest, stable, key)
+    excludes = []
+    rel = os.path.relpath(directory, source)
+    if not rel.startswith(".."):
+        excludes.append(rel)
+    return Taken(
+        volume_key=key, volume=job.volume.ident, provider="btrfs", path=str(stable),
+        snapshot=dest, excludes=excludes,
+        details={"source": source, "directory": directory, "name": name, "uuid": uuid,
+                 "kept": keep},
+    )
+
+
+@register_undo("btrfs-snapshot")
+def delete(commands: Commands, resource: Resource) -> str | None:
+    """Delete a transient snapshot if it exists."""
+    path = str(resource.details["path"])
+    if not commands.dry_run and not os.path.exists(path):
+        return None
+    result = commands.run(["btrfs", "subvolume", "delete", path], timeout=300.0)
+    if result.ok or (not commands.dry_run and not os.path.exists(path)):
+        return None
+    return result.failure()

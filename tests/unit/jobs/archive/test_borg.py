@@ -1,0 +1,111 @@
+"""borg against a real repository: create, extract, sure check; exit code 1 is a warning."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hostbook.jobs.archive import borg as archive_borg
+from hostbook.jobs.archive.base import FAILED, OK, WARNING
+from hostbook.jobs.integrity import sure
+from hostbook.manifest.sections.jobs import BorgArchive
+from tests.unit.jobs.archive.test_base import (
+    Unprivileged,
+    context,
+    flip_one_byte,
+    make_tree,
+    needs,
+    request,
+)
+from tests.unit.jobs.archive.test_base import shared_tmp as shared_tmp_fixture
+
+shared_tmp = shared_tmp_fixture  # the fixture, under the name the tests ask for
+
+pytestmark = needs("borg")
+
+
+@pytest.fixture
+def borg_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    password = tmp_path / "borg.pass"
+    password.write_text("correct horse battery staple\n")
+    password.chmod(0o600)
+    monkeypatch.setenv("BORG_BASE_DIR", str(tmp_path / "borg-home"))
+    monkeypatch.delenv("BORG_PASSPHRASE", raising=False)
+    return password
+
+
+def spec(repository: Path, password: Path, **extra: object) -> BorgArchive:
+    return BorgArchive.model_validate(
+        {"tool": "borg", "repository": str(repository), "password_file": str(password),
+         "init": True, **extra}
+    )
+
+
+def borg(password: Path, *args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(
+        ["borg", *args], capture_output=True, text=True, check=True, cwd=cwd,
+        env={**__import__("os").environ, "BORG_PASSCOMMAND": f"cat {password}"},
+    ).stdout
+
+
+def test_create_extract_and_check(tmp_path: Path, borg_env: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    make_tree(source)
+    database = tmp_path / "db.sure.gz"
+    sure.update(source, database)
+    repository = tmp_path / "repo"
+    ctx, log = context()
+
+    result = archive_borg.archive(request(ctx, source), spec(repository, borg_env))
+    assert result.status == OK, result.message
+    assert result.archive_id == "testhost-data-path-data-20240501T120000Z"
+    assert result.bytes and result.added
+    assert not any("correct horse" in line for line in log)
+
+    listing = json.loads(borg(borg_env, "list", "--json", str(repository)))
+    assert [a["name"] for a in listing["archives"]] == [result.archive_id]
+    # Paths in the archive are relative to the volume root: borg ran inside it.
+    paths = [json.loads(line)["path"] for line in borg(
+        borg_env, "list", "--json-lines", f"{repository}::{result.archive_id}").splitlines()]
+    assert "etc/app/config.ini" in paths and not any(p.startswith("/") for p in paths)
+
+    target = tmp_path / "restore"
+    target.mkdir()
+    borg(borg_env, "extract", f"{repository}::{result.archive_id}", cwd=target)
+    assert sure.check(target, database) == []
+    flip_one_byte(target / "data" / "blob.bin")
+    assert [d.path for d in sure.check(target, database)] == ["data/blob.bin"]
+
+
+def test_unreadable_file_is_a_warning_and_the_archive_exists(shared_tmp: Path) -> None:
+    """borg exits 1 (warning) when a file could not be read; the archive is written."""
+    source = shared_tmp / "source"
+    source.mkdir()
+    (source / "readable").write_text("ok\n")
+    (source / "secret").write_text("no\n")
+    (source / "secret").chmod(0)
+    source.chmod(0o755)
+    password = shared_tmp / "pass"
+    password.write_text("pw\n")
+    password.chmod(0o644)
+    ctx, _log = context(commands=Unprivileged(env={"BORG_BASE_DIR": str(shared_tmp / "home")}))
+    result = archive_borg.archive(request(ctx, source), spec(shared_tmp / "repo", password))
+    assert result.status == WARNING, result.message
+    assert result.archive_id is not None
+    assert "secret" in result.message
+
+
+def test_missing_repository_without_init_fails(tmp_path: Path, borg_env: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    ctx, _log = context()
+    result = archive_borg.archive(
+        request(ctx, source), spec(tmp_path / "nothing-here", borg_env, init=False)
+    )
+    assert result.status == FAILED
+    assert "does not exist" in result.message
+    assert result.archive_id is None
