@@ -39,7 +39,7 @@ print(json.dumps({"seconds": elapsed, "found": len(found["checkouts"]),
 CHILD_PROBE = """
 import json, resource, sys, time
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import LiveRunner
+from hostbook.process.runner import LiveRunner
 from hostbook.manifest.sections.config import ConfigDocument
 config = ConfigDocument.model_validate(
     {"schema": "hostbook/config/v1", "checkouts": {"max_depth": 64}})

@@ -87,9 +87,9 @@ import_s = time.monotonic() - start
 
 def build_repository(repo: Path) -> None:
     from hostbook.capture.collect import collect_sections
-    from hostbook.capture.runner import ReplayRunner
     from hostbook.capture.workflow import CaptureRequest, capture
     from hostbook.manifest.sections.config import ConfigDocument
+    from hostbook.process.recording import ReplayRunner
     from tests.lab.layouts import LAYOUTS
 
     recording = REPO / "tests" / "fixtures" / "storage-server"

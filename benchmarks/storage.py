@@ -39,7 +39,8 @@ from pathlib import Path
 from hostbook.capture.collect import collect_sections
 from hostbook.manifest.config import load_config
 try:  # before the process layer served capture
-    from hostbook.capture.runner import LiveRunner, RecordingRunner
+    from hostbook.process.recording import RecordingRunner
+    from hostbook.process.runner import LiveRunner
 except ImportError:
     from hostbook.process.recording import RecordingRunner
     from hostbook.process.runner import LiveRunner

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from hostbook.capture.catalog import SECTION_PROBES
 from hostbook.capture.probe import ProbeContext
 from hostbook.capture.probes.system import collect as collect_system
-from hostbook.capture.runner import Runner
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.registry import CAPTURED_SECTIONS, section_model
 from hostbook.manifest.sections.config import ConfigDocument
+from hostbook.process.runner import Runner
 
 
 @dataclass

@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hostbook.capture.probes.checkouts.confine import Confinement
 from hostbook.capture.redact import mask_credentials
-from hostbook.capture.runner import DEFAULT_TIMEOUT, CommandResult, Masker, Runner
 from hostbook.manifest.sections.config import ConfigDocument
+from hostbook.process.confine import Confinement
+from hostbook.process.masking import Masker
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import QUERY_TIMEOUT, Runner
 
 Collector = Callable[["ProbeContext", dict[str, Any]], None]
 
@@ -60,14 +62,15 @@ class ProbeContext:
             entries.append(entry)
             self.warnings.append(f"{name}: {entry['part']} incomplete: {entry['reason']}")
 
-    def run(self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT) -> CommandResult:
-        return self.runner.run(argv, timeout)
+    def run(self, argv: Sequence[str], timeout: float = QUERY_TIMEOUT) -> CommandResult:
+        """Ask the host (probes only ever query: they never change anything)."""
+        return self.runner.query(argv, timeout=timeout)
 
     def run_ok(
         self,
         argv: Sequence[str],
         part: str,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = QUERY_TIMEOUT,
         ok_codes: Sequence[int] = (0,),
         *,
         confine: Confinement | None = None,
@@ -75,17 +78,17 @@ class ProbeContext:
     ) -> CommandResult | None:
         """Run a command; on failure mark ``part`` incomplete and return None.
 
-        ``confine`` and ``mask`` are handed to the runner (see runner.py).
+        ``confine`` and ``mask`` are handed to the runner (see hostbook.process).
         """
-        result = self.runner.run(argv, timeout, confine=confine, mask=mask)
+        result = self.runner.query(argv, timeout=timeout, confine=confine, mask=mask)
         if result.missing or result.timed_out or result.returncode not in ok_codes:
             self.mark_incomplete(part, result.failure())
             return None
         return result
 
     def optional(
-        self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT
+        self, argv: Sequence[str], timeout: float = QUERY_TIMEOUT
     ) -> CommandResult | None:
         """Run a command whose absence is normal (a package manager not installed)."""
-        result = self.runner.run(argv, timeout)
+        result = self.runner.query(argv, timeout=timeout)
         return result if result.ok else None

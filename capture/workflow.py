@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hostbook.capture.collect import Collected, collect_sections
-from hostbook.capture.runner import LiveRunner, RecordingRunner, ReplayRunner, Runner
+from hostbook.capture.redact import mask_credentials
 from hostbook.manifest.diff import SectionDiff, commit_message, diff_sections
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.merge import merge_document, to_plain
@@ -20,6 +20,8 @@ from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import atomic_write_text, dump_text, parse_text
+from hostbook.process.recording import RecordingRunner, ReplayRunner
+from hostbook.process.runner import LiveRunner, Runner
 
 
 @dataclass
@@ -62,7 +64,8 @@ def make_runner(request: CaptureRequest) -> Runner:
     live = LiveRunner()
     if request.record is not None:
         request.record.mkdir(parents=True, exist_ok=True)
-        return RecordingRunner(live, request.record)
+        # Recordings become shared test fixtures: every URL's credentials are masked.
+        return RecordingRunner(live, request.record, scrub=mask_credentials)
     return live
 
 

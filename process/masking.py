@@ -8,9 +8,13 @@ its extra environment by variable name only.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 MASK = "***"
+
+Masker = Callable[[str], str]
+"""Replaces the secrets of one kind of output, keeping its structure (a caller's knowledge
+of what the output is: git config lines, apt sources, ...), before anything is recorded."""
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

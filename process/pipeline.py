@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from hostbook.process.result import CommandResult, text
+from hostbook.process.result import CommandResult, error_line, text
 from hostbook.process.spawn import Identity, locate, signal_group, start, stop
 
 CHUNK = 1 << 16
@@ -62,7 +62,9 @@ class PipelineResult:
         """The failing stages in words; a stage that only lost its reader is not blamed."""
         failed = [s for s in self.stages if not s.ok]
         real = [s for s in failed if s.returncode not in _BROKEN] or failed
-        words = "; ".join(s.failure() for s in real)
+        words = "; ".join(
+            s.failure() if s.missing else f"{s.argv[0]}: exit {s.returncode}: "
+            f"{error_line(s.stderr)}" for s in real)
         if self.cancelled:
             return "cancelled" + (f" ({words})" if words else "")
         return words or "no stage failed"
@@ -165,7 +167,11 @@ def run_pipeline(
             opened.append(source_handle)
         out_handle = None
         if partial is not None:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            # Unlinked first, then created exclusively: a symlink planted under the
+            # name is never written through.
+            partial.unlink(missing_ok=True)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600)
             out_handle = os.fdopen(fd, "wb")
             opened.append(out_handle)
         if meter == -1:

@@ -25,7 +25,8 @@ from typing import Any
 
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.yamlio import atomic_write_text
-from hostbook.process.masking import mask
+from hostbook.process.confine import Confinement
+from hostbook.process.masking import Masker, mask
 from hostbook.process.pipeline import PipelineResult, Stage
 from hostbook.process.result import CommandResult
 from hostbook.process.runner import COMMAND_TIMEOUT, QUERY_TIMEOUT, Runner, RunStats
@@ -73,11 +74,12 @@ class RecordingRunner:
         return self.inner.stats
 
     def _remember(self, key: str, result: CommandResult, kind: str,
-                  secrets: Iterable[str]) -> None:
+                  secrets: Iterable[str], masker: Masker | None = None) -> None:
         entry = asdict(result)
         entry["argv"] = list(result.argv)
         hidden = list(secrets)
-        entry["stdout"] = self.scrub(mask(entry["stdout"], hidden))
+        stdout = masker(entry["stdout"]) if masker is not None else entry["stdout"]
+        entry["stdout"] = self.scrub(mask(stdout, hidden))
         entry["stderr"] = self.scrub(mask(entry["stderr"], hidden))
         entry["argv"] = [mask(a, hidden) for a in entry["argv"]]
         if kind != "query":
@@ -88,12 +90,14 @@ class RecordingRunner:
         self, argv: Sequence[str], *, timeout: float | None = QUERY_TIMEOUT,
         stdin: str | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None,
         on_line: LineSink | None = None, identity: Identity | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] = (), confine: Confinement | None = None,
+        mask: Masker | None = None,
     ) -> CommandResult:
         hidden = list(secrets)
         result = self.inner.query(argv, timeout=timeout, stdin=stdin, env=env, cwd=cwd,
-                                  on_line=on_line, identity=identity, secrets=hidden)
-        self._remember(command_key(argv, hidden), result, "query", hidden)
+                                  on_line=on_line, identity=identity, secrets=hidden,
+                                  confine=confine, mask=mask)
+        self._remember(command_key(argv, hidden), result, "query", hidden, mask)
         return result
 
     def command(
@@ -129,9 +133,12 @@ class RecordingRunner:
         self.commands.append((pipeline_key(stages), entry))
         return result
 
-    def read_file(self, path: str) -> str | None:
-        self.files[path] = self.inner.read_file(path)
-        return self.files[path]
+    def read_file(
+        self, path: str, *, confine: Confinement | None = None, mask: Masker | None = None
+    ) -> str | None:
+        content = self.inner.read_file(path, confine=confine, mask=mask)
+        self.files[path] = content if content is None or mask is None else mask(content)
+        return content
 
     def list_dir(self, path: str) -> list[str] | None:
         self.dirs[path] = self.inner.list_dir(path)
@@ -227,7 +234,8 @@ class ReplayRunner:
         self, argv: Sequence[str], *, timeout: float | None = QUERY_TIMEOUT,
         stdin: str | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None,
         on_line: LineSink | None = None, identity: Identity | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] = (), confine: Confinement | None = None,
+        mask: Masker | None = None,
     ) -> CommandResult:
         result = self._answer(argv, secrets)
         _replay_lines(result, on_line)
@@ -271,7 +279,9 @@ class ReplayRunner:
         return PipelineResult(results, int(entry.get("bytes", 0)),
                               bool(entry.get("cancelled", False)), output)
 
-    def read_file(self, path: str) -> str | None:
+    def read_file(
+        self, path: str, *, confine: Confinement | None = None, mask: Masker | None = None
+    ) -> str | None:
         return self._files.get(path)
 
     def list_dir(self, path: str) -> list[str] | None:

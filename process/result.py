@@ -31,6 +31,19 @@ class CommandResult:
         return f"{shlex.join(self.argv)}: exit {self.returncode}" + (f": {tail}" if tail else "")
 
 
+def error_line(stderr: str) -> str:
+    """The line of a tool's stderr that says what went wrong.
+
+    Tools often end with a hint (age prints a report URL last), so a line that
+    says "error" wins over the last line.
+    """
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower():
+            return line
+    return lines[-1] if lines else "no message"
+
+
 def text(data: bytes | str | None) -> str:
     """Tool output as text; bytes that are not UTF-8 survive as surrogate escapes."""
     if data is None:

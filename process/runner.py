@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from hostbook.process.confine import Confinement, identity_for, minimal_environment, read_owned
 from hostbook.process.environment import tool_environment
-from hostbook.process.masking import describe
+from hostbook.process.masking import Masker, describe
 from hostbook.process.pipeline import PipelineResult, Stage, run_pipeline
 from hostbook.process.pipeline import describe as describe_pipeline
 from hostbook.process.result import CommandResult, text
@@ -56,7 +57,8 @@ class Runner(Protocol):
         self, argv: Sequence[str], *, timeout: float | None = QUERY_TIMEOUT,
         stdin: str | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None,
         on_line: LineSink | None = None, identity: Identity | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] = (), confine: Confinement | None = None,
+        mask: Masker | None = None,
     ) -> CommandResult: ...
 
     def command(
@@ -72,7 +74,9 @@ class Runner(Protocol):
         on_bytes: Callable[[int], None] | None = None, cancel: threading.Event | None = None,
     ) -> PipelineResult: ...
 
-    def read_file(self, path: str) -> str | None: ...
+    def read_file(
+        self, path: str, *, confine: Confinement | None = None, mask: Masker | None = None
+    ) -> str | None: ...
 
     def list_dir(self, path: str) -> list[str] | None: ...
 
@@ -105,8 +109,21 @@ class LiveRunner:
         self, argv: Sequence[str], *, timeout: float | None = QUERY_TIMEOUT,
         stdin: str | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None,
         on_line: LineSink | None = None, identity: Identity | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] = (), confine: Confinement | None = None,
+        mask: Masker | None = None,
     ) -> CommandResult:
+        """Run a read-only command; ``mask`` only matters to a recording.
+
+        ``confine`` runs it over files another user controls: as that user, in
+        a minimal environment, from ``/`` (see :mod:`hostbook.process.confine`).
+        """
+        if confine is not None:
+            self.stats.count(argv)
+            if self.echo is not None:
+                self.echo(describe(argv, confine.env or None, None, secrets))
+            return execute(argv, minimal_environment(confine.env), timeout=timeout,
+                           stdin=stdin, cwd="/", on_line=on_line,
+                           identity=identity_for(confine.owner_of))
         return self._run(argv, timeout, stdin, env, cwd, on_line, identity, secrets)
 
     def command(
@@ -129,8 +146,16 @@ class LiveRunner:
         return run_pipeline(stages, self._env, source=source, output=output, meter=meter,
                             on_bytes=on_bytes, cancel=cancel)
 
-    def read_file(self, path: str) -> str | None:
+    def read_file(
+        self, path: str, *, confine: Confinement | None = None, mask: Masker | None = None
+    ) -> str | None:
+        """Contents of ``path``; under ``confine``, only what its owner could read."""
         self.stats.files += 1
+        if confine is not None:
+            identity = identity_for(confine.owner_of)
+            if identity is not None:
+                data = read_owned(path, identity.uid)
+                return None if data is None else text(data)
         try:
             with open(path, "rb") as handle:
                 return text(handle.read())
@@ -175,13 +200,15 @@ class DryRunRunner:
         self, argv: Sequence[str], *, timeout: float | None = QUERY_TIMEOUT,
         stdin: str | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None,
         on_line: LineSink | None = None, identity: Identity | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] = (), confine: Confinement | None = None,
+        mask: Masker | None = None,
     ) -> CommandResult:
         line = describe(argv, env, cwd, secrets)
         self.printed.append(f"{line}  # query")
         self.echo(f"{line}  # query: read-only, runs in a dry run too")
         return self.live.query(argv, timeout=timeout, stdin=stdin, env=env, cwd=cwd,
-                               on_line=on_line, identity=identity, secrets=secrets)
+                               on_line=on_line, identity=identity, secrets=secrets,
+                               confine=confine, mask=mask)
 
     def command(
         self, argv: Sequence[str], *, timeout: float | None = COMMAND_TIMEOUT,
@@ -204,8 +231,10 @@ class DryRunRunner:
         self.echo(line)
         return PipelineResult(tuple(CommandResult(s.argv, 0, "", "") for s in stages))
 
-    def read_file(self, path: str) -> str | None:
-        return self.live.read_file(path)
+    def read_file(
+        self, path: str, *, confine: Confinement | None = None, mask: Masker | None = None
+    ) -> str | None:
+        return self.live.read_file(path, confine=confine, mask=mask)
 
     def list_dir(self, path: str) -> list[str] | None:
         return self.live.list_dir(path)

@@ -18,6 +18,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from hostbook.process.result import CommandResult, text
@@ -27,6 +28,7 @@ LineSink = Callable[[str, str], None]
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_CAPBSET_DROP = 24
 _READER_GRACE = 5.0
 """How long to wait for output still in flight after the tool exited."""
 STOP_GRACE = 5.0
@@ -45,6 +47,7 @@ class Identity:
 
     uid: int
     gid: int
+    name: str = ""
     home: str = "/nonexistent"
 
 
@@ -62,19 +65,37 @@ def _prctl() -> Any:
     return getattr(_libc, "prctl", None) if _libc else None
 
 
-def _child_setup(no_new_privs: bool) -> Callable[[], None]:
-    """The child's last steps before exec (after Popen changed its uid and gid).
+def _last_capability() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except (OSError, ValueError):
+        return 40
 
-    The parent-death signal must be set after the identity change: Linux clears
-    it when the effective uid or gid changes.
+
+def _child_setup(identity: Identity | None) -> Callable[[], None]:
+    """The child's last steps before exec.
+
+    With an identity, in setpriv's order: empty the capability bounding set
+    while still privileged, drop the supplementary groups, then the gid and
+    the uid (which clears the remaining capabilities), and set
+    ``no_new_privs``.  The parent-death signal comes after the identity
+    change: Linux clears it when the effective uid or gid changes.
     """
     prctl = _prctl()
+    last_cap = _last_capability() if identity is not None else -1
 
     def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        if identity is not None:
+            if prctl is not None:
+                for cap in range(last_cap + 1):
+                    prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
+            os.setgroups([])
+            os.setresgid(identity.gid, identity.gid, identity.gid)
+            os.setresuid(identity.uid, identity.uid, identity.uid)
         if prctl is None:
             return
         prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if no_new_privs:
+        if identity is not None:
             prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
     return setup
@@ -95,14 +116,15 @@ def start(
     cwd: str | None = None,
     identity: Identity | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` (argv[0] already resolved) in its own process group.
+    """Start ``argv`` (argv[0] already resolved) in a session of its own.
+
+    Its own session makes it a process group leader (a timeout kills the group)
+    and leaves it no controlling terminal to read from or inject keys into.
 
     Raises OSError when the program cannot be started.
     """
-    extra: dict[str, Any] = {}
     child_env = dict(env)
     if identity is not None:
-        extra = {"user": identity.uid, "group": identity.gid, "extra_groups": []}
         child_env["HOME"] = identity.home
     return subprocess.Popen(
         list(argv),
@@ -112,9 +134,8 @@ def start(
         env=child_env,
         cwd=cwd,
         close_fds=True,
-        process_group=0,
-        preexec_fn=_child_setup(identity is not None),
-        **extra,
+        start_new_session=True,
+        preexec_fn=_child_setup(identity),
     )
 
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.paths import default_state_dir
@@ -20,6 +20,7 @@ from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, VgEntry
 from hostbook.manifest.validate import located, validate_as
 from hostbook.manifest.yamlio import read_document
+from hostbook.process.runner import Runner
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.apply.executor import ApplyOutcome, Progress, apply_steps
 from hostbook.restore.apply.passphrases import PassphraseSource
@@ -33,17 +34,6 @@ from hostbook.restore.units import human
 # The manifest repository's layout (hostbook.manifest.store), without importing
 # git: a restore only reads two files, and a live system pays for every import.
 HOSTS_DIR = "hosts"
-
-
-class LiveSystem(Protocol):
-    """The runner restore uses: commands (with stdin), links and directories."""
-
-    def run(self, argv: Sequence[str], timeout: float = ..., stdin: str | None = ...
-            ) -> Any: ...
-
-    def read_link(self, path: str) -> str | None: ...
-
-    def list_dir(self, path: str) -> list[str] | None: ...
 
 
 @dataclass
@@ -100,7 +90,7 @@ def recorded_identities(storage: Any) -> list[DiskIdentity]:
     return identities
 
 
-def resolve_device(system: LiveSystem, value: str) -> str:
+def resolve_device(system: Runner, value: str) -> str:
     """A kernel name from ``sdb``, ``/dev/sdb`` or a /dev/disk/... link."""
     if not value.startswith("/dev/disk/"):
         return value.removeprefix("/dev/")
@@ -110,7 +100,7 @@ def resolve_device(system: LiveSystem, value: str) -> str:
     return target.rstrip("/").rsplit("/", 1)[-1]
 
 
-def present_identities(system: LiveSystem, devices: dict[str, PresentDevice]
+def present_identities(system: Runner, devices: dict[str, PresentDevice]
                        ) -> list[DiskIdentity]:
     by_path: dict[str, str] = {}
     for name in system.list_dir("/dev/disk/by-path") or []:
@@ -121,7 +111,7 @@ def present_identities(system: LiveSystem, devices: dict[str, PresentDevice]
             if d.type in ("disk", "loop") and d.size > 0]
 
 
-def policy_hints(system: LiveSystem, policy: RestoreDocument, recorded: list[DiskIdentity],
+def policy_hints(system: Runner, policy: RestoreDocument, recorded: list[DiskIdentity],
                  present: list[DiskIdentity]) -> dict[str, str]:
     """restore.yaml disks -> {recorded id: present kernel name}."""
     from hostbook.restore.target.diskmap import find_recorded
@@ -152,11 +142,11 @@ def journal_for(host: str, targets: Sequence[str], state_dir: Path | None = None
     return Journal((state_dir or default_state_dir()) / "restore" / f"{host}@{name}.journal")
 
 
-def list_signatures(system: LiveSystem, device: PresentDevice) -> dict[str, list[str]]:
+def list_signatures(system: Runner, device: PresentDevice) -> dict[str, list[str]]:
     """``wipefs`` listing (read-only) of a target disk and everything on it."""
     found: list[str] = []
     for node in device.walk():
-        result = system.run(["wipefs", "--json", f"/dev/{node.name}"])
+        result = system.query(["wipefs", "--json", f"/dev/{node.name}"])
         if result.returncode != 0:
             found.append(f"/dev/{node.name}: cannot list signatures ({result.failure()})")
             continue
@@ -174,7 +164,7 @@ def list_signatures(system: LiveSystem, device: PresentDevice) -> dict[str, list
     return {device.path: found}
 
 
-def foreign_identities(system: LiveSystem, devices: dict[str, PresentDevice],
+def foreign_identities(system: Runner, devices: dict[str, PresentDevice],
                        targets: Sequence[str]) -> dict[str, str]:
     """UUIDs (and VG names) on every device that is not a target, by device path.
 
@@ -203,7 +193,7 @@ def foreign_identities(system: LiveSystem, devices: dict[str, PresentDevice],
     return found
 
 
-def probe_many(system: LiveSystem, paths: list[str]) -> dict[str, dict[str, str]]:
+def probe_many(system: Runner, paths: list[str]) -> dict[str, dict[str, str]]:
     """``blkid -p`` of many devices in as few runs as possible.
 
     blkid stops at the first device it cannot open; the run resumes after it.
@@ -213,7 +203,7 @@ def probe_many(system: LiveSystem, paths: list[str]) -> dict[str, dict[str, str]
     found: dict[str, dict[str, str]] = {}
     pending = list(paths)
     while pending:
-        result = system.run(["blkid", "-p", "-o", "export", *pending])
+        result = system.query(["blkid", "-p", "-o", "export", *pending])
         found.update(parse_export(result.stdout))
         failed = failed_device(result.stderr)
         if failed is None or failed[0] not in pending:
@@ -252,7 +242,7 @@ def allowance_for(documents: HostDocuments, target_root: str) -> Allowance:
                      vg_names=frozenset(vgs))
 
 
-def choose_map(system: LiveSystem, documents: HostDocuments, map_args: Sequence[str],
+def choose_map(system: Runner, documents: HostDocuments, map_args: Sequence[str],
                devices: dict[str, PresentDevice]) -> list[MapEntry]:
     given = parse_map_args(map_args)
     if given is not None:
@@ -264,7 +254,7 @@ def choose_map(system: LiveSystem, documents: HostDocuments, map_args: Sequence[
     return build_map(recorded, present, given, wanted, hints)
 
 
-def prepare(system: LiveSystem, repository: Path, host: str, map_args: Sequence[str],
+def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str],
             target: str | None = None, state_dir: Path | None = None,
             check_busy: bool = True, list_existing: bool = True) -> Prepared:
     """Plan a restore of ``host`` against this system (nothing is written)."""
@@ -311,7 +301,7 @@ def confirmation_text(prepared: Prepared) -> str:
     return "\n".join(lines)
 
 
-def apply(prepared: Prepared, system: LiveSystem, passphrases: PassphraseSource,
+def apply(prepared: Prepared, system: Runner, passphrases: PassphraseSource,
           progress: Progress | None = None) -> ApplyOutcome:
     """Run the plan's steps (refused plans never get here)."""
     if prepared.plan.refused:
@@ -320,7 +310,7 @@ def apply(prepared: Prepared, system: LiveSystem, passphrases: PassphraseSource,
                        passphrases, progress)
 
 
-def verify(system: LiveSystem, repository: Path, host: str, map_args: Sequence[str],
+def verify(system: Runner, repository: Path, host: str, map_args: Sequence[str],
            target: str | None = None) -> tuple[Plan, Any]:
     """Re-capture the mapped disks and compare them with the plan's promises."""
     from hostbook.restore.verify import compare, recapture

@@ -25,7 +25,7 @@ target_option = click.option(
 
 
 def _live() -> Any:
-    from hostbook.capture.runner import LiveRunner
+    from hostbook.process.runner import LiveRunner
 
     return LiveRunner()
 

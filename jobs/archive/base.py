@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hostbook.jobs.commands import CommandResult
 from hostbook.jobs.private_files import readable_by_others
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.snapshot import steps as snapshots
 from hostbook.manifest.sections.jobs import RepositoryArchive
+from hostbook.process.result import CommandResult
 
 OK = "ok"
 WARNING = "warning"
@@ -165,7 +165,7 @@ def guarded(request: ArchiveRequest, kind: str, repository: str, spec: Repositor
                                   **secrets_of(spec))
     result = run()
     if not ctx.dry_run and (result.returncode < 0 or result.timed_out):
-        outcome = snapshots.undo(ctx.commands, resource)
+        outcome = snapshots.undo(ctx.runner, resource)
         if isinstance(outcome, str):
             ctx.log(f"warning: {resource.describe()}: {outcome} (the next run tries again)")
             return result

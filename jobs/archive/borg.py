@@ -36,11 +36,12 @@ from hostbook.jobs.archive.base import (
     guarded,
     open_repository,
 )
-from hostbook.jobs.commands import CommandResult, Commands
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot.steps import Undone, register_undo
 from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import BorgArchive
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import Runner
 
 LOCK = "borg-lock"
 
@@ -64,14 +65,13 @@ def create_argv(request: ArchiveRequest, spec: BorgArchive) -> list[str]:
 def ensure_repository(request: ArchiveRequest, spec: BorgArchive,
                       env: dict[str, str]) -> CommandResult | None:
     """``borg init`` when the repository does not exist and ``init`` is set."""
-    commands = request.ctx.commands
-    probe = commands.run(["borg", "info", "--json", spec.repository], env=env, timeout=300.0,
-                         mutates=False)
+    runner = request.ctx.runner
+    probe = runner.query(["borg", "info", "--json", spec.repository], env=env, timeout=300.0)
     if probe.ok:
         return None
-    if "does not exist" not in probe.stderr and not commands.dry_run:
+    if "does not exist" not in probe.stderr and not runner.dry_run:
         return probe  # it exists but cannot be opened: do not paper over that with init
-    return commands.run(
+    return runner.command(
         ["borg", "init", f"--encryption={spec.encryption}", spec.repository],
         env=env, timeout=300.0,
     )
@@ -102,7 +102,7 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
     env, result_of, usable = open_repository(request, spec, "borg", ensure_repository)
     if not usable:
         return result_of
-    commands = request.ctx.commands
+    runner = request.ctx.runner
 
     def on_line(stream: str, line: str) -> None:
         if stream == "stderr" and line.startswith('{"type": "archive_progress"'):
@@ -112,12 +112,12 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
                 return
             request.report(None, f"{info.get('nfiles', 0)} files")
 
-    result = guarded(request, LOCK, spec.repository, spec, lambda: commands.run(
+    result = guarded(request, LOCK, spec.repository, spec, lambda: runner.command(
         create_argv(request, spec), env=env, cwd=request.source,
         timeout=spec.timeout_seconds(), on_line=on_line,
     ))
     name = request.archive_name()
-    if commands.dry_run:
+    if runner.dry_run:
         result_of.status = OK
         result_of.archive_id = name
         result_of.message = "dry run"
@@ -205,7 +205,7 @@ def _alive(pid: int) -> bool:
 
 
 @register_undo(LOCK, deferred=True)
-def break_lock(commands: Commands, resource: Resource) -> str | Undone | None:
+def break_lock(runner: Runner, resource: Resource) -> str | Undone | None:
     """``borg break-lock`` when every holder is this host's and dead; else leave it."""
     repository = str(resource.details["target"])
     if not repository.startswith("/"):
@@ -223,10 +223,10 @@ def break_lock(commands: Commands, resource: Resource) -> str | Undone | None:
                     if host != ours or _alive(pid))
     if others:
         return Undone(f"borg lock in {repository} held by {', '.join(others)}: left alone")
-    done = commands.run(["borg", "break-lock", repository], env=env, timeout=300.0)
+    done = runner.command(["borg", "break-lock", repository], env=env, timeout=300.0)
     if not done.ok:
         return done.failure()
-    if commands.dry_run:
+    if runner.dry_run:
         return None
     pids = ", ".join(str(pid) for _, pid in sorted(holders))
     return Undone(f"borg break-lock removed the lock of dead pid {pids} in {repository}")

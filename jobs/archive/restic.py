@@ -32,11 +32,12 @@ from hostbook.jobs.archive.base import (
     guarded,
     open_repository,
 )
-from hostbook.jobs.commands import CommandResult, Commands
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot.steps import Undone, register_undo
 from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import ResticArchive
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import Runner
 
 EXIT_PARTIAL = 3
 LOCK = "restic-lock"
@@ -66,14 +67,12 @@ def backup_argv(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
 def ensure_repository(request: ArchiveRequest, spec: ResticArchive,
                       env: dict[str, str]) -> CommandResult | None:
     """``restic init`` when the repository does not exist and ``init`` is set."""
-    commands = request.ctx.commands
-    probe = commands.run(
-        ["restic", "--repo", spec.repository, "cat", "config"], env=env, timeout=300.0,
-        mutates=False,
-    )
+    runner = request.ctx.runner
+    probe = runner.query(
+        ["restic", "--repo", spec.repository, "cat", "config"], env=env, timeout=300.0)
     if probe.ok:
         return None
-    return commands.run(["restic", "--repo", spec.repository, "init"], env=env, timeout=300.0)
+    return runner.command(["restic", "--repo", spec.repository, "init"], env=env, timeout=300.0)
 
 
 def parse_summary(stdout: str) -> dict[str, Any] | None:
@@ -114,7 +113,7 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
     env, result_of, usable = open_repository(request, spec, "restic", ensure_repository)
     if not usable:
         return result_of
-    commands = request.ctx.commands
+    runner = request.ctx.runner
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout" or not line.startswith('{"message_type":"status"'):
@@ -127,10 +126,10 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
         request.report(float(done) if done is not None else None,
                        f"{status.get('files_done', 0)} files")
 
-    result = guarded(request, LOCK, spec.repository, spec, lambda: commands.run(
+    result = guarded(request, LOCK, spec.repository, spec, lambda: runner.command(
         backup_argv(request, spec), env=env, timeout=spec.timeout_seconds(), on_line=on_line
     ))
-    if commands.dry_run:
+    if runner.dry_run:
         result_of.status = OK
         result_of.message = "dry run"
         return result_of
@@ -159,36 +158,36 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
     return result_of
 
 
-def _locks(commands: Commands, repository: str, env: dict[str, str]) -> list[str] | str:
+def _locks(runner: Runner, repository: str, env: dict[str, str]) -> list[str] | str:
     """The repository's lock ids, or why they could not be listed."""
-    listed = commands.run(["restic", "--repo", repository, "list", "locks", "--no-lock"],
-                          env=env, timeout=300.0, mutates=False)
+    listed = runner.query(["restic", "--repo", repository, "list", "locks", "--no-lock"],
+                          env=env, timeout=300.0)
     if not listed.ok:
         return listed.failure()
     return sorted(line.strip() for line in listed.stdout.splitlines() if line.strip())
 
 
 @register_undo(LOCK, deferred=True)
-def unlock(commands: Commands, resource: Resource) -> str | Undone | None:
+def unlock(runner: Runner, resource: Resource) -> str | Undone | None:
     """``restic unlock`` after a killed backup; says how many locks went and stayed."""
     repository = str(resource.details["target"])
     try:
         env = env_of("restic", resource.details)
     except HostbookError as exc:
         return str(exc)
-    before = _locks(commands, repository, env)
+    before = _locks(runner, repository, env)
     if isinstance(before, str):
         if _NO_REPOSITORY in before:
             return Undone(f"no restic repository at {repository}: no lock to remove")
         return before
     if not before:
         return Undone(f"no restic lock left in {repository}")
-    done = commands.run(["restic", "--repo", repository, "unlock"], env=env, timeout=300.0)
+    done = runner.command(["restic", "--repo", repository, "unlock"], env=env, timeout=300.0)
     if not done.ok:
         return done.failure()
-    if commands.dry_run:
+    if runner.dry_run:
         return None
-    after = _locks(commands, repository, env)
+    after = _locks(runner, repository, env)
     if isinstance(after, str):
         return after
     removed = len(set(before) - set(after))

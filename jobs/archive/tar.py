@@ -61,16 +61,16 @@ def prune(spec: TarArchive, request: ArchiveRequest) -> list[Path]:
 def archive(request: ArchiveRequest, spec: TarArchive) -> ArchiveResult:
     """Write one ``.tar.zst`` of ``request.source``."""
     ctx = request.ctx
-    commands = ctx.commands
+    runner = ctx.runner
     final = archive_path(request, spec)
     partial = final.with_name(f".{final.name}.partial")
     result_of = ArchiveResult(spec.label, "tar", FAILED, spec.destination, archive_id=final.name)
     writing = ctx.journal.intend("partial", request.volume_key, path=str(partial))
-    if not commands.dry_run:
+    if not runner.dry_run:
         private_dir(Path(spec.destination))
         os.close(create_private(partial))  # tar truncates it and keeps its mode
-    result = commands.run(tar_argv(request, spec, partial), timeout=spec.timeout_seconds())
-    if commands.dry_run:
+    result = runner.command(tar_argv(request, spec, partial), timeout=spec.timeout_seconds())
+    if runner.dry_run:
         ctx.journal.removed(writing)
         result_of.status = OK
         result_of.message = "dry run"

@@ -59,7 +59,7 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
             inventory: str = SYSTEM_INVENTORY) -> ArchiveResult:
     """Dump ``request.source`` at the scheduled level with the destination's inventory."""
     ctx = request.ctx
-    commands = ctx.commands
+    runner = ctx.runner
     level = level_for(spec, request.successes)
     output = dump_path(request, level, spec)
     result_of = ArchiveResult(
@@ -85,18 +85,18 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
                               source=own_inventory)
     writing = ctx.journal.intend("partial", request.volume_key, path=str(output))
     try:
-        bound = commands.run(["mount", "--bind", own_inventory, inventory], timeout=60.0)
+        bound = runner.command(["mount", "--bind", own_inventory, inventory], timeout=60.0)
         if not bound.ok:
             ctx.journal.removed(writing)
             result_of.message = bound.failure()
             return result_of
         if not ctx.dry_run:
             os.close(create_private(output))
-        result = commands.run(dump_argv(request, spec, level, output),
+        result = runner.command(dump_argv(request, spec, level, output),
                               timeout=spec.timeout_seconds())
     finally:
         for resource in [swap, *reversed(made_dirs)]:
-            problem = snapshots.undo(commands, resource)
+            problem = snapshots.undo(runner, resource)
             if not isinstance(problem, str):
                 ctx.journal.removed(resource)
             else:

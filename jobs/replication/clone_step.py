@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from hostbook.jobs.commands import CommandResult, Commands, describe
 from hostbook.jobs.replication.btrfs.inventory import load_directory
 from hostbook.jobs.replication.btrfs.plan import BtrfsTarget, plan_btrfs_directory
 from hostbook.jobs.replication.btrfs.transfer import BtrfsEndpoint, BtrfsExecutor
@@ -41,9 +40,9 @@ from hostbook.manifest.sections.retention import (
     ReplicationTarget,
     RetentionSettings,
 )
+from hostbook.process.masking import describe
 
 ProgressFn = Callable[[float | None, str], None]
-_QUERY_WORDS = (" list ", " get ", "-nvP", " holds ", " show ")
 
 
 @dataclass
@@ -55,22 +54,6 @@ class CloneResult:
     message: str = ""
     operations: int = 0
     bytes: int = 0
-
-
-class _PlannerRunner:
-    """Adapts the jobs command runner to the planner's ``run(argv, timeout)`` shape.
-
-    Listing and estimating commands are queries (they run in a dry run too);
-    everything else changes something.
-    """
-
-    def __init__(self, commands: Commands) -> None:
-        self.commands = commands
-
-    def run(self, argv: Sequence[str], timeout: float = 600.0) -> CommandResult:
-        text = f" {' '.join(argv)} "
-        query = any(word in text for word in _QUERY_WORDS)
-        return self.commands.run(argv, timeout=timeout, mutates=not query)
 
 
 def _targets(job: Job, document: JobsDocument) -> list[ReplicationTarget]:
@@ -96,7 +79,7 @@ def clone_zfs(ctx: StepContext, job: Job, document: JobsDocument, target: Replic
     """Plan and run the replication of the job's dataset tree to one target."""
     dataset = job.volume.dataset
     assert dataset is not None
-    runner = _PlannerRunner(ctx.commands)
+    runner = ctx.runner
     source_root = target.source or dataset
     scoped = target.model_copy(update={"source": source_root})
     endpoint = endpoint_for(target)
@@ -119,7 +102,7 @@ def clone_zfs(ctx: StepContext, job: Job, document: JobsDocument, target: Replic
     ]
     if ctx.dry_run:
         for op in operations:
-            ctx.command(op.describe())
+            ctx.show(op.describe())
         return CloneResult(target.name, "ok", "dry run", len(operations))
 
     def on_bytes(name: str, sent: int, estimate: int | None) -> None:
@@ -166,10 +149,10 @@ def clone_btrfs(ctx: StepContext, job: Job, document: JobsDocument, taken: Taken
     if ctx.dry_run and not os.path.exists(snapshot):
         receive = [*ssh, shlex.join(["btrfs", "receive", target_dir])] if ssh else [
             "btrfs", "receive", target_dir]
-        ctx.command(f"btrfs send [-p <newest snapshot {target.name} holds>] {snapshot} | "
+        ctx.show(f"btrfs send [-p <newest snapshot {target.name} holds>] {snapshot} | "
                     f"{describe(receive)}")
         return CloneResult(target.name, "ok", "dry run")
-    runner = _PlannerRunner(ctx.commands)
+    runner = ctx.runner
     try:
         source = load_directory(runner, directory)
         location = load_directory(runner, target_dir, ssh=ssh)
@@ -185,7 +168,7 @@ def clone_btrfs(ctx: StepContext, job: Job, document: JobsDocument, taken: Taken
     steps = [s for s in plan.steps if not (s.action == "delete" and s.location == SOURCE)]
     for step in steps:
         ctx.log(f"{step.subvolume.name}: {step.reason}")
-        ctx.command(plan.describe(step))
+        ctx.show(plan.describe(step))
     if ctx.dry_run:
         return CloneResult(target.name, "ok", "dry run", len(steps))
 

@@ -34,24 +34,25 @@ from hostbook.jobs.replication.zfs.inventory import (
 from hostbook.jobs.replication.zfs.ops import operation_json
 from hostbook.jobs.replication.zfs.plan import DatasetPlan, TargetSpec, plan_dataset
 from hostbook.jobs.replication.zfs.resume_token import ResumeTokenError, resume_state
-from hostbook.jobs.replication.zfs.transfer import CommandRunner, Endpoint, SubprocessRunner
+from hostbook.jobs.replication.zfs.transfer import Endpoint
 from hostbook.manifest.errors import RuntimeFailure
 from hostbook.manifest.sections.retention import (
     ReplicationSettings,
     ReplicationTarget,
     RetentionSettings,
 )
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import Runner
 
 
-def _runner_for(runner: CommandRunner, endpoint: Endpoint) -> CommandRunner:
-    """An endpoint with its own environment (a fake's state file) runs with it."""
-    return SubprocessRunner(endpoint.env) if endpoint.env else runner
+def _list(runner: Runner, endpoint: Endpoint, argv: Sequence[str]) -> CommandResult:
+    """A read-only zfs command on an endpoint (with its environment, e.g. a fake's state)."""
+    return runner.query(endpoint.argv(*argv[1:]), env=endpoint.env or None, timeout=600.0)
 
 
-def _zfs(runner: CommandRunner, endpoint: Endpoint, argv: Sequence[str]) -> str:
+def _zfs(runner: Runner, endpoint: Endpoint, argv: Sequence[str]) -> str:
     full = endpoint.argv(*argv[1:])
-    runner = _runner_for(runner, endpoint)
-    result = runner.run(full)
+    result = _list(runner, endpoint, argv)
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeFailure(f"{' '.join(full)}: exit {result.returncode}: {tail}")
@@ -59,7 +60,7 @@ def _zfs(runner: CommandRunner, endpoint: Endpoint, argv: Sequence[str]) -> str:
 
 
 def load_inventory(
-    runner: CommandRunner,
+    runner: Runner,
     root: str | None = None,
     endpoint: Endpoint | None = None,
     *,
@@ -72,7 +73,7 @@ def load_inventory(
     """
     endpoint = endpoint or Endpoint()
     ds_argv = list_datasets_argv(root)
-    result = _runner_for(runner, endpoint).run(endpoint.argv(*ds_argv[1:]))
+    result = _list(runner, endpoint, ds_argv)
     if result.returncode != 0:
         if root and "dataset does not exist" in result.stderr:
             return {}
@@ -84,9 +85,7 @@ def load_inventory(
     decoded: dict[str, ResumeState] = {}
     for name, inv in inventory.items():
         if inv.resume is not None:
-            res = _runner_for(runner, decoder).run(
-                decoder.argv("send", "-nvP", "-t", inv.resume.token)
-            )
+            res = _list(runner, decoder, ["zfs", "send", "-nvP", "-t", inv.resume.token])
             if res.returncode == 0:
                 decoded[name] = parse_resume_description(res.stdout, inv.resume.token)
             else:
@@ -301,7 +300,7 @@ def plan_from_repository(
     as_json: bool = False,
     replay: Any = None,
     source_root: str | None = None,
-    runner: CommandRunner | None = None,
+    runner: Runner | None = None,
 ) -> tuple[str, list[str]]:
     """Read ``hosts/HOST/jobs.yaml``, load inventories, plan; (rendered text, refusals)."""
     from pathlib import Path
@@ -316,11 +315,11 @@ def plan_from_repository(
     retention, replication = load_settings(document, str(path))
     if runner is None:
         if replay is not None:
-            from hostbook.capture.runner import ReplayRunner
+            from hostbook.process.recording import ReplayRunner
 
             runner = ReplayRunner(Path(replay))
         else:
-            from hostbook.capture.runner import LiveRunner
+            from hostbook.process.runner import LiveRunner
 
             runner = LiveRunner()
     kinds = _job_kinds(document)
@@ -418,7 +417,7 @@ def btrfs_sources(
 
 
 def plan_btrfs_host(
-    runner: CommandRunner,
+    runner: Runner,
     retention: RetentionSettings,
     replication: ReplicationSettings,
     sources: Mapping[str, Sequence[str]],

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hostbook.jobs.commands import CommandResult, Commands
 from hostbook.jobs.run.run_journal import Journal
 from hostbook.manifest.errors import RuntimeFailure
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import Runner
 
 
 class StepFailed(RuntimeFailure):
@@ -25,13 +26,13 @@ class StepContext:
     """Shared by the steps of one run."""
 
     host: str
-    commands: Commands
+    runner: Runner
     journal: Journal
     log: Callable[[str], None]
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     mount_root: Path = Path("/run/hostbook/volumes")
     announce: Callable[[str], None] | None = None
-    """Shows a command that does not go through ``commands`` (a send | receive pipe)."""
+    """Shows a line of what a dry run would do that is not one command (a planned send)."""
     warn: Callable[[str], None] | None = None
     """Tells the person running hostbook (stderr) about a risk that is not a failure."""
     warned: set[str] = field(default_factory=set)
@@ -43,27 +44,22 @@ class StepContext:
         self.warned.add(key)
         (self.warn or self.log)(f"warning: {text}")
 
-    def command(self, text: str) -> None:
-        """Announce a command line (logged like the ones ``commands`` runs)."""
+    def show(self, text: str) -> None:
+        """Announce a planned operation (logged like the commands the runner echoes)."""
         (self.announce or self.log)(text)
 
     @property
     def dry_run(self) -> bool:
-        return self.commands.dry_run
+        return self.runner.dry_run
 
     @property
     def stamp(self) -> str:
         """The run's UTC time as used in snapshot and archive names (sorts as text)."""
         return self.now.strftime("%Y%m%dT%H%M%SZ")
 
-    def run(self, argv: list[str], *, timeout: float | None = 120.0,
-            mutates: bool = True) -> CommandResult:
-        return self.commands.run(argv, timeout=timeout, mutates=mutates)
-
-    def must(self, argv: list[str], *, timeout: float | None = 120.0,
-             mutates: bool = True) -> CommandResult:
+    def must(self, argv: list[str], *, timeout: float | None = 120.0) -> CommandResult:
         """Run a command that has to succeed; raise StepFailed with its reason otherwise."""
-        result = self.commands.run(argv, timeout=timeout, mutates=mutates)
+        result = self.runner.command(argv, timeout=timeout)
         if not result.ok:
             raise StepFailed(result.failure())
         return result

@@ -43,7 +43,6 @@ from hostbook.jobs.archive import restic as archive_restic
 from hostbook.jobs.archive import tar as archive_tar
 from hostbook.jobs.archive import xfsdump as archive_xfsdump
 from hostbook.jobs.archive.base import FAILED, OK, WARNING, ArchiveRequest, ArchiveResult
-from hostbook.jobs.commands import Commands, DryRunCommands, LiveCommands
 from hostbook.jobs.integrity import database as sure_db
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.private_files import private_dir, replace_private, write_new
@@ -73,6 +72,7 @@ from hostbook.manifest.sections.jobs import (
     XfsdumpArchive,
 )
 from hostbook.manifest.sections.retention import parse_duration
+from hostbook.process.runner import DryRunRunner, LiveRunner, Runner
 
 STEPS: tuple[str, ...] = ("snap", "sure", "clone", "archive", "unsnap")
 SKIPPED = "skipped"
@@ -223,15 +223,15 @@ class JobRun:
         self.taken: dict[str, Taken] = {}
         self.adopted: list[Resource] = []
         self.outcome = RunOutcome(None, self.loaded.host, dry_run=request.dry_run)
-        commands: Commands
+        runner: Runner
         if request.dry_run:
-            commands = DryRunCommands(echo=self._echo)
+            runner = DryRunRunner(echo=self._echo)
         else:
-            commands = LiveCommands(echo=self._echo)
+            runner = LiveRunner(echo=self._echo)
         self.journal = Journal(journal_path(self.loaded.state_dir, self.loaded.host),
                                enabled=not request.dry_run)
         self.ctx = StepContext(
-            host=self.loaded.host, commands=commands, journal=self.journal, log=self._log,
+            host=self.loaded.host, runner=runner, journal=self.journal, log=self._log,
             now=request.now or datetime.now(UTC),
             mount_root=Path(self.document.settings.mount_root), announce=self._echo,
             warn=self._warn,
@@ -376,7 +376,7 @@ class JobRun:
 
     def _undo(self, resource: Resource, why: str) -> str | None:
         """Undo one resource and say so; what was done, or None when it could not be."""
-        problem = snapshots.undo(self.ctx.commands, resource)
+        problem = snapshots.undo(self.ctx.runner, resource)
         if isinstance(problem, str):
             self.outcome.problems.append(f"{resource.describe()}: {problem}")
             self._log(f"{why}: could not remove {resource.describe()}: {problem}")

@@ -14,12 +14,12 @@ import os
 import re
 from pathlib import Path
 
-from hostbook.jobs.commands import Commands
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
 from hostbook.jobs.snapshot.steps import Taken, register_undo
 from hostbook.manifest.sections.jobs import BtrfsSnapshot, Job
+from hostbook.process.runner import Runner
 
 DEFAULT_DIR = ".hostbook-snapshots"
 _UUID = re.compile(r"^\s*UUID:\s*(\S+)\s*$", re.MULTILINE)
@@ -31,9 +31,9 @@ def snapshot_dir(job: Job) -> str:
     return settings.directory or os.path.join(job.volume.path, DEFAULT_DIR)
 
 
-def subvolume_uuid(commands: Commands, path: str) -> str | None:
+def subvolume_uuid(runner: Runner, path: str) -> str | None:
     """The subvolume's UUID from ``btrfs subvolume show`` (None if not a subvolume)."""
-    result = commands.run(["btrfs", "subvolume", "show", path], timeout=60.0, mutates=False)
+    result = runner.query(["btrfs", "subvolume", "show", path], timeout=60.0)
     if not result.ok:
         return None
     match = _UUID.search(result.stdout)
@@ -46,7 +46,7 @@ def take(ctx: StepContext, job: Job) -> Taken:
     assert isinstance(settings, BtrfsSnapshot) and job.volume.path is not None
     source = job.volume.path
     key = job.volume.key
-    if subvolume_uuid(ctx.commands, source) is None:
+    if subvolume_uuid(ctx.runner, source) is None:
         raise StepFailed(f"{source}: not a btrfs subvolume (btrfs subvolume show failed)")
     directory = snapshot_dir(job)
     name = f"{settings.type}-{settings.prefix}-{ctx.stamp}"
@@ -57,7 +57,7 @@ def take(ctx: StepContext, job: Job) -> Taken:
     if not keep:
         ctx.journal.intend("btrfs-snapshot", key, path=dest)
     ctx.must(["btrfs", "subvolume", "snapshot", "-r", source, dest], timeout=300.0)
-    uuid = None if ctx.dry_run else subvolume_uuid(ctx.commands, dest)
+    uuid = None if ctx.dry_run else subvolume_uuid(ctx.runner, dest)
     stable = mounts.stable_path(ctx, key)
     mounts.bind_readonly(ctx, dest, stable, key)
     excludes = []
@@ -73,12 +73,12 @@ def take(ctx: StepContext, job: Job) -> Taken:
 
 
 @register_undo("btrfs-snapshot")
-def delete(commands: Commands, resource: Resource) -> str | None:
+def delete(runner: Runner, resource: Resource) -> str | None:
     """Delete a transient snapshot if it exists."""
     path = str(resource.details["path"])
-    if not commands.dry_run and not os.path.exists(path):
+    if not runner.dry_run and not os.path.exists(path):
         return None
-    result = commands.run(["btrfs", "subvolume", "delete", path], timeout=300.0)
-    if result.ok or (not commands.dry_run and not os.path.exists(path)):
+    result = runner.command(["btrfs", "subvolume", "delete", path], timeout=300.0)
+    if result.ok or (not runner.dry_run and not os.path.exists(path)):
         return None
     return result.failure()

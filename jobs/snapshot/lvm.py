@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 
-from hostbook.jobs.commands import Commands
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
 from hostbook.jobs.snapshot.steps import Taken, register_undo
 from hostbook.manifest.sections.jobs import Job, LvmSnapshot
+from hostbook.process.runner import Runner
 
 SUFFIX = "-hostbook-snap"
 
@@ -31,13 +31,12 @@ def dm_path(vg: str, lv: str) -> str:
     return f"/dev/mapper/{vg.replace('-', '--')}-{lv.replace('-', '--')}"
 
 
-def lv_report(commands: Commands, vg: str, lv: str) -> dict[str, str] | None:
+def lv_report(runner: Runner, vg: str, lv: str) -> dict[str, str] | None:
     """``lvs --reportformat json`` for one LV, or None when it does not exist."""
-    result = commands.run(
+    result = runner.query(
         ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix",
          "-o", "lv_name,vg_name,lv_attr,origin,pool_lv,lv_size", f"{vg}/{lv}"],
-        timeout=60.0, mutates=False,
-    )
+        timeout=60.0)
     if not result.ok:
         return None
     try:
@@ -47,11 +46,10 @@ def lv_report(commands: Commands, vg: str, lv: str) -> dict[str, str] | None:
     return rows[0] if rows else None
 
 
-def filesystem_type(commands: Commands, device: str) -> str | None:
+def filesystem_type(runner: Runner, device: str) -> str | None:
     """The filesystem on a device (``blkid -p``: reads the superblock, no cache)."""
-    result = commands.run(
-        ["blkid", "-p", "-o", "value", "-s", "TYPE", device], timeout=60.0, mutates=False
-    )
+    result = runner.query(
+        ["blkid", "-p", "-o", "value", "-s", "TYPE", device], timeout=60.0)
     return result.stdout.strip() or None if result.ok else None
 
 
@@ -61,10 +59,10 @@ def take(ctx: StepContext, job: Job) -> Taken:
     assert isinstance(settings, LvmSnapshot) and job.volume.lv is not None
     vg, lv = job.volume.lv.split("/", 1)
     key = job.volume.key
-    origin = lv_report(ctx.commands, vg, lv)
+    origin = lv_report(ctx.runner, vg, lv)
     if origin is None:
         raise StepFailed(f"{vg}/{lv}: no such logical volume (lvs found nothing)")
-    fstype = filesystem_type(ctx.commands, dm_path(vg, lv))
+    fstype = filesystem_type(ctx.runner, dm_path(vg, lv))
     if fstype is None:
         raise StepFailed(f"{vg}/{lv}: no filesystem found (blkid)")
     name = snapshot_name(lv)
@@ -98,15 +96,14 @@ def take(ctx: StepContext, job: Job) -> Taken:
     )
 
 
-def check_valid(commands: Commands, vg: str, name: str) -> str | None:
+def check_valid(runner: Runner, vg: str, name: str) -> str | None:
     """None while the snapshot is valid; a reason once its copy-on-write space ran out.
 
     ``lv_attr``'s fifth character is ``I`` for an invalid snapshot (lvs(8)).
     """
-    result = commands.run(
+    result = runner.query(
         ["lvs", "--noheadings", "-o", "lv_attr,snap_percent", f"{vg}/{name}"],
-        timeout=60.0, mutates=False,
-    )
+        timeout=60.0)
     if not result.ok:
         return f"{vg}/{name}: cannot read its state ({result.failure()})"
     fields = result.stdout.split()
@@ -119,14 +116,14 @@ def check_valid(commands: Commands, vg: str, name: str) -> str | None:
 
 
 @register_undo("lvm-snapshot")
-def remove(commands: Commands, resource: Resource) -> str | None:
+def remove(runner: Runner, resource: Resource) -> str | None:
     """``lvremove`` the snapshot if it exists (it may never have been created)."""
     vg, name = str(resource.details["vg"]), str(resource.details["name"])
-    if not commands.dry_run and lv_report(commands, vg, name) is None:
+    if not runner.dry_run and lv_report(runner, vg, name) is None:
         return None
-    result = commands.run(["lvremove", "--yes", "--force", f"{vg}/{name}"], timeout=300.0)
+    result = runner.command(["lvremove", "--yes", "--force", f"{vg}/{name}"], timeout=300.0)
     if result.ok:
         return None
-    if not commands.dry_run and lv_report(commands, vg, name) is None:
+    if not runner.dry_run and lv_report(runner, vg, name) is None:
         return None
     return result.failure()

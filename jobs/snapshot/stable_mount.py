@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostbook.jobs.commands import CommandResult, Commands
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Resource
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import Runner
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 
@@ -145,18 +146,18 @@ def mount_device(
     return resource
 
 
-def unmount(commands: Commands, target: str, attempts: int = 5) -> CommandResult | None:
+def unmount(runner: Runner, target: str, attempts: int = 5) -> CommandResult | None:
     """Unmount ``target`` if it is mounted; retries while it is busy.
 
     Returns None when there was nothing to do (never mounted, or already gone),
     else the last ``umount`` result.
     """
-    if not commands.dry_run and mounted_at(target) is None:
+    if not runner.dry_run and mounted_at(target) is None:
         return None
     result: CommandResult | None = None
     for attempt in range(attempts):
-        result = commands.run(["umount", target], timeout=60.0)
-        if result.ok or commands.dry_run:
+        result = runner.command(["umount", target], timeout=60.0)
+        if result.ok or runner.dry_run:
             return result
         if mounted_at(target) is None:
             return None

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostbook.jobs.commands import Commands
 from hostbook.jobs.run.context import StepContext
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
 from hostbook.manifest.sections.jobs import Job
+from hostbook.process.runner import Runner
 
 TAKEN = "taken"
 
@@ -61,7 +61,7 @@ class Undone:
     note: str
 
 
-Undo = Callable[[Commands, Resource], "str | Undone | None"]
+Undo = Callable[[Runner, Resource], "str | Undone | None"]
 """Returns None (done), :class:`Undone` (done, with a note) or the reason it failed."""
 _UNDO: dict[str, Undo] = {}
 _DEBRIS: set[str] = set()
@@ -102,10 +102,10 @@ def is_deferred(kind: str) -> bool:
 
 
 @register_undo("partial", debris=True)
-def _undo_partial(commands: Commands, resource: Resource) -> str | Undone | None:
+def _undo_partial(runner: Runner, resource: Resource) -> str | Undone | None:
     """A file an archiver was writing when it was killed (never a finished archive)."""
     path = Path(str(resource.details["path"]))
-    if commands.dry_run:
+    if runner.dry_run:
         return None
     try:
         size = path.stat().st_size
@@ -118,22 +118,22 @@ def _undo_partial(commands: Commands, resource: Resource) -> str | Undone | None
 
 
 @register_undo("mount")
-def _undo_mount(commands: Commands, resource: Resource) -> str | None:
-    result = mounts.unmount(commands, str(resource.details["target"]))
+def _undo_mount(runner: Runner, resource: Resource) -> str | None:
+    result = mounts.unmount(runner, str(resource.details["target"]))
     if result is None or result.ok:
         return None
     return result.failure()
 
 
 @register_undo(TAKEN)
-def _undo_taken(commands: Commands, resource: Resource) -> str | None:
+def _undo_taken(runner: Runner, resource: Resource) -> str | None:
     return None  # a record of what was taken; nothing to remove
 
 
 @register_undo("dir")
-def _undo_dir(commands: Commands, resource: Resource) -> str | None:
+def _undo_dir(runner: Runner, resource: Resource) -> str | None:
     path = Path(str(resource.details["path"]))
-    if commands.dry_run:
+    if runner.dry_run:
         return None
     try:
         path.rmdir()
@@ -148,14 +148,14 @@ def _register_all() -> None:
     """Import every module that registers resource kinds (each knows its own)."""
 
 
-def undo(commands: Commands, resource: Resource) -> str | Undone | None:
+def undo(runner: Runner, resource: Resource) -> str | Undone | None:
     """Undo one resource: None or :class:`Undone` on success (also when it was never
     made), else why not."""
     _register_all()
     func = _UNDO.get(resource.kind)
     if func is None:
         return f"unknown resource kind {resource.kind!r} in the journal"
-    return func(commands, resource)
+    return func(runner, resource)
 
 
 def verify(ctx: StepContext, taken: Taken) -> str | None:
@@ -170,7 +170,7 @@ def verify(ctx: StepContext, taken: Taken) -> str | None:
     from hostbook.jobs.snapshot import lvm as snapshot_lvm
 
     return snapshot_lvm.check_valid(
-        ctx.commands, str(taken.details["vg"]), str(taken.details["name"])
+        ctx.runner, str(taken.details["vg"]), str(taken.details["name"])
     )
 
 

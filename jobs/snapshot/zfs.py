@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostbook.jobs.commands import Commands
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
 from hostbook.jobs.snapshot.steps import Taken, register_undo
 from hostbook.manifest.sections.jobs import Job, ZfsSnapshot
+from hostbook.process.runner import Runner
 
 HOLD_TAG = "hostbook-run"
 
@@ -41,12 +41,12 @@ def snapshot_name(settings: ZfsSnapshot, stamp: str) -> str:
     return f"{settings.type}-{settings.prefix}-{stamp}"
 
 
-def list_filesystems(commands: Commands, dataset: str, recursive: bool) -> list[DatasetMount]:
+def list_filesystems(runner: Runner, dataset: str, recursive: bool) -> list[DatasetMount]:
     """The dataset (and its children) with mountpoint and canmount, parents first."""
     argv = ["zfs", "list", "-Hp", "-t", "filesystem", "-o", "name,mountpoint"]
     if recursive:
         argv.append("-r")
-    result = commands.run([*argv, dataset], timeout=120.0, mutates=False)
+    result = runner.query([*argv, dataset], timeout=120.0)
     if not result.ok:
         raise StepFailed(result.failure())
     out = []
@@ -57,16 +57,15 @@ def list_filesystems(commands: Commands, dataset: str, recursive: bool) -> list[
     return sorted(out, key=lambda d: d.name.count("/"))
 
 
-def snapshot_exists(commands: Commands, snapshot: str) -> bool:
-    result = commands.run(
+def snapshot_exists(runner: Runner, snapshot: str) -> bool:
+    result = runner.query(
         ["zfs", "list", "-H", "-o", "name", "-t", "snapshot", snapshot],
-        timeout=60.0, mutates=False,
-    )
+        timeout=60.0)
     return result.ok and bool(result.stdout.strip())
 
 
-def has_hold(commands: Commands, snapshot: str, tag: str) -> bool:
-    result = commands.run(["zfs", "holds", "-H", snapshot], timeout=60.0, mutates=False)
+def has_hold(runner: Runner, snapshot: str, tag: str) -> bool:
+    result = runner.query(["zfs", "holds", "-H", snapshot], timeout=60.0)
     if not result.ok:
         return False
     return any(line.split("\t")[1:2] == [tag] for line in result.stdout.splitlines())
@@ -78,7 +77,7 @@ def create(ctx: StepContext, job: Job) -> tuple[str, list[DatasetMount]]:
     assert isinstance(settings, ZfsSnapshot) and job.volume.dataset is not None
     dataset = job.volume.dataset
     key = job.volume.key
-    datasets = list_filesystems(ctx.commands, dataset, settings.recursive)
+    datasets = list_filesystems(ctx.runner, dataset, settings.recursive)
     if not datasets:
         raise StepFailed(f"{dataset}: no such filesystem dataset")
     full = f"{dataset}@{snapshot_name(settings, ctx.stamp)}"
@@ -120,26 +119,26 @@ def take(ctx: StepContext, job: Job) -> Taken:
 
 
 @register_undo("zfs-hold")
-def release(commands: Commands, resource: Resource) -> str | None:
+def release(runner: Runner, resource: Resource) -> str | None:
     """Release hostbook's hold if the snapshot still carries it."""
     name, tag = str(resource.details["name"]), str(resource.details["tag"])
-    if not commands.dry_run and not has_hold(commands, name, tag):
+    if not runner.dry_run and not has_hold(runner, name, tag):
         return None
     flag = ["-r"] if resource.details.get("recursive") else []
-    result = commands.run(["zfs", "release", *flag, tag, name], timeout=120.0)
-    if result.ok or (not commands.dry_run and not has_hold(commands, name, tag)):
+    result = runner.command(["zfs", "release", *flag, tag, name], timeout=120.0)
+    if result.ok or (not runner.dry_run and not has_hold(runner, name, tag)):
         return None
     return result.failure()
 
 
 @register_undo("zfs-snapshot")
-def destroy(commands: Commands, resource: Resource) -> str | None:
+def destroy(runner: Runner, resource: Resource) -> str | None:
     """Destroy a transient snapshot (``keep: false``) if it exists."""
     name = str(resource.details["name"])
-    if not commands.dry_run and not snapshot_exists(commands, name):
+    if not runner.dry_run and not snapshot_exists(runner, name):
         return None
     flag = ["-r"] if resource.details.get("recursive") else []
-    result = commands.run(["zfs", "destroy", *flag, name], timeout=300.0)
-    if result.ok or (not commands.dry_run and not snapshot_exists(commands, name)):
+    result = runner.command(["zfs", "destroy", *flag, name], timeout=300.0)
+    if result.ok or (not runner.dry_run and not snapshot_exists(runner, name)):
         return None
     return result.failure()

@@ -13,21 +13,21 @@ import json
 import os
 
 from hostbook.capture.parsers.blkid import parse_export
+from hostbook.process.runner import Runner
 from hostbook.restore.plan.steps import DoneCheck
-from hostbook.restore.runner import QueryRunner
 
 
-def blkid_values(runner: QueryRunner, device: str) -> dict[str, str]:
+def blkid_values(runner: Runner, device: str) -> dict[str, str]:
     """``blkid -p`` of one device (low-level probe, no cache); empty when none."""
-    result = runner.run(["blkid", "-p", "-o", "export", device])
+    result = runner.query(["blkid", "-p", "-o", "export", device])
     if result.returncode != 0:
         return {}
     found = parse_export(result.stdout)
     return next(iter(found.values()), {}) if found else {}
 
 
-def _lvm_names(runner: QueryRunner, kind: str, field: str) -> set[str]:
-    result = runner.run(["lvm", kind, "--reportformat", "json", "-o", field])
+def _lvm_names(runner: Runner, kind: str, field: str) -> set[str]:
+    result = runner.query(["lvm", kind, "--reportformat", "json", "-o", field])
     if result.returncode != 0:
         return set()
     try:
@@ -38,9 +38,9 @@ def _lvm_names(runner: QueryRunner, kind: str, field: str) -> set[str]:
     return {str(row.get(field, "")) for row in rows}
 
 
-def table_matches(runner: QueryRunner, device: str, expect: dict[str, str]) -> bool:
+def table_matches(runner: Runner, device: str, expect: dict[str, str]) -> bool:
     """The disk carries the label, id and partitions (start, size, uuid) expected."""
-    result = runner.run(["sfdisk", "--json", device])
+    result = runner.query(["sfdisk", "--json", device])
     if result.returncode != 0:
         return False
     try:
@@ -59,7 +59,7 @@ def table_matches(runner: QueryRunner, device: str, expect: dict[str, str]) -> b
     return have == [[w[0], w[1], str(w[2]).lower()] for w in wanted]
 
 
-def is_done(runner: QueryRunner, check: DoneCheck) -> bool:
+def is_done(runner: Runner, check: DoneCheck) -> bool:
     """True when the system already carries what the step would create."""
     kind, device, expect = check.kind, check.device, check.expect
     if kind == "never":
@@ -76,7 +76,7 @@ def is_done(runner: QueryRunner, check: DoneCheck) -> bool:
                 return False
         return True
     if kind == "md":
-        result = runner.run(["mdadm", "--detail", "--export", device])
+        result = runner.query(["mdadm", "--detail", "--export", device])
         return result.returncode == 0 and f"MD_UUID={expect.get('uuid', '')}" in result.stdout
     if kind == "lvm-vg":
         return expect.get("name", "") in _lvm_names(runner, "vgs", "vg_name")
@@ -84,23 +84,23 @@ def is_done(runner: QueryRunner, check: DoneCheck) -> bool:
         return expect.get("name", "") in _lvm_names(runner, "lvs", "lv_full_name")
     if kind == "mapper":
         if "backing" not in expect:
-            return runner.run(["dmsetup", "info", expect.get("name", "")]).returncode == 0
+            return runner.query(["dmsetup", "info", expect.get("name", "")]).returncode == 0
         # open, and on the expected device: a same-named mapping of another
         # device must not pass for this one
-        result = runner.run(["cryptsetup", "status", expect.get("name", "")])
+        result = runner.query(["cryptsetup", "status", expect.get("name", "")])
         shown = next((line.split(":", 1)[1].strip() for line in result.stdout.splitlines()
                       if line.strip().startswith("device:")), None)
         return (result.returncode == 0 and shown is not None
                 and os.path.realpath(shown) == os.path.realpath(expect["backing"]))
     if kind in ("mounted", "unmounted"):
-        result = runner.run(["findmnt", "--json", "--mountpoint", expect.get("path", "")])
+        result = runner.query(["findmnt", "--json", "--mountpoint", expect.get("path", "")])
         mounted = result.returncode == 0 and bool(result.stdout.strip())
         return mounted if kind == "mounted" else not mounted
     if kind == "subvolume":
-        result = runner.run(["btrfs", "subvolume", "show", expect.get("path", "")])
+        result = runner.query(["btrfs", "subvolume", "show", expect.get("path", "")])
         return result.returncode == 0
     if kind == "default-subvolume":
-        result = runner.run(["btrfs", "subvolume", "get-default", expect.get("top", "")])
+        result = runner.query(["btrfs", "subvolume", "get-default", expect.get("top", "")])
         words = result.stdout.split()
         if result.returncode != 0 or not words:
             return False
@@ -108,9 +108,9 @@ def is_done(runner: QueryRunner, check: DoneCheck) -> bool:
             return words[words.index("path") + 1] == expect.get("path")
         return expect.get("path") == ""  # "ID 5 (FS_TREE)": the top level
     if kind == "file":
-        return runner.run(["test", "-s", expect.get("path", "")]).returncode == 0
+        return runner.query(["test", "-s", expect.get("path", "")]).returncode == 0
     if kind == "key-opens":
-        result = runner.run(["cryptsetup", "open", "--test-passphrase", "--key-file",
+        result = runner.query(["cryptsetup", "open", "--test-passphrase", "--key-file",
                              expect.get("path", ""), device])
         return result.returncode == 0
     raise ValueError(f"unknown done-check kind {kind!r}")

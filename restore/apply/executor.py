@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hostbook.manifest.errors import RuntimeFailure
+from hostbook.process.runner import Runner
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.apply.done_checks import is_done
 from hostbook.restore.apply.passphrases import PassphraseSource
 from hostbook.restore.plan.steps import Step
-from hostbook.restore.runner import RestoreRunner
 from hostbook.restore.target.guard import DeviceGuard
 
 STEP_TIMEOUT = 3600.0
@@ -49,13 +49,14 @@ class ApplyOutcome:
 Progress = Callable[[str, Step, int, int], None]
 
 
-def wait_for_devices(runner: RestoreRunner, paths: Sequence[str],
+def wait_for_devices(runner: Runner, paths: Sequence[str],
                      timeout: float | None = None) -> list[str]:
     """Let udev finish, then wait until every path exists; return those still missing."""
     if not paths:
         return []
     timeout = WAIT_SECONDS if timeout is None else timeout
-    runner.run(["udevadm", "settle", f"--timeout={max(int(timeout), 1)}"], timeout=timeout + 5)
+    runner.command(["udevadm", "settle", f"--timeout={max(int(timeout), 1)}"],
+                   timeout=timeout + 5)
     deadline = time.monotonic() + timeout
     missing = [p for p in paths if not os.path.exists(p)]
     while missing and time.monotonic() < deadline:
@@ -64,7 +65,7 @@ def wait_for_devices(runner: RestoreRunner, paths: Sequence[str],
     return missing
 
 
-def _skip_reason(step: Step, runner: RestoreRunner, finished: dict[str, str],
+def _skip_reason(step: Step, runner: Runner, finished: dict[str, str],
                  fresh: bool) -> str | None:
     if fresh:
         return None
@@ -81,7 +82,7 @@ def apply_steps(
     steps: Sequence[Step],
     guard: DeviceGuard,
     journal: Journal,
-    runner: RestoreRunner,
+    runner: Runner,
     passphrases: PassphraseSource,
     progress: Progress | None = None,
 ) -> ApplyOutcome:
@@ -112,11 +113,14 @@ def apply_steps(
         journal.record(step.id, fingerprint, "started")
         for command in step.commands:
             stdin = command.stdin
+            secrets: list[str] = []
             if command.secret is not None:
                 secret = passphrases.get(command.secret, command.secret_name or "")
                 stdin = secret if stdin is None else stdin + secret
+                secrets.append(secret)
             started = time.monotonic()
-            result = runner.run(command.argv, timeout=STEP_TIMEOUT, stdin=stdin)
+            result = runner.command(command.argv, timeout=STEP_TIMEOUT, stdin=stdin,
+                                    secrets=secrets)
             outcome.command_seconds += time.monotonic() - started
             outcome.commands += 1
             if result.missing or result.timed_out or result.returncode not in command.ok_codes:

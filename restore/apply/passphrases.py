@@ -11,13 +11,16 @@ container.
 from __future__ import annotations
 
 import getpass
-import os
 import shlex
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.process.environment import tool_environment
+from hostbook.process.spawn import execute
+
+PASSPHRASE_TIMEOUT = 300.0
+"""A passphrase command may ask a person (a hardware token, a vault login)."""
 
 
 @dataclass
@@ -51,15 +54,17 @@ class PassphraseSource:
             except OSError as exc:
                 raise BadInputError(f"{path}: cannot read passphrase: {exc.strerror}") from None
         if self.command is not None:
-            env = dict(os.environ, HOSTBOOK_CONTAINER=container, HOSTBOOK_CONTAINER_NAME=label)
-            proc = subprocess.run(
-                shlex.split(self.command), capture_output=True, text=True, env=env, check=False
-            )
-            if proc.returncode != 0:
+            # Run directly, never through a runner: its output is the secret, and a
+            # recording or an echo must not see it.
+            env = tool_environment({"HOSTBOOK_CONTAINER": container,
+                                    "HOSTBOOK_CONTAINER_NAME": label})
+            result = execute(shlex.split(self.command), env, timeout=PASSPHRASE_TIMEOUT)
+            if not result.ok:
+                why = "not found" if result.missing else f"exit {result.returncode}"
                 raise RuntimeFailure(
-                    f"--passphrase-command failed for {label or container}: exit {proc.returncode}"
+                    f"--passphrase-command failed for {label or container}: {why}"
                 )
-            return proc.stdout.rstrip("\n")
+            return result.stdout.rstrip("\n")
         if not self.interactive:
             raise BadInputError(
                 f"LUKS container {label or container} needs a passphrase: give "

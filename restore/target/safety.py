@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
-from hostbook.restore.runner import QueryRunner
+from hostbook.process.runner import Runner
 from hostbook.restore.target.diskmap import DiskIdentity
 
 # Where live systems mount the medium they booted from.
@@ -124,9 +124,9 @@ def parse_lsblk(text: str) -> dict[str, PresentDevice]:
     return devices
 
 
-def present_devices(runner: QueryRunner) -> dict[str, PresentDevice]:
+def present_devices(runner: Runner) -> dict[str, PresentDevice]:
     """Every top-level block device of the running system, by kernel name."""
-    result = runner.run(["lsblk", "-J", "-b", "-O"])
+    result = runner.query(["lsblk", "-J", "-b", "-O"])
     if not result.ok:
         raise RuntimeFailure(f"cannot list block devices: {result.failure()}")
     return parse_lsblk(result.stdout)

@@ -105,7 +105,8 @@ def facts(name):
 
 def record(name, argvs):
     # The queries the LVM provider makes, recorded for the unit tests' replay.
-    from hostbook.capture.runner import LiveRunner, RecordingRunner
+    from hostbook.process.recording import RecordingRunner
+    from hostbook.process.runner import LiveRunner
     folder = results / "recordings" / name
     folder.mkdir(parents=True, exist_ok=True)
     recorder = RecordingRunner(LiveRunner(), folder)

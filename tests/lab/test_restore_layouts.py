@@ -44,9 +44,9 @@ from typing import Any
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import ReplayRunner
 from hostbook.capture.workflow import CaptureRequest, capture
 from hostbook.manifest.sections.config import ConfigDocument
+from hostbook.process.recording import ReplayRunner
 from tests.lab.fixtures import BuiltLayouts, mount_steps
 from tests.lab.layouts import (
     ALL_LAYOUTS,
@@ -75,7 +75,8 @@ import json, os, subprocess, sys, time
 from pathlib import Path
 sys.path.insert(0, os.getcwd())
 from click.testing import CliRunner
-from hostbook.capture.runner import LiveRunner, RecordingRunner
+from hostbook.process.recording import RecordingRunner
+from hostbook.process.runner import LiveRunner
 from hostbook.commands.restore import restore
 from hostbook.restore.apply.done_checks import is_done
 from hostbook.restore.plan.steps import DoneCheck

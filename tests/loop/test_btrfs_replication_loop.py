@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hostbook.capture.runner import LiveRunner
 from hostbook.commands.plan import plan_group
 from hostbook.jobs.replication.btrfs.inventory import BtrfsDirectory, load_directory
 from hostbook.jobs.replication.btrfs.plan import BtrfsPlan, BtrfsTarget, plan_btrfs_directory
 from hostbook.jobs.replication.btrfs.transfer import BtrfsEndpoint, BtrfsExecutor
 from hostbook.manifest.sections.retention import RetentionPolicy
+from hostbook.process.runner import LiveRunner
 from tests.loopdev import LoopDevices
 
 pytestmark = pytest.mark.loop
@@ -98,7 +98,8 @@ class Scenario:
         return plan_btrfs_directory(self.source(), local, [target], time.time())
 
     def executor(self, **kwargs: object) -> BtrfsExecutor:
-        return BtrfsExecutor({"usb": BtrfsEndpoint(str(self.backup))}, **kwargs)  # type: ignore[arg-type]
+        return BtrfsExecutor({"usb": BtrfsEndpoint(str(self.backup))},  # type: ignore[arg-type]
+                             runner=self.runner, **kwargs)
 
 
 def summary(plan: BtrfsPlan) -> list[tuple[str, str, str | None, str]]:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.probes.checkouts.confine import Confinement, identity_for
-from hostbook.capture.runner import LiveRunner
 from hostbook.manifest.sections.config import ConfigDocument
+from hostbook.process.confine import Confinement, identity_for
+from hostbook.process.runner import LiveRunner
 from tests.loopdev import skip_or_fail
 
 pytestmark = pytest.mark.loop
@@ -337,7 +337,7 @@ def test_tools_run_as_the_owner_of_any_part_of_the_checkout(hostile: Hostile) ->
     os.chown(nobody, 65534, 65534)
     identity = identity_for([str(git), str(nobody)])
     assert identity is not None and identity.uid == 65534 != user.pw_uid
-    result = LiveRunner().run(
+    result = LiveRunner().query(
         ["sh", "-c", "id -u; id -G; grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status"],
         confine=Confinement(owner_of=(str(git),)),
     )

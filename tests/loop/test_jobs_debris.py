@@ -10,6 +10,7 @@ checks clean.  Root: provider ``none`` bind-mounts the volume.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,31 +57,49 @@ def hostbook_run(jobs: Path, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def kill_mid_archive(proc: subprocess.Popen[str], archiving: Callable[[], bool]) -> None:
+    """SIGKILL hostbook and every process under it at once, as ``systemctl kill -s KILL``
+    (the unit's whole cgroup) does: the tools get no chance to clean up either.
+
+    The tools run in sessions of their own, so a process group is not enough: the
+    tree is found through the parent pids and killed deepest first, before the
+    death signal hostbook arranges for them could reach them.
+    """
     deadline = time.monotonic() + 60
     while not archiving():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never got to its archive"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    tree = descendants(proc.pid)
+    for pid in [*reversed(tree), proc.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.communicate()
     # The tools it ran are reaped by init, not by us; until then a zombie's pid still
     # answers kill(0), and restic would take its lock for a live one.
     deadline = time.monotonic() + 30
-    while in_group(proc.pid):
+    while any(Path(f"/proc/{pid}").exists() for pid in tree):
         assert time.monotonic() < deadline, "the killed tools were never reaped"
         time.sleep(0.05)
 
 
-def in_group(pgid: int) -> bool:
-    """Whether any process (zombies included) is left in process group ``pgid``."""
+def descendants(root: int) -> list[int]:
+    """Every process below ``root``, parents before their children."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if entry.name.isdigit() and int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
-            return True
-    return False
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def next_run(jobs: Path, env: dict[str, str]) -> tuple[dict[str, object], list[str]]:

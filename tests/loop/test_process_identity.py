@@ -30,13 +30,14 @@ def _root() -> None:
 
 
 def test_the_command_has_the_identity_and_no_groups_or_privileges() -> None:
-    result = execute(["sh", "-c", "id -u; id -g; id -G; grep -E '^(NoNewPrivs|CapEff)' "
+    result = execute(["sh", "-c", "id -u; id -g; id -G; grep -E '^(NoNewPrivs|CapEff|CapBnd)' "
                       "/proc/self/status; echo $HOME"], tool_environment(), timeout=10,
                      identity=NOBODY)
     assert result.ok, result.failure()
-    uid, gid, groups, caps, nnp, home = result.stdout.splitlines()
+    uid, gid, groups, caps, bounding, nnp, home = result.stdout.splitlines()
     assert (uid, gid, groups) == ("65534", "65534", "65534")
     assert caps.split() == ["CapEff:", "0000000000000000"]
+    assert bounding.split() == ["CapBnd:", "0000000000000000"]
     assert nnp.split() == ["NoNewPrivs:", "1"]
     assert home == "/nonexistent"
 

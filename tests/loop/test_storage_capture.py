@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import LiveRunner, RecordingRunner, ReplayRunner
 from hostbook.capture.workflow import CaptureRequest, capture
 from hostbook.manifest.merge import to_commented
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.storage import StorageDocument, sfdisk_script
 from hostbook.manifest.yamlio import dump_text
+from hostbook.process.recording import RecordingRunner, ReplayRunner
+from hostbook.process.runner import LiveRunner
 from tests.loopdev import LoopDevice, LoopDevices, TierUnavailable, check_loop_tier, skip_or_fail
 from tests.paths import FIXTURES
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from hostbook.capture.probe import ProbeContext
 from hostbook.capture.probes.checkouts import git_hardening
-from hostbook.capture.probes.checkouts.confine import Confinement
 from hostbook.capture.redact import redact_url
+from hostbook.process.confine import Confinement
 
 _CONFIG_KEYS = (
     rf"^(remote\..*\.(url|pushurl)|core\.(sparsecheckout|bare)|{git_hardening.PROGRAM_KEYS})$"

@@ -37,8 +37,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from hostbook.capture.probes.checkouts.confine import Confinement
 from hostbook.capture.redact import REDACTED, mask_url
+from hostbook.process.confine import Confinement
 
 # Keys git runs a program from, with the value that runs nothing.
 FIXED_OVERRIDES: tuple[tuple[str, str], ...] = (

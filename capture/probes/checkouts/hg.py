@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from hostbook.capture.probe import ProbeContext
-from hostbook.capture.probes.checkouts.confine import Confinement
 from hostbook.capture.probes.checkouts.hgrc import hg_paths, mask_hgrc
 from hostbook.capture.redact import redact_url
+from hostbook.process.confine import Confinement
 
 _NULL = "0" * 40
 _LOG_TEMPLATE = '{node}\t{phase}\t{branch}\t{ifcontains(rev, revset("."), "parent")}\n'

@@ -20,8 +20,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from hostbook.capture.probe import ProbeContext
-from hostbook.capture.probes.checkouts.confine import Confinement
 from hostbook.capture.redact import mask_url, redact_url
+from hostbook.process.confine import Confinement
 
 # wc-status items that mean nothing local would be lost.
 _UNCHANGED = frozenset({"normal", "none", "external", "ignored"})

@@ -293,7 +293,7 @@ def _first_line(text: str) -> str | None:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    listing = ctx.runner.run(["dpkg-query", "-W", f"-f={DPKG_FORMAT}"])
+    listing = ctx.runner.query(["dpkg-query", "-W", f"-f={DPKG_FORMAT}"])
     if listing.missing:
         return  # not a dpkg host
     if not listing.ok:

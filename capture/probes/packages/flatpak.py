@@ -39,7 +39,7 @@ def parse_list(text: str) -> list[dict[str, Any]]:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    result = ctx.runner.run(FLATPAK_LIST)
+    result = ctx.runner.query(FLATPAK_LIST)
     if result.missing:
         return
     if not result.ok:

@@ -26,7 +26,7 @@ def parse_versions(text: str) -> dict[str, str]:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    listing = ctx.runner.run(["pacman", "-Q"])
+    listing = ctx.runner.query(["pacman", "-Q"])
     if listing.missing or (not listing.stdout.strip() and listing.returncode in (0, 1)):
         return  # not installed, or installed without a package database (Debian)
     if not listing.ok:
@@ -42,7 +42,7 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
     foreign = ctx.run_ok(["pacman", "-Qqm"], "pacman.foreign", ok_codes=(0, 1))
     pacman["foreign"] = sorted(_names(foreign.stdout)) if foreign else []
     pacman["versions"] = versions
-    repos = ctx.runner.run(["pacman-conf", "--repo-list"])
+    repos = ctx.runner.query(["pacman-conf", "--repo-list"])
     if repos.ok:
         pacman["repositories"] = [line.strip() for line in repos.stdout.splitlines()
                                   if line.strip()]

@@ -57,7 +57,7 @@ def parse_listing(text: str) -> tuple[list[str], list[str], dict[str, str]]:
 
 def collect_interpreter(ctx: ProbeContext, doc: dict[str, Any], interpreter: str) -> None:
     """Fill ``doc["pip"]`` for one interpreter; absent interpreter means nothing to do."""
-    result = ctx.runner.run([interpreter, "-I", "-c", LIST_CODE])
+    result = ctx.runner.query([interpreter, "-I", "-c", LIST_CODE])
     if result.missing:
         return
     if not result.ok:

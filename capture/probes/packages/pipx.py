@@ -39,7 +39,7 @@ def parse_pipx(text: str) -> list[dict[str, Any]]:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    result = ctx.runner.run(PIPX_LIST)
+    result = ctx.runner.query(PIPX_LIST)
     if result.missing:
         return
     if not result.ok:

@@ -84,7 +84,7 @@ def parse_repo_file(path: str, text: str) -> list[dict[str, Any]]:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    listing = ctx.runner.run(RPM_QUERY)
+    listing = ctx.runner.query(RPM_QUERY)
     if listing.missing:
         return
     if not listing.ok:
@@ -94,7 +94,7 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
     if not versions:
         return  # rpm is installed (as on Debian) but manages nothing here
     rpm: dict[str, Any] = {}
-    users = ctx.runner.run(DNF_USERINSTALLED)
+    users = ctx.runner.query(DNF_USERINSTALLED)
     if users.ok:
         manual = {nevra_name(line.strip()) for line in users.stdout.splitlines() if line.strip()}
         rpm["manual"] = sorted(manual & set(versions))

@@ -40,7 +40,7 @@ def parse_list(text: str) -> list[dict[str, Any]]:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    result = ctx.runner.run(["snap", "list"])
+    result = ctx.runner.query(["snap", "list"])
     if result.missing:
         return
     if not result.ok:

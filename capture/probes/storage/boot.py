@@ -72,7 +72,7 @@ def grub_devices(ctx: ProbeContext, st: StorageState) -> tuple[list[str], list[s
     """
     if ctx.runner.list_dir(GRUB_PC_DIR) is None:
         return [], []
-    result = ctx.runner.run(["debconf-show", "grub-pc"])
+    result = ctx.runner.query(["debconf-show", "grub-pc"])
     if result.missing:
         return [], []
     if not result.ok:

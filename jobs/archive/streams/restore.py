@@ -1,6 +1,6 @@
 """Bring an archived chain back: stream files -> decrypt -> decompress -> ``zfs receive``.
 
-A chain member is a file written by :func:`hostbook.jobs.replication.zfs.transfer.stream_to_file`
+A chain member is a file written by :func:`hostbook.jobs.archive.streams.writer.stream_to_file`
 (``zfs send`` through ``zstd`` and ``age``/``gpg``).  Restoring the newest
 member needs every member before it, full first, each incremental on top of
 its parent; :meth:`hostbook.jobs.archive.streams.chains.Catalogue.lineage` gives that list.
@@ -21,14 +21,10 @@ Nothing is received into a dataset whose snapshots do not continue the chain.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
 
 from hostbook.jobs.archive.streams.chains import ArchiveEntry
 from hostbook.jobs.replication.zfs.inventory import (
@@ -36,20 +32,17 @@ from hostbook.jobs.replication.zfs.inventory import (
     list_snapshots_argv,
     parse_snapshot_list,
 )
-from hostbook.jobs.replication.zfs.transfer import CHUNK, CommandRunner, Endpoint, SubprocessRunner
+from hostbook.jobs.replication.zfs.transfer import Endpoint
+from hostbook.process.pipeline import PipelineResult, Stage
+from hostbook.process.result import error_line
+from hostbook.process.runner import Runner
+
+_GONE = (-9, -13)
+"""A stage killed, or whose reader went away: the stage after it is the one to blame."""
 
 
 class ChainRestoreError(RuntimeError):
     """A chain that cannot be restored as asked (the message says why)."""
-
-
-def _reason(stderr: str) -> str:
-    """The line of a tool's stderr that says what went wrong (age ends with a help URL)."""
-    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
-    for line in lines:
-        if "error" in line.lower():
-            return line
-    return lines[-1] if lines else "no message"
 
 
 @dataclass(frozen=True)
@@ -67,7 +60,7 @@ class Keys:
 def read_filters(compression: str, encryption: str, keys: Keys = Keys()) -> list[list[str]]:
     """The commands a stored stream passes through on its way back: decrypt, then decompress.
 
-    The mirror of :func:`hostbook.jobs.replication.zfs.transfer.filter_argv`.
+    The mirror of :func:`hostbook.jobs.archive.streams.writer.filter_argv`.
     """
     stages: list[list[str]] = []
     if encryption == "age":
@@ -85,77 +78,34 @@ def read_filters(compression: str, encryption: str, keys: Keys = Keys()) -> list
     return stages
 
 
+def _stage_errors(result: PipelineResult, count: int) -> list[str]:
+    """The first ``count`` stages that failed on their own, each with its error line."""
+    return [f"{stage.argv[0]}: exit {stage.returncode}: {error_line(stage.stderr)}"
+            for stage in result.stages[:count]
+            if stage.returncode not in (0, *_GONE) or stage.missing]
+
+
 def decode_file(
+    runner: Runner,
     path: Path,
     stages: Sequence[Sequence[str]],
-    sink: BinaryIO,
+    output: Path,
     *,
     env: Mapping[str, str] | None = None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> int:
-    """Run ``path`` through ``stages`` into ``sink``; returns the bytes written to it.
+    """Run ``path`` through ``stages`` into the file ``output``; returns the bytes written.
 
     A stage that fails raises :class:`ChainRestoreError` naming the stage and its
-    last error line.  A sink that stops reading (the receiver died) ends the copy
-    quietly: the caller judges the receiver by its own exit status.
+    last error line; nothing is left at ``output`` then.
     """
-    full_env = {**os.environ, **(env or {})}
-    total = 0
-    with open(path, "rb") as source:
-        if not stages:
-            while chunk := source.read(CHUNK):
-                try:
-                    sink.write(chunk)
-                except BrokenPipeError:
-                    break
-                total += len(chunk)
-                if on_bytes:
-                    on_bytes(total)
-            return total
-        procs: list[subprocess.Popen[bytes]] = []
-        upstream: IO[bytes] = source
-        for argv in stages:
-            proc = subprocess.Popen(
-                list(argv), stdin=upstream, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=full_env,
-            )
-            if procs:
-                stdout = procs[-1].stdout
-                assert stdout is not None
-                stdout.close()  # the next stage owns it now
-            procs.append(proc)
-            assert proc.stdout is not None
-            upstream = proc.stdout
-        last = procs[-1].stdout
-        assert last is not None
-        try:
-            while chunk := last.read(CHUNK):
-                try:
-                    sink.write(chunk)
-                except BrokenPipeError:
-                    break
-                total += len(chunk)
-                if on_bytes:
-                    on_bytes(total)
-        finally:
-            last.close()
-            errors = []
-            for proc in procs:
-                if proc.poll() is None:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=60)
-                    if proc.poll() is None:  # blocked writing to a reader that is gone
-                        proc.kill()
-                        proc.wait()
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                if proc.stderr:
-                    proc.stderr.close()
-                if proc.returncode not in (0, -9, -13):  # killed, or its reader went away
-                    errors.append(f"{proc.args[0]!s}: exit {proc.returncode}: "  # type: ignore[index]
-                                  f"{_reason(err)}")
-        if errors:
-            raise ChainRestoreError(f"{path.name}: " + "; ".join(errors))
-    return total
+    filters = [Stage.of(argv, env) for argv in stages] or [Stage.of(["cat"])]
+    result = runner.pipeline(filters, source=path, output=output, meter=len(filters) - 1,
+                             on_bytes=on_bytes)
+    if not result.ok:
+        errors = _stage_errors(result, len(filters)) or [result.failure()]
+        raise ChainRestoreError(f"{path.name}: " + "; ".join(errors))
+    return result.bytes
 
 
 def check_lineage(members: Sequence[ArchiveEntry]) -> None:
@@ -201,11 +151,11 @@ class RestoreReport:
 
 
 def _target_snapshots(
-    runner: CommandRunner, endpoint: Endpoint, dataset: str
+    runner: Runner, endpoint: Endpoint, dataset: str
 ) -> list[Snapshot] | None:
     """The target's snapshots in createtxg order; None when the dataset does not exist."""
     argv = endpoint.argv(*list_snapshots_argv(dataset, recursive=False)[1:])
-    result = runner.run(argv)
+    result = runner.query(argv, env=endpoint.env or None, timeout=600.0)
     if result.returncode != 0:
         if "dataset does not exist" in result.stderr:
             return None
@@ -252,7 +202,7 @@ def restore_chain(
     receiver: Endpoint | None = None,
     archive_dir: Path | None = None,
     keys: Keys = Keys(),
-    runner: CommandRunner | None = None,
+    runner: Runner,
     progress: Callable[[ArchiveEntry, int], None] | None = None,
 ) -> RestoreReport:
     """Receive ``members`` (full first) into ``target_dataset``; stops at the first failure.
@@ -260,9 +210,8 @@ def restore_chain(
     Member paths relative in the catalogue are taken under ``archive_dir``.
     """
     endpoint = receiver or Endpoint()
-    run = runner if runner is not None and not endpoint.env else SubprocessRunner(endpoint.env)
     report = RestoreReport(target_dataset)
-    existing = _target_snapshots(run, endpoint, target_dataset)
+    existing = _target_snapshots(runner, endpoint, target_dataset)
     done, _why = plan_restore(members, existing)
     for entry in members[done:]:  # a missing key is found before anything is received
         read_filters(entry.compression, entry.encryption, keys)
@@ -272,12 +221,12 @@ def restore_chain(
         path = Path(entry.path)
         if not path.is_absolute() and archive_dir is not None:
             path = archive_dir / path
-        result = _receive_member(entry, path, target_dataset, endpoint, keys, progress,
+        result = _receive_member(runner, entry, path, target_dataset, endpoint, keys, progress,
                                  force=index == 0 and existing is not None)
         report.members.append(result)
         if result.action == "failed":
             break
-        after = _target_snapshots(run, endpoint, target_dataset) or []
+        after = _target_snapshots(runner, endpoint, target_dataset) or []
         landed = next((s for s in after if s.name == entry.snapshot), None)
         if landed is None or landed.guid != entry.guid:
             result.action = "failed"
@@ -289,6 +238,7 @@ def restore_chain(
 
 
 def _receive_member(
+    runner: Runner,
     entry: ArchiveEntry,
     path: Path,
     target: str,
@@ -301,34 +251,24 @@ def _receive_member(
     if not path.is_file():
         return MemberResult(entry, "failed", error=f"{path}: stream file is missing")
     try:
-        stages = read_filters(entry.compression, entry.encryption, keys)
+        filters = read_filters(entry.compression, entry.encryption, keys)
     except ChainRestoreError as exc:
         return MemberResult(entry, "failed", error=str(exc))
     args = ["receive", "-u"]
     if force or not entry.is_full:
         args.append("-F")  # full: overwrite the empty dataset; incremental: undo stray writes
-    argv = endpoint.argv(*args, target)
+    receive = Stage.of(endpoint.argv(*args, target), endpoint.env)
+    stages = [*(Stage.of(f, keys.env) for f in filters), receive]
     on_bytes = (lambda n: progress(entry, n)) if progress is not None else None
-    with subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, **endpoint.env},
-    ) as recv:
-        assert recv.stdin is not None
-        decode_error = ""
-        total = 0
-        try:
-            total = decode_file(path, stages, recv.stdin,  # type: ignore[arg-type]
-                                env=keys.env, on_bytes=on_bytes)
-        except ChainRestoreError as exc:
-            decode_error = str(exc)
-        finally:
-            with contextlib.suppress(BrokenPipeError):
-                recv.stdin.close()
-        err = recv.stderr.read().decode(errors="replace") if recv.stderr else ""
-        recv.wait()
-    problems = [decode_error] if decode_error else []
-    if recv.returncode != 0:
-        problems.append(f"zfs receive: exit {recv.returncode}: {_reason(err)}")
+    # Counted where the stream enters zfs receive: after the last filter (or the file).
+    result = runner.pipeline(stages, source=path, meter=len(filters) - 1, on_bytes=on_bytes)
+    problems = []
+    decoding = _stage_errors(result, len(filters))
+    if decoding:
+        problems.append(f"{path.name}: " + "; ".join(decoding))
+    received = result.stages[-1]
+    if not received.ok:
+        problems.append(f"zfs receive: exit {received.returncode}: {error_line(received.stderr)}")
     if problems:
-        return MemberResult(entry, "failed", total, "; ".join(problems))
-    return MemberResult(entry, "received", total)
+        return MemberResult(entry, "failed", result.bytes, "; ".join(problems))
+    return MemberResult(entry, "received", result.bytes)

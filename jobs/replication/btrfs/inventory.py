@@ -33,8 +33,8 @@ from hostbook.jobs.replication.btrfs.lineage import (
     parse_subvolume_list,
     parse_subvolume_show,
 )
-from hostbook.jobs.replication.zfs.transfer import CommandRunner
 from hostbook.manifest.errors import RuntimeFailure
+from hostbook.process.runner import Runner
 
 LIST_ARGS: tuple[str, ...] = ("btrfs", "subvolume", "list", "-o", "-c", "-u", "-q", "-R")
 
@@ -74,7 +74,7 @@ def _missing(stderr: str) -> bool:
 
 
 def load_directory(
-    runner: CommandRunner, directory: str, *, ssh: Sequence[str] = ()
+    runner: Runner, directory: str, *, ssh: Sequence[str] = ()
 ) -> BtrfsDirectory:
     """Read ``directory`` (absolute) locally, or on the host ``ssh`` reaches.
 
@@ -82,7 +82,7 @@ def load_directory(
     target before its first receive); any other failure is a RuntimeFailure.
     """
     directory = directory.rstrip("/") or "/"
-    listing = runner.run(remote(list_argv(directory), ssh), timeout=120.0)
+    listing = runner.query(remote(list_argv(directory), ssh), timeout=120.0)
     if listing.returncode != 0:
         if _missing(listing.stderr):
             return BtrfsDirectory(directory, exists=False)
@@ -108,7 +108,7 @@ def load_directory(
         if prefix is not None and prefix not in names[name]:
             continue
         path = posixpath.join(directory, name)
-        shown = runner.run(remote(show_argv(path), ssh), timeout=120.0)
+        shown = runner.query(remote(show_argv(path), ssh), timeout=120.0)
         if shown.returncode != 0:
             continue  # listed elsewhere in the subvolume, or not a subvolume here
         try:

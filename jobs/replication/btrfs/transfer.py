@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from hostbook.jobs.replication.btrfs.inventory import remote
 from hostbook.jobs.replication.btrfs.lineage import BtrfsStep
-from hostbook.jobs.replication.zfs.transfer import CommandRunner, SubprocessRunner, pipe
+from hostbook.process.pipeline import Stage
+from hostbook.process.runner import Runner
 
 SOURCE = "source"
 Progress = Callable[[str, int], None]
@@ -91,13 +92,13 @@ class BtrfsExecutor:
         targets: Mapping[str, BtrfsEndpoint],
         *,
         source_ssh: Sequence[str] = (),
-        runner: CommandRunner | None = None,
+        runner: Runner,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
         self.targets = dict(targets)
         self.source_ssh = tuple(source_ssh)
-        self.runner = runner or SubprocessRunner()
+        self.runner = runner
         self.progress = progress
         self.cancel = cancel
         self._ready: set[str] = set()
@@ -115,13 +116,13 @@ class BtrfsExecutor:
     def execute_one(self, step: BtrfsStep) -> BtrfsStepResult:
         if step.action == "delete":
             ssh = self.source_ssh if step.location == SOURCE else self.targets[step.target].ssh
-            res = self.runner.run(delete_argv(step, ssh), timeout=600.0)
+            res = self.runner.command(delete_argv(step, ssh), timeout=600.0)
             return BtrfsStepResult(step, res.returncode == 0,
                                    error="" if res.returncode == 0 else _tail(res.stderr))
         endpoint = self.targets[step.target]
         if step.target not in self._ready:
-            made = self.runner.run(remote(["mkdir", "-p", "--", endpoint.directory], endpoint.ssh),
-                                   timeout=120.0)
+            made = self.runner.command(
+                remote(["mkdir", "-p", "--", endpoint.directory], endpoint.ssh), timeout=120.0)
             if made.returncode != 0:
                 return BtrfsStepResult(step, False, error=f"mkdir {endpoint.directory}: "
                                        f"{_tail(made.stderr)}")
@@ -132,15 +133,18 @@ class BtrfsExecutor:
             if progress is not None:
                 progress(step.target, count)
 
-        sent, code_s, err_s, code_r, err_r = pipe(
-            (remote(send_argv(step), self.source_ssh), {}), (receive_argv(endpoint), {}),
+        piped = self.runner.pipeline(
+            [Stage.of(remote(send_argv(step), self.source_ssh)), Stage.of(receive_argv(endpoint))],
             on_bytes=on_bytes, cancel=self.cancel,
         )
-        if code_s == 0 and code_r == 0:
-            return BtrfsStepResult(step, True, sent)
-        why = "; ".join(_tail(e) for e in (err_s, err_r) if e.strip())
-        if self.cancel is not None and self.cancel.is_set():
+        if piped.ok:
+            return BtrfsStepResult(step, True, piped.bytes)
+        sender, receiver = piped.stages
+        why = "; ".join(_tail(r.stderr) for r in piped.stages if r.stderr.strip())
+        if piped.cancelled:
             why = "cancelled" + (f" ({why})" if why else "")
         return BtrfsStepResult(
-            step, False, sent, f"btrfs send/receive: exit {code_s}/{code_r}: {why or 'no message'}"
+            step, False, piped.bytes,
+            f"btrfs send/receive: exit {sender.returncode}/{receiver.returncode}: "
+            f"{why or 'no message'}",
         )

@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 
 from hostbook.jobs.archive import tar as archive_tar
+from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.jobs.integrity import database as sure_db
 from hostbook.jobs.integrity import sure
-from hostbook.jobs.replication.zfs.transfer import stream_to_file
 from hostbook.jobs.run.history import History, Outcome, history_path
 from hostbook.jobs.run.lock import host_lock
 from hostbook.jobs.run.orchestrator import journal_path
 from hostbook.jobs.run.run_journal import Journal
 from hostbook.manifest.sections.jobs import TarArchive
+from hostbook.process.runner import LiveRunner
 from hostbook.restore.apply.apply_journal import Journal as RestoreJournal
 from tests.conftest import FIXTURES
 from tests.unit.jobs.archive.test_base import context, make_tree, needs, request
@@ -107,7 +108,7 @@ def test_run_state_is_private_and_old_state_is_narrowed(tmp_path: Path,
 
 def test_archive_streams_are_private(tmp_path: Path, open_umask: None) -> None:
     target = tmp_path / "stream.zfs"
-    stream_to_file(["printf", "stream"], target, compress="none")
+    stream_to_file(LiveRunner(), ["printf", "stream"], target, compress="none")
     assert target.read_bytes() == b"stream" and mode(target) == 0o600
 
 

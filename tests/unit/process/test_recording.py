@@ -8,28 +8,29 @@ from pathlib import Path
 import pytest
 
 from hostbook.capture.collect import collect_sections, parse_sections
-from hostbook.capture.runner import LiveRunner, RecordingRunner, ReplayRunner
 from hostbook.manifest.config import load_config
 from hostbook.manifest.errors import BadInputError
+from hostbook.process.recording import RecordingRunner, ReplayRunner
+from hostbook.process.runner import LiveRunner
 from tests.conftest import FIXTURES
 
 
 def test_live_runner_uses_c_locale_and_no_shell() -> None:
     runner = LiveRunner()
-    result = runner.run(["sh", "-c", "echo $LC_ALL; echo '$HOME'"])
+    result = runner.query(["sh", "-c", "echo $LC_ALL; echo '$HOME'"])
     assert result.ok and result.stdout.splitlines() == ["C", "$HOME"]
-    assert runner.run(["echo", "a;", "b"]).stdout == "a; b\n"  # ';' is not a shell here
+    assert runner.query(["echo", "a;", "b"]).stdout == "a; b\n"  # ';' is not a shell here
     assert runner.stats.commands == 2
 
 
 def test_missing_tool_and_timeout_are_reported_not_raised() -> None:
     runner = LiveRunner()
-    missing = runner.run(["hostbook-no-such-tool", "--version"])
+    missing = runner.query(["hostbook-no-such-tool", "--version"])
     assert missing.missing and not missing.ok
     assert missing.failure() == "hostbook-no-such-tool: not installed"
-    slow = runner.run(["sleep", "5"], timeout=0.2)
+    slow = runner.query(["sleep", "5"], timeout=0.2)
     assert slow.timed_out and slow.failure() == "sleep 5: timed out"
-    failed = runner.run(["ls", "/hostbook-does-not-exist"])
+    failed = runner.query(["ls", "/hostbook-does-not-exist"])
     assert failed.returncode == 2 and "No such file" in failed.failure()
 
 
@@ -37,7 +38,7 @@ def test_record_and_replay_answer_the_same(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("content\n")
     recorder = RecordingRunner(LiveRunner(), tmp_path / "rec")
     live = [
-        recorder.run(["printf", "a\\nb"]),
+        recorder.query(["printf", "a\\nb"]),
         recorder.read_file(str(tmp_path / "f")),
         recorder.read_file(str(tmp_path / "absent")),
         recorder.list_dir(str(tmp_path)),
@@ -49,7 +50,7 @@ def test_record_and_replay_answer_the_same(tmp_path: Path) -> None:
     assert json.loads(saved.read_text())["format"] == "hostbook-recording/v1"
     replay = ReplayRunner(tmp_path / "rec")
     again = [
-        replay.run(["printf", "a\\nb"]),
+        replay.query(["printf", "a\\nb"]),
         replay.read_file(str(tmp_path / "f")),
         replay.read_file(str(tmp_path / "absent")),
         replay.list_dir(str(tmp_path)),
@@ -57,7 +58,7 @@ def test_record_and_replay_answer_the_same(tmp_path: Path) -> None:
         replay.value("numbers", lambda: pytest.fail("replay must not call the producer")),
     ]
     assert again == live
-    unknown = replay.run(["not", "recorded"])
+    unknown = replay.query(["not", "recorded"])
     assert unknown.missing and replay.unanswered == ["not recorded"]
 
 
@@ -114,6 +115,8 @@ def test_only_parses_and_checks_section_names() -> None:
 
 def test_recordings_mask_url_credentials_but_keep_their_shape(tmp_path: Path) -> None:
     from hostbook.capture.redact import redact_url
+    from hostbook.capture.workflow import CaptureRequest, make_runner
+    from hostbook.manifest.sections.config import ConfigDocument
 
     urls = [
         "https://deploy:s3cret-token@git.example.org/team/app.git",
@@ -122,14 +125,16 @@ def test_recordings_mask_url_credentials_but_keep_their_shape(tmp_path: Path) ->
         "ssh://git@git.example.org/team/app.git",
     ]
     (tmp_path / "sources").write_text("\n".join(urls) + "\n")
-    recorder = RecordingRunner(LiveRunner(), tmp_path)
-    recorder.run(["cat", str(tmp_path / "sources")])
+    config = ConfigDocument.model_validate({"schema": ConfigDocument.schema_string()})
+    recorder = make_runner(CaptureRequest(tmp_path / "repo", [], config, record=tmp_path))
+    assert isinstance(recorder, RecordingRunner)
+    recorder.query(["cat", str(tmp_path / "sources")])
     recorder.read_file(str(tmp_path / "sources"))
     text = recorder.save().read_text()
     for secret in ("s3cret-token", "ghp_abcdef123456", "abcd1234"):
         assert secret not in text
     replay = ReplayRunner(tmp_path)
-    replayed = replay.run(["cat", str(tmp_path / "sources")]).stdout.split()
+    replayed = replay.query(["cat", str(tmp_path / "sources")]).stdout.split()
     assert replayed == (replay.read_file(str(tmp_path / "sources")) or "").split()
     # The capture makes the same redaction decision from the masked text.
     assert [redact_url(u) for u in replayed] == [redact_url(u) for u in urls]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
+from hostbook.process.masking import describe
 from hostbook.process.pipeline import Stage
 from hostbook.process.recording import RecordingRunner, ReplayRunner
 from hostbook.process.runner import DryRunRunner, LiveRunner
@@ -75,3 +77,40 @@ def test_a_replayed_dry_run_prints_commands_and_answers_queries(tmp_path: Path) 
     assert replay.command(["lvremove", "vg/x"]).ok
     assert replay.printed == ["lvremove vg/x"]
     assert replay.query(["echo", "listed"]).stdout == "listed\n"
+
+
+def test_live_runner_streams_lines_and_keep_env_values_out_of_the_log(tmp_path: Path) -> None:
+    seen: list[str] = []
+    lines: list[tuple[str, str]] = []
+    runner = LiveRunner(echo=seen.append)
+    result = runner.command(
+        ["sh", "-c", 'echo "one $SECRET_VALUE"; echo two >&2; echo three'],
+        env={"SECRET_VALUE": "hunter2"}, on_line=lambda s, line: lines.append((s, line)),
+    )
+    assert result.ok and result.stdout == "one hunter2\nthree\n" and result.stderr == "two\n"
+    assert sorted(lines) == [("stderr", "two"), ("stdout", "one hunter2"), ("stdout", "three")]
+    assert seen == ["SECRET_VALUE=... sh -c 'echo \"one $SECRET_VALUE\"; echo two >&2; echo three'"]
+    assert "hunter2" not in seen[0]
+
+
+def test_live_runner_missing_tool_and_timeout() -> None:
+    runner = LiveRunner()
+    missing = runner.query(["no-such-tool-hostbook"])
+    assert missing.missing and missing.failure() == "no-such-tool-hostbook: not installed"
+    started = time.monotonic()
+    slow = runner.query(["sleep", "30"], timeout=0.5)
+    assert slow.timed_out and time.monotonic() - started < 10
+    assert "timed out" in slow.failure()
+
+
+def test_dry_run_prints_changes_and_still_runs_queries(tmp_path: Path) -> None:
+    printed: list[str] = []
+    runner = DryRunRunner(echo=printed.append)
+    target = tmp_path / "made"
+    assert runner.command(["touch", str(target)]).ok
+    assert not target.exists()
+    query = runner.query(["ls", str(tmp_path)])
+    assert query.ok and query.stdout == ""
+    assert printed[0] == f"touch {target}"
+    assert printed[1].startswith(f"ls {tmp_path}  # query")
+    assert describe(["a b", "c"], cwd="/x y") == "(cd '/x y' && 'a b' c)"

@@ -11,17 +11,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from hostbook.jobs.archive.base import ArchiveRequest, password_env, read_env_file
-from hostbook.jobs.commands import DEFAULT_TIMEOUT, CommandResult, LineSink, LiveCommands
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Journal
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import LiveRunner
+from hostbook.process.spawn import Identity, LineSink
 
 NOBODY = 65534
 
@@ -51,11 +53,12 @@ def flip_one_byte(path: Path, offset: int = 1000) -> None:
 
 
 def context(host: str = "testhost", now: datetime | None = None,
-            commands: LiveCommands | None = None) -> tuple[StepContext, list[str]]:
+            runner: LiveRunner | None = None) -> tuple[StepContext, list[str]]:
     log: list[str] = []
-    cmds = commands or LiveCommands(echo=lambda text: log.append(f"$ {text}"))
+    if runner is None:
+        runner = LiveRunner(echo=lambda text: log.append(f"$ {text}"))
     ctx = StepContext(
-        host=host, commands=cmds, journal=Journal(Path("/nonexistent"), enabled=False),
+        host=host, runner=runner, journal=Journal(Path("/nonexistent"), enabled=False),
         log=log.append, now=now or datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
     )
     return ctx, log
@@ -72,24 +75,15 @@ def record(source: Path, database: Path) -> None:
     sure.update(source, database)
 
 
-class Unprivileged(LiveCommands):
+class Unprivileged(LiveRunner):
     """Runs the real tools as uid/gid 65534 when we are root (so permissions bite)."""
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        on_line: LineSink | None = None,
-        mutates: bool = True,
-    ) -> CommandResult:
+    def _run(self, argv: Sequence[str], timeout: float | None, stdin: str | None,
+             env: Mapping[str, str] | None, cwd: str | None, on_line: LineSink | None,
+             identity: Identity | None, secrets: Iterable[str]) -> CommandResult:
         if os.geteuid() == 0:
-            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                    *argv]
-        return super().run(argv, timeout=timeout, env=env, cwd=cwd, on_line=on_line,
-                           mutates=mutates)
+            identity = Identity(NOBODY, NOBODY)
+        return super()._run(argv, timeout, stdin, env, cwd, on_line, identity, secrets)
 
 
 @pytest.fixture

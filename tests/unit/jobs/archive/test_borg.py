@@ -92,7 +92,7 @@ def test_unreadable_file_is_a_warning_and_the_archive_exists(shared_tmp: Path) -
     password = shared_tmp / "pass"
     password.write_text("pw\n")
     password.chmod(0o644)
-    ctx, _log = context(commands=Unprivileged(env={"BORG_BASE_DIR": str(shared_tmp / "home")}))
+    ctx, _log = context(runner=Unprivileged(env={"BORG_BASE_DIR": str(shared_tmp / "home")}))
     result = archive_borg.archive(request(ctx, source), spec(shared_tmp / "repo", password))
     assert result.status == WARNING, result.message
     assert result.archive_id is not None

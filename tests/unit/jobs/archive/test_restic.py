@@ -104,7 +104,7 @@ def test_unreadable_file_is_a_warning_and_the_snapshot_exists(shared_tmp: Path) 
     password = shared_tmp / "pass"
     password.write_text("pw\n")
     password.chmod(0o644)
-    ctx, _log = context(commands=Unprivileged())
+    ctx, _log = context(runner=Unprivileged())
     settings = spec(shared_tmp / "repo", password,
                     extra_args=["--cache-dir", str(shared_tmp / "cache")])
     result = archive_restic.archive(request(ctx, source), settings)

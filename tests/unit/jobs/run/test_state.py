@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import pytest
 
-from hostbook.jobs.commands import DryRunCommands, LiveCommands, describe
 from hostbook.jobs.run import monitor
 from hostbook.jobs.run.lock import RunLocked, host_lock
 from hostbook.jobs.run.run_journal import Journal
@@ -111,46 +110,6 @@ def test_second_run_waits_for_the_first(tmp_path: Path) -> None:
         waited = time.monotonic() - started
     holder.wait()
     assert 0.3 < waited < 20
-
-
-# -- command runner ------------------------------------------------------------------
-
-
-def test_live_commands_stream_lines_and_keep_env_values_out_of_the_log(tmp_path: Path) -> None:
-    seen: list[str] = []
-    lines: list[tuple[str, str]] = []
-    commands = LiveCommands(echo=seen.append)
-    result = commands.run(
-        ["sh", "-c", 'echo "one $SECRET_VALUE"; echo two >&2; echo three'],
-        env={"SECRET_VALUE": "hunter2"}, on_line=lambda s, line: lines.append((s, line)),
-    )
-    assert result.ok and result.stdout == "one hunter2\nthree\n" and result.stderr == "two\n"
-    assert sorted(lines) == [("stderr", "two"), ("stdout", "one hunter2"), ("stdout", "three")]
-    assert seen == ["SECRET_VALUE=... sh -c 'echo \"one $SECRET_VALUE\"; echo two >&2; echo three'"]
-    assert "hunter2" not in seen[0]
-
-
-def test_live_commands_missing_tool_and_timeout() -> None:
-    commands = LiveCommands()
-    missing = commands.run(["no-such-tool-hostbook"])
-    assert missing.missing and missing.failure() == "no-such-tool-hostbook: not installed"
-    started = time.monotonic()
-    slow = commands.run(["sleep", "30"], timeout=0.5)
-    assert slow.timed_out and time.monotonic() - started < 10
-    assert "timed out" in slow.failure()
-
-
-def test_dry_run_prints_changes_and_still_runs_queries(tmp_path: Path) -> None:
-    printed: list[str] = []
-    commands = DryRunCommands(echo=printed.append)
-    target = tmp_path / "made"
-    assert commands.run(["touch", str(target)]).ok
-    assert not target.exists()
-    query = commands.run(["ls", str(tmp_path)], mutates=False)
-    assert query.ok and query.stdout == ""
-    assert printed[0] == f"touch {target}"
-    assert printed[1].startswith(f"ls {tmp_path}  # query")
-    assert describe(["a b", "c"], cwd="/x y") == "(cd '/x y' && 'a b' c)"
 
 
 # -- monitoring ----------------------------------------------------------------------

@@ -7,14 +7,11 @@ prints the commands a real run would make from exactly those answers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hostbook.capture.runner import ReplayRunner
-from hostbook.jobs.commands import DEFAULT_TIMEOUT, CommandResult, DryRunCommands, LineSink
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Journal
 from hostbook.jobs.snapshot import lvm as snapshot_lvm
@@ -22,32 +19,11 @@ from hostbook.jobs.snapshot import steps as snapshots
 from hostbook.manifest.sections.jobs import JobsDocument
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import parse_text
+from hostbook.process.recording import ReplayRunner
+from hostbook.process.runner import DryRunRunner
 from tests.paths import FIXTURES
 
 JOB_RECORDINGS = FIXTURES / "jobs"
-
-
-class ReplayCommands:
-    """Answers the jobs runner's queries from a recording made on a real host."""
-
-    dry_run = False
-
-    def __init__(self, directory: Path) -> None:
-        self.replay = ReplayRunner(directory)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        on_line: LineSink | None = None,
-        mutates: bool = True,
-    ) -> CommandResult:
-        got = self.replay.run(argv)
-        return CommandResult(got.argv, got.returncode, got.stdout, got.stderr, got.missing,
-                             got.timed_out)
 
 
 def jobs() -> JobsDocument:
@@ -65,9 +41,9 @@ jobs:
 
 def context(recording: str, tmp_path: Path) -> tuple[StepContext, list[str]]:
     printed: list[str] = []
-    commands = DryRunCommands(echo=printed.append, live=ReplayCommands(JOB_RECORDINGS / recording))
+    commands = DryRunRunner(echo=printed.append, live=ReplayRunner(JOB_RECORDINGS / recording))
     ctx = StepContext(
-        host="lab", commands=commands, journal=Journal(tmp_path / "j", enabled=False),
+        host="lab", runner=commands, journal=Journal(tmp_path / "j", enabled=False),
         log=printed.append, now=datetime(2024, 5, 1, tzinfo=UTC), mount_root=Path("/run/hb"),
     )
     return ctx, printed
@@ -111,12 +87,12 @@ def test_xfs_snapshot_needs_nouuid_and_stays_read_only(tmp_path: Path) -> None:
 def test_snapshot_validity_from_the_recorded_state(tmp_path: Path) -> None:
     valid, _ = context("lvm", tmp_path)
     overflowed, _ = context("lvm-overflowed", tmp_path)
-    assert snapshot_lvm.check_valid(valid.commands, "jobsvg", "data-hostbook-snap") is None
-    problem = snapshot_lvm.check_valid(overflowed.commands, "jobsvg", "data-hostbook-snap")
+    assert snapshot_lvm.check_valid(valid.runner, "jobsvg", "data-hostbook-snap") is None
+    problem = snapshot_lvm.check_valid(overflowed.runner, "jobsvg", "data-hostbook-snap")
     assert problem is not None and "overflowed (100.00% of its space used)" in problem
     taken = snapshots.Taken("lv-jobsvg-data", "jobsvg/data", "lvm", "/run/hb/x",
                             details={"vg": "jobsvg", "name": "data-hostbook-snap"})
-    live = StepContext(host="lab", commands=ReplayCommands(JOB_RECORDINGS / "lvm-overflowed"),
+    live = StepContext(host="lab", runner=ReplayRunner(JOB_RECORDINGS / "lvm-overflowed"),
                        journal=Journal(tmp_path / "j", enabled=False), log=print)
     assert snapshots.verify(live, taken) == problem
 

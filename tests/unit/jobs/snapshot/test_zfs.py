@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs.commands import DryRunCommands, LiveCommands
 from hostbook.jobs.replication import clone_step as clone
 from hostbook.jobs.run.context import StepContext
 from hostbook.jobs.run.events import JsonSink
@@ -26,6 +25,7 @@ from hostbook.jobs.run.run_journal import Journal
 from hostbook.jobs.snapshot import steps as snapshots
 from hostbook.jobs.snapshot import zfs as snapshot_zfs
 from hostbook.manifest.sections.jobs import JobsDocument
+from hostbook.process.runner import DryRunRunner, LiveRunner
 from tests.paths import FAKES
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -38,9 +38,9 @@ def fake_zfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("HOSTBOOK_FAKE_ZFS_STATE", str(state))
     monkeypatch.setenv("HOSTBOOK_FAKE_ZFS_NOW", str(int(NOW.timestamp()) - 3600))
-    commands = LiveCommands()
+    runner = LiveRunner()
     for dataset in ("tank", "tank/data", "tank/data/sub", "backup"):
-        result = commands.run(["zfs", "create", dataset])
+        result = runner.command(["zfs", "create", dataset])
         assert result.ok, result.failure()
     yield state
 
@@ -62,17 +62,17 @@ jobs:
 def context(tmp_path: Path, now: datetime = NOW, dry_run: bool = False,
             log: list[str] | None = None) -> StepContext:
     lines = log if log is not None else []
-    live = LiveCommands(echo=lambda t: lines.append(f"$ {t}"))
-    commands = DryRunCommands(echo=lambda t: lines.append(f"$ {t}")) if dry_run else live
+    live = LiveRunner(echo=lambda t: lines.append(f"$ {t}"))
+    runner = DryRunRunner(echo=lambda t: lines.append(f"$ {t}")) if dry_run else live
     return StepContext(
-        host="h", commands=commands,
+        host="h", runner=runner,
         journal=Journal(tmp_path / "journal.jsonl", enabled=not dry_run),
         log=lines.append, now=now, mount_root=tmp_path / "mnt",
     )
 
 
 def zfs_lines(*args: str) -> list[str]:
-    result = LiveCommands().run(["zfs", *args])
+    result = LiveRunner().query(["zfs", *args])
     assert result.ok, result.failure()
     return result.stdout.splitlines()
 
@@ -100,12 +100,12 @@ def test_recursive_snapshot_named_for_retention_and_held(fake_zfs: Path, tmp_pat
 
     # Unsnap: undoing the journaled hold releases it recursively; the snapshots stay.
     for resource in reversed(ctx.journal.opened):
-        assert snapshots.undo(ctx.commands, resource) is None
+        assert snapshots.undo(ctx.runner, resource) is None
         ctx.journal.removed(resource)
     assert zfs_lines("holds", "-H", "-r", full) == []
     assert len(zfs_lines("list", "-H", "-o", "name", "-t", "snapshot", "-r", "tank")) == 2
     # Undoing again finds nothing to do (the hold is gone): no error.
-    assert snapshots.undo(ctx.commands, state.resources[0]) is None
+    assert snapshots.undo(ctx.runner, state.resources[0]) is None
 
 
 def test_transient_snapshot_is_destroyed_at_unsnap(fake_zfs: Path, tmp_path: Path) -> None:
@@ -119,9 +119,9 @@ def test_transient_snapshot_is_destroyed_at_unsnap(fake_zfs: Path, tmp_path: Pat
     kinds = [r.kind for r in ctx.journal.opened]
     assert kinds == ["zfs-snapshot", "zfs-hold"]
     for resource in reversed(ctx.journal.opened):
-        assert snapshots.undo(ctx.commands, resource) is None
+        assert snapshots.undo(ctx.runner, resource) is None
     assert zfs_lines("list", "-H", "-o", "name", "-t", "snapshot", "-r", "tank") == []
-    assert not snapshot_zfs.snapshot_exists(ctx.commands, full)
+    assert not snapshot_zfs.snapshot_exists(ctx.runner, full)
 
 
 def test_dry_run_prints_snapshot_hold_and_the_mount_tree(fake_zfs: Path, tmp_path: Path) -> None:

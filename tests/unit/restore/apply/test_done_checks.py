@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from hostbook.capture.runner import ReplayRunner
+from hostbook.process.recording import ReplayRunner
 from hostbook.restore.apply.done_checks import is_done, table_matches
 from hostbook.restore.plan.steps import DoneCheck
 from tests.paths import FIXTURES

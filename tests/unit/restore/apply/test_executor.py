@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.capture.runner import LiveRunner
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.process.runner import LiveRunner
 from hostbook.restore.apply import executor
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.apply.executor import apply_steps
@@ -85,7 +85,7 @@ def test_kill_9_mid_step_then_rerun_completes(tmp_path: Path) -> None:
         sys.path.insert(0, {str(tmp_path)!r})
         from pathlib import Path
         from plan import steps
-        from hostbook.capture.runner import LiveRunner
+        from hostbook.process.runner import LiveRunner
         from hostbook.restore.apply.executor import apply_steps
         from hostbook.restore.target.guard import DeviceGuard
         from hostbook.restore.apply.apply_journal import Journal

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import ReplayRunner
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.restore import RestoreDocument
@@ -35,6 +34,7 @@ from hostbook.manifest.sections.storage import (
     SwapEntry,
     sfdisk_script,
 )
+from hostbook.process.recording import ReplayRunner
 from hostbook.restore.plan.planner import Plan, PlanInput, make_plan
 from hostbook.restore.plan.script import render_script
 from hostbook.restore.plan.steps import Command, Step

@@ -13,11 +13,11 @@ import json
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import ReplayRunner
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import LuksEntry, StorageDocument
+from hostbook.process.recording import ReplayRunner
 from hostbook.restore.plan.planner import PlanInput, make_plan
 from hostbook.restore.session import recorded_identities
 from hostbook.restore.target.diskmap import build_map

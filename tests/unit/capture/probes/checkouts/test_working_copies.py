@@ -17,9 +17,10 @@ from hostbook.capture.collect import collect_sections
 from hostbook.capture.probes.checkouts.scan import ScanRules, network_mounts, scan
 from hostbook.capture.probes.checkouts.working_copies import ROOTS_ENV, choose_roots
 from hostbook.capture.redact import redact_url
-from hostbook.capture.runner import LiveRunner, ReplayRunner
 from hostbook.capture.workflow import CaptureRequest, capture
 from hostbook.manifest.sections.config import ConfigDocument
+from hostbook.process.recording import ReplayRunner
+from hostbook.process.runner import LiveRunner
 
 CONFIG = ConfigDocument.model_validate({"schema": "hostbook/config/v1"})
 TOKEN = "ghp_s3cretTOKENvalue123"

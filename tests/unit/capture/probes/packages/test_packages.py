@@ -23,10 +23,11 @@ from hostbook.capture.probes.packages import pipx as packages_pipx
 from hostbook.capture.probes.packages import rpm as packages_rpm
 from hostbook.capture.probes.packages import snap as packages_snap
 from hostbook.capture.probes.packages.openpgp import file_fingerprints, fingerprints
-from hostbook.capture.runner import LiveRunner, ReplayRunner, Runner
 from hostbook.manifest.diff import diff_sections
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.packages import PackagesDocument
+from hostbook.process.recording import ReplayRunner
+from hostbook.process.runner import LiveRunner, Runner
 from tests.paths import FIXTURES
 
 CONFIG = ConfigDocument.model_validate({"schema": "hostbook/config/v1"})

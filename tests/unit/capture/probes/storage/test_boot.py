@@ -30,9 +30,9 @@ from hostbook.capture.parsers.boot import (
     parse_efibootmgr,
     split_multiselect,
 )
-from hostbook.capture.runner import ReplayRunner
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.storage import StorageDocument
+from hostbook.process.recording import ReplayRunner
 from tests.paths import FIXTURES
 
 UEFI, GRUBPC = "storage-uefi", "storage-grubpc"

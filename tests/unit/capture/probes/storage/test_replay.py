@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from hostbook.capture.collect import collect_sections
-from hostbook.capture.runner import ReplayRunner
 from hostbook.manifest.merge import to_commented
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.sections.storage import StorageDocument, entry_references, sfdisk_script
 from hostbook.manifest.yamlio import dump_text
+from hostbook.process.recording import ReplayRunner
 from tests.paths import FIXTURES
 
 RECORDINGS = sorted(p.parent.name for p in FIXTURES.glob("storage-*/recording.json"))

@@ -14,8 +14,9 @@ from hostbook.jobs.archive.streams.chains import (
     ChainPolicy,
     plan_archive,
 )
+from hostbook.jobs.archive.streams.writer import filter_argv, stream_to_file
 from hostbook.jobs.replication.zfs.inventory import Snapshot
-from hostbook.jobs.replication.zfs.transfer import filter_argv, stream_to_file
+from hostbook.process.runner import LiveRunner
 
 DAY = 86400
 
@@ -83,11 +84,13 @@ def test_stream_to_file_through_zstd(tmp_path: Path) -> None:
 
     out = tmp_path / "tank-data@daily-1.zfs.zst"
     payload = "print('x' * 200000, end='')"
-    raw, stored = stream_to_file([sys.executable, "-c", payload], out, compress="zstd")
+    raw, stored = stream_to_file(LiveRunner(), [sys.executable, "-c", payload], out,
+                                 compress="zstd")
     assert raw == 200000 and 0 < stored < raw
     assert not out.with_name(out.name + ".partial").exists()
     back = subprocess.run(["zstd", "-d", "-c", str(out)], capture_output=True, check=True)
     assert back.stdout == b"x" * 200000
     with pytest.raises(RuntimeError):
-        stream_to_file([sys.executable, "-c", "import sys; sys.exit(3)"], tmp_path / "bad")
+        stream_to_file(LiveRunner(), [sys.executable, "-c", "import sys; sys.exit(3)"],
+                       tmp_path / "bad")
     assert not (tmp_path / "bad").exists()

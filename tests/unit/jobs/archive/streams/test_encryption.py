@@ -6,7 +6,6 @@ with an unprotected key) and thrown away with it.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from hostbook.jobs.archive.streams.restore import ChainRestoreError, Keys, decode_file, read_filters
-from hostbook.jobs.replication.zfs.transfer import stream_to_file
+from hostbook.jobs.archive.streams.writer import stream_to_file
+from hostbook.process.runner import LiveRunner
 from tests.loopdev import skip_or_fail
 
 # 1.5 MB of bytes that compress, with a random tail that does not: a stream's shape.
@@ -75,16 +75,17 @@ def gnupg(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
 
 
 def _read_back(path: Path, compression: str, encryption: str, keys: Keys) -> bytes:
-    sink = io.BytesIO()
-    decode_file(path, read_filters(compression, encryption, keys), sink, env=keys.env)
-    return sink.getvalue()
+    out = path.with_name(path.name + ".decoded")
+    decode_file(LiveRunner(), path, read_filters(compression, encryption, keys), out,
+                env=keys.env)
+    return out.read_bytes()
 
 
 def test_zstd_and_age_round_trip(tmp_path: Path, age_identity: tuple[str, str]) -> None:
     identity, recipient = age_identity
     send, data = _sent(tmp_path)
     out = tmp_path / "tank_www@daily-1.zfs.zst.age"
-    raw, stored = stream_to_file(send, out, compress="zstd", encrypt="age",
+    raw, stored = stream_to_file(LiveRunner(), send, out, compress="zstd", encrypt="age",
                                  recipients=[recipient])
     assert raw == len(data) and 0 < stored < raw
     assert out.read_bytes().startswith(b"age-encryption.org/v1\n")
@@ -98,7 +99,7 @@ def test_zstd_and_gpg_round_trip(tmp_path: Path,
     env, fingerprint = gnupg
     send, data = _sent(tmp_path)
     out = tmp_path / "tank_www@daily-1.zfs.zst.gpg"
-    raw, stored = stream_to_file(send, out, compress="zstd", encrypt="gpg",
+    raw, stored = stream_to_file(LiveRunner(), send, out, compress="zstd", encrypt="gpg",
                                  recipients=[fingerprint], env=env)
     assert raw == len(data) and 0 < stored < raw
     packets = subprocess.run(["gpg", "--batch", "--list-packets", str(out)],
@@ -112,7 +113,7 @@ def test_age_without_compression_round_trip(tmp_path: Path,
     identity, recipient = age_identity
     send, data = _sent(tmp_path)
     out = tmp_path / "plain.age"
-    raw, stored = stream_to_file(send, out, compress="none", encrypt="age",
+    raw, stored = stream_to_file(LiveRunner(), send, out, compress="none", encrypt="age",
                                  recipients=[recipient])
     assert raw == len(data) and stored > raw  # age adds a header and per-chunk tags
     assert _read_back(out, "none", "age", Keys(age_identities=(identity,))) == data
@@ -125,7 +126,7 @@ def test_wrong_identity_is_a_clear_failure(tmp_path: Path,
     subprocess.run(["age-keygen", "-o", str(other)], capture_output=True, check=True)
     send, _ = _sent(tmp_path)
     out = tmp_path / "s.zst.age"
-    stream_to_file(send, out, compress="zstd", encrypt="age", recipients=[recipient])
+    stream_to_file(LiveRunner(), send, out, compress="zstd", encrypt="age", recipients=[recipient])
     with pytest.raises(ChainRestoreError, match=r"s\.zst\.age: age: exit 1: .*identity"):
         _read_back(out, "zstd", "age", Keys(age_identities=(str(other),)))
     with pytest.raises(ChainRestoreError, match="identity file is needed"):
@@ -137,5 +138,6 @@ def test_failed_encryption_leaves_no_file(tmp_path: Path,
     send, _ = _sent(tmp_path)
     out = tmp_path / "bad.age"
     with pytest.raises(RuntimeError, match="age: exit"):
-        stream_to_file(send, out, compress="zstd", encrypt="age", recipients=["age1notakey"])
+        stream_to_file(LiveRunner(), send, out, compress="zstd", encrypt="age",
+                       recipients=["age1notakey"])
     assert not out.exists() and not out.with_name("bad.age.partial").exists()

@@ -30,8 +30,10 @@ from hostbook.jobs.archive.streams.restore import (
     check_lineage,
     restore_chain,
 )
+from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.jobs.replication.host_plan import load_inventory
-from hostbook.jobs.replication.zfs.transfer import Endpoint, SubprocessRunner, stream_to_file
+from hostbook.jobs.replication.zfs.transfer import Endpoint
+from hostbook.process.runner import LiveRunner
 from tests.loopdev import skip_or_fail
 from tests.paths import REPO_ROOT
 
@@ -55,7 +57,7 @@ class Host:
         return res.stdout
 
     def snapshots(self, dataset: str) -> list[tuple[str, int]]:
-        inv = load_inventory(SubprocessRunner(self.env), dataset, self.endpoint)
+        inv = load_inventory(LiveRunner(env=self.env), dataset, self.endpoint)
         return [(s.name, s.guid) for s in inv[dataset].snapshots] if dataset in inv else []
 
 
@@ -78,13 +80,13 @@ def _archive_days(src: Host, archive: Path, cat: Catalogue, recipient: str,
         src.env["HOSTBOOK_FAKE_ZFS_NOW"] = str(now)
         src.zfs("set", "hostbook:dirty=on", "tank/www")  # some data changed since yesterday
         src.zfs("snapshot", f"tank/www@daily-{day:02d}")
-        inv = load_inventory(SubprocessRunner(src.env), "tank/www", src.endpoint)["tank/www"]
+        inv = load_inventory(LiveRunner(env=src.env), "tank/www", src.endpoint)["tank/www"]
         decision = plan_archive(cat.entries("tank/www"), inv.snapshots, policy, now)
         if decision.snapshot is None:
             continue
         name = stream_filename("tank/www", decision, compression="zstd", encryption="age")
         _raw, stored = stream_to_file(
-            src.endpoint.argv(*send_args_for(decision, "tank/www")), archive / name,
+            LiveRunner(), src.endpoint.argv(*send_args_for(decision, "tank/www")), archive / name,
             compress="zstd", encrypt="age", recipients=[recipient], env=src.env,
         )
         cat.add("tank/www", decision.snapshot, decision.parent, stored, name,
@@ -113,7 +115,7 @@ def test_chain_restores_by_guid_and_resumes_after_a_bad_member(
     good = bad.read_bytes()
     bad.write_bytes(good[: len(good) // 2])
     report = restore_chain(newest, "restore/www", receiver=dst.endpoint, archive_dir=archive,
-                           keys=keyset)
+                           keys=keyset, runner=LiveRunner())
     assert not report.ok
     assert [m.action for m in report.members] == ["received", "received", "failed"]
     assert bad.name in report.members[-1].error
@@ -125,7 +127,8 @@ def test_chain_restores_by_guid_and_resumes_after_a_bad_member(
     bad.write_bytes(good)
     progress: list[tuple[str, int]] = []
     report = restore_chain(newest, "restore/www", receiver=dst.endpoint, archive_dir=archive,
-                           keys=keyset, progress=lambda e, n: progress.append((e.snapshot, n)))
+                           keys=keyset, progress=lambda e, n: progress.append((e.snapshot, n)),
+                           runner=LiveRunner())
     assert report.ok, [m.error for m in report.members]
     assert [m.action for m in report.members] == ["skipped", "skipped", "received", "received"]
     assert report.received == ["daily-02", "daily-03"]
@@ -134,7 +137,7 @@ def test_chain_restores_by_guid_and_resumes_after_a_bad_member(
         (e.snapshot, source_guids[e.snapshot]) for e in newest]
     # Nothing left to do.
     again = restore_chain(newest, "restore/www", receiver=dst.endpoint, archive_dir=archive,
-                          keys=keyset)
+                          keys=keyset, runner=LiveRunner())
     assert again.ok and again.received == []
 
 
@@ -153,10 +156,11 @@ def test_restore_refuses_a_target_that_does_not_continue_the_chain(
         lineage = cat.lineage(cat.entries("tank/www")[-1].id)
     with pytest.raises(ChainRestoreError, match="none is the chain's full daily-00"):
         restore_chain(lineage, "restore/www", receiver=dst.endpoint, archive_dir=archive,
-                      keys=keyset)
+                      keys=keyset, runner=LiveRunner())
     assert dst.snapshots("restore/www")[0][0] == "unrelated"
     with pytest.raises(ChainRestoreError, match="identity file is needed"):
-        restore_chain(lineage, "restore/other", receiver=dst.endpoint, archive_dir=archive)
+        restore_chain(lineage, "restore/other", receiver=dst.endpoint, archive_dir=archive,
+                      runner=LiveRunner())
 
 
 def _entry(i: int, parent: int | None, dataset: str = "tank/www") -> ArchiveEntry:

@@ -11,11 +11,11 @@ import json
 
 import pytest
 
-from hostbook.capture.runner import ReplayRunner
 from hostbook.jobs.replication.btrfs.inventory import BtrfsDirectory, load_directory, remote
 from hostbook.jobs.replication.btrfs.plan import BtrfsTarget, plan_btrfs_directory
 from hostbook.manifest.errors import RuntimeFailure
 from hostbook.manifest.sections.retention import RetentionPolicy
+from hostbook.process.recording import ReplayRunner
 from tests.paths import FIXTURES
 
 FIX = FIXTURES / "btrfs" / "replication"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.capture.runner import ReplayRunner
 from hostbook.jobs.replication.btrfs.inventory import BtrfsDirectory, load_directory
 from hostbook.jobs.replication.btrfs.lineage import BtrfsStep
 from hostbook.jobs.replication.btrfs.plan import (
@@ -25,6 +24,7 @@ from hostbook.jobs.replication.btrfs.plan import (
     validate_btrfs,
 )
 from hostbook.manifest.sections.retention import RetentionPolicy
+from hostbook.process.recording import ReplayRunner
 from tests.paths import FIXTURES
 
 FIX = FIXTURES / "btrfs" / "replication"

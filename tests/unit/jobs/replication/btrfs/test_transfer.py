@@ -11,7 +11,6 @@ import sys
 import threading
 from pathlib import Path
 
-from hostbook.capture.runner import ReplayRunner
 from hostbook.jobs.replication.btrfs.inventory import load_directory
 from hostbook.jobs.replication.btrfs.lineage import BtrfsStep
 from hostbook.jobs.replication.btrfs.transfer import (
@@ -21,7 +20,9 @@ from hostbook.jobs.replication.btrfs.transfer import (
     receive_argv,
     send_argv,
 )
-from hostbook.jobs.replication.zfs.transfer import pipe
+from hostbook.process.pipeline import Stage
+from hostbook.process.recording import ReplayRunner
+from hostbook.process.runner import LiveRunner
 from tests.paths import FIXTURES
 
 FIX = FIXTURES / "btrfs" / "replication"
@@ -58,12 +59,14 @@ def test_cancel_cuts_a_running_stream(tmp_path: Path) -> None:
         if count >= MiB:
             cancel.set()
 
-    sent, code_s, _err_s, code_r, _err_r = pipe(
-        ([sys.executable, "-c", writer], {}), ([sys.executable, "-c", reader], {}),
+    piped = LiveRunner().pipeline(
+        [Stage.of([sys.executable, "-c", writer]), Stage.of([sys.executable, "-c", reader])],
         on_bytes=on_bytes, cancel=cancel,
     )
-    assert code_s != 0 and code_r == 0  # the sender was killed; the reader saw an early end
-    assert MiB <= sent < 8 * MiB and out.stat().st_size == sent
+    sender, receiver = piped.stages
+    assert piped.cancelled and not piped.ok
+    assert sender.returncode != 0 and receiver.returncode == 0  # killed; the reader saw an end
+    assert MiB <= piped.bytes < 8 * MiB and out.stat().st_size == piped.bytes
 
 
 def test_executor_stops_at_the_first_failure(tmp_path: Path) -> None:
@@ -72,6 +75,7 @@ def test_executor_stops_at_the_first_failure(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     steps = [BtrfsStep("send", snaps["daily-hostbook-1"], None, "x", "target", "usb"),
              BtrfsStep("delete", snaps["daily-hostbook-2"], None, "x", "source")]
-    report = BtrfsExecutor({"usb": BtrfsEndpoint(str(blocker / "backup"))}).execute(steps)
+    executor = BtrfsExecutor({"usb": BtrfsEndpoint(str(blocker / "backup"))}, runner=LiveRunner())
+    report = executor.execute(steps)
     assert not report.ok and len(report.steps) == 1
     assert report.steps[0].error.startswith(f"mkdir {blocker}/backup: ")

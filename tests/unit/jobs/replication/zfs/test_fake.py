@@ -20,12 +20,13 @@ from hostbook.jobs.replication.zfs.inventory import (
 )
 from hostbook.jobs.replication.zfs.ops import FullTransfer, IncrementalTransfer, ResumeTransfer
 from hostbook.jobs.replication.zfs.plan import TargetSpec, plan_dataset
-from hostbook.jobs.replication.zfs.transfer import Endpoint, SubprocessRunner, TransferExecutor
+from hostbook.jobs.replication.zfs.transfer import Endpoint, TransferExecutor
 from hostbook.manifest.sections.retention import (
     ReplicationSettings,
     RetentionPolicy,
     RetentionSettings,
 )
+from hostbook.process.runner import LiveRunner
 from tests.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -40,7 +41,7 @@ class Pool:
     def __init__(self, path: Path, now: int = 1_800_000_000) -> None:
         self.env = {"HOSTBOOK_FAKE_ZFS_STATE": str(path), "HOSTBOOK_FAKE_ZFS_NOW": str(now)}
         self.endpoint = Endpoint(ZFS, env=self.env)
-        self.runner = SubprocessRunner(self.env)
+        self.runner = LiveRunner(env=self.env)
 
     def zfs(self, *args: str, check: bool = True, env: dict | None = None,
             stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
@@ -127,7 +128,8 @@ def test_end_to_end_with_interrupted_receive_and_resume(pools: tuple[Pool, Pool]
         src.zfs("snapshot", f"tank/data/www@daily-d{day}")
     progress: list[tuple[str, int, int | None]] = []
     executor = TransferExecutor(src.endpoint, {"nas": dst.endpoint},
-                                progress=lambda n, b, e: progress.append((n, b, e)))
+                                progress=lambda n, b, e: progress.append((n, b, e)),
+                                runner=LiveRunner())
 
     # First run: an empty target gets a full send, then -i hops over the hourlies.
     p = _host_plan(src, dst, local, remote, t)
@@ -169,7 +171,7 @@ def test_stale_token_is_aborted_against_the_fake(pools: tuple[Pool, Pool]) -> No
     src, dst = pools
     src.zfs("snapshot", "tank/data/www@daily-1")
     src.zfs("snapshot", "tank/data/www@daily-2")
-    ex = TransferExecutor(src.endpoint, {"nas": dst.endpoint})
+    ex = TransferExecutor(src.endpoint, {"nas": dst.endpoint}, runner=LiveRunner())
     remote = RetentionPolicy(keep={"daily": 5})
     p = _host_plan(src, dst, remote, remote, 1_800_000_000)
     assert ex.execute(p.operations[:1]).ok
@@ -194,7 +196,8 @@ def test_raw_send_keeps_encryption(tmp_path: Path) -> None:
     p = plan_dataset(source, RetentionPolicy(keep={"daily": 1}),
                      [TargetSpec("nas", _missing(), RetentionPolicy(keep={"daily": 1}), None,
                                  "backup/www")], 1_800_000_000)
-    assert TransferExecutor(src.endpoint, {"nas": dst.endpoint}).execute(p.operations).ok
+    executor = TransferExecutor(src.endpoint, {"nas": dst.endpoint}, runner=LiveRunner())
+    assert executor.execute(p.operations).ok
     assert dst.zfs("get", "-Hp", "-o", "value", "encryption", "backup/www").stdout.strip() == (
         "aes-256-gcm")
 

@@ -24,8 +24,9 @@ from hostbook.jobs.replication.zfs.resume_token import (
     fletcher4_first_word,
     resume_state,
 )
-from hostbook.jobs.replication.zfs.transfer import Endpoint, SubprocessRunner, TransferExecutor
+from hostbook.jobs.replication.zfs.transfer import Endpoint, TransferExecutor
 from hostbook.manifest.sections.retention import RetentionPolicy
+from hostbook.process.runner import LiveRunner
 from tests.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -105,8 +106,8 @@ def test_stale_genuine_token_on_a_target_is_aborted(tmp_path: Path) -> None:
     (tmp_path / "d.json").write_text(json.dumps(state))
 
     src, dst = Endpoint(ZFS, env=src_env), Endpoint(ZFS, env=dst_env)
-    source = load_inventory(SubprocessRunner(src_env), "tank/www", src)["tank/www"]
-    target = load_inventory(SubprocessRunner(dst_env), "backup/www", dst, decode_from=src)
+    source = load_inventory(LiveRunner(env=src_env), "tank/www", src)["tank/www"]
+    target = load_inventory(LiveRunner(env=dst_env), "backup/www", dst, decode_from=src)
     resume = target["backup/www"].resume
     assert resume is not None and resume.toname is not None
     assert resume.toname.endswith("@syncoid_orion_2025-02-23:16:38:20-GMT-06:00")
@@ -118,7 +119,7 @@ def test_stale_genuine_token_on_a_target_is_aborted(tmp_path: Path) -> None:
     abort = plan.operations[0]
     assert isinstance(abort, AbortResume)
     assert "syncoid_orion_2025-02-23:16:38:20" in abort.reason
-    report = TransferExecutor(src, {"nas": dst}).execute(plan.operations)
+    report = TransferExecutor(src, {"nas": dst}, runner=LiveRunner()).execute(plan.operations)
     assert report.ok, [s.error for s in report.steps]
-    after = load_inventory(SubprocessRunner(dst_env), "backup/www", dst)["backup/www"]
+    after = load_inventory(LiveRunner(env=dst_env), "backup/www", dst)["backup/www"]
     assert after.resume is None and [s.name for s in after.snapshots] == ["daily-1"]

@@ -9,9 +9,10 @@ execution:
 
 1. **Identity.**  When capture is root and any path of the checkout (its
    directory, ``.git``/``.hg``/``.svn``, the git directory, the config file)
-   belongs to a non-root user, the tool runs as that user: ``setpriv
-   --reuid --regid --clear-groups --no-new-privs``, with the inheritable,
-   ambient and bounding capability sets emptied.  Whatever the repository
+   belongs to a non-root user, the tool runs as that user
+   (:class:`~hostbook.process.spawn.Identity`: its uid and gid, no
+   supplementary groups, no capabilities, ``no_new_privs`` so no setuid or
+   file-capability program climbs back).  Whatever the repository
    makes the tool execute then runs with the rights its owner already has.
    Paths owned by two different users run as ``nobody`` (65534), so neither
    user's configuration runs with the other's rights.  Ownership is read
@@ -19,7 +20,7 @@ execution:
 2. **Configuration.**  Each VCS module passes an environment that ignores
    the system and global configuration (``HOME`` points to a directory that
    does not exist) and overrides every configuration key that can start a
-   program; see vcs_git, vcs_hg and vcs_svn.
+   program; see capture/probes/checkouts/ (git, hg, svn).
 3. **Process hygiene.**  The environment is rebuilt from nothing (no
    ``SSH_AUTH_SOCK``, ``DISPLAY``, D-Bus or agent variables leak in), the
    tool starts in a new session (no controlling terminal to inject keys
@@ -40,18 +41,17 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import shutil
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from hostbook.manifest.tools import search_path
+from hostbook.process.environment import search_path
+from hostbook.process.spawn import Identity
 
 # Where confined tools find their "home": a directory no host is expected to
 # have (Debian's nobody uses it), so no per-user configuration is read.
 NEUTRAL_HOME = "/nonexistent"
 NOBODY = 65534
-SETPRIV = "setpriv"
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,6 @@ class Confinement:
 
     owner_of: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A user to run as: ids, and the name for messages."""
-
-    uid: int
-    gid: int
-    name: str
 
 
 def minimal_environment(extra: Mapping[str, str]) -> dict[str, str]:
@@ -121,24 +112,6 @@ def identity_for(paths: Iterable[str], euid: int | None = None) -> Identity | No
     if len(others) > 1:
         return Identity(NOBODY, NOBODY, "nobody")
     return _identity(others.pop())
-
-
-def setpriv_prefix(identity: Identity, env_path: str) -> list[str] | None:
-    """argv prefix that runs a program as ``identity`` with no privileges left."""
-    setpriv = shutil.which(SETPRIV, path=env_path)
-    if setpriv is None:
-        return None
-    return [
-        setpriv,
-        f"--reuid={identity.uid}",
-        f"--regid={identity.gid}",
-        "--clear-groups",
-        "--no-new-privs",
-        "--inh-caps=-all",
-        "--ambient-caps=-all",
-        "--bounding-set=-all",
-        "--",
-    ]
 
 
 def read_owned(path: str, uid: int) -> bytes | None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from hostbook.capture.probe import ProbeContext
-from hostbook.capture.probes.checkouts.confine import Confinement, identity_for, read_owned
-from hostbook.capture.runner import LiveRunner
 from hostbook.manifest.sections.config import ConfigDocument
+from hostbook.process.confine import Confinement, identity_for, read_owned
+from hostbook.process.runner import LiveRunner
 
 CONFIG = ConfigDocument.model_validate({"schema": "hostbook/config/v1"})
 
@@ -19,14 +19,14 @@ CONFIG = ConfigDocument.model_validate({"schema": "hostbook/config/v1"})
 def test_environment_is_built_from_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
     monkeypatch.setenv("GIT_DIR", "/elsewhere")
-    result = LiveRunner().run(["env"], confine=Confinement(env={"HGPLAIN": "1"}))
+    result = LiveRunner().query(["env"], confine=Confinement(env={"HGPLAIN": "1"}))
     env = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert set(env) == {"PATH", "LC_ALL", "LANG", "HOME", "HGPLAIN"}
     assert env["HOME"] == "/nonexistent" and env["LC_ALL"] == "C"
 
 
 def test_confined_command_runs_in_its_own_session_from_root_dir() -> None:
-    result = LiveRunner().run(["sh", "-c", "pwd; ps -o sid= -p $$; ps -o pgid= -p $$; echo $$"],
+    result = LiveRunner().query(["sh", "-c", "pwd; ps -o sid= -p $$; ps -o pgid= -p $$; echo $$"],
                               confine=Confinement())
     cwd, sid, pgid, pid = (line.strip() for line in result.stdout.splitlines())
     assert cwd == "/" and sid == pgid == pid  # session and group leader: no terminal
@@ -37,7 +37,7 @@ def test_timeout_kills_what_the_tool_left_behind(tmp_path: Path) -> None:
     # A "hook" leaving a grandchild that keeps the output pipe open.
     script = f"sleep 300 & echo $! > {pidfile}; sleep 300"
     started = time.monotonic()
-    result = LiveRunner().run(["sh", "-c", script], timeout=0.5, confine=Confinement())
+    result = LiveRunner().query(["sh", "-c", script], timeout=0.5, confine=Confinement())
     assert result.timed_out and time.monotonic() - started < 10
     grandchild = int(pidfile.read_text())
     deadline = time.monotonic() + 5
