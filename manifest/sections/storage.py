@@ -35,6 +35,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from hostbook.manifest import names
 from hostbook.manifest.model import Record, SectionDocument, fail_at
+from hostbook.manifest.partition_table import table_script
 
 
 def _sector_size(value: int) -> int:
@@ -858,12 +859,6 @@ def check_references(doc: StorageDocument) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _sfdisk_name(value: str) -> str:
-    """Quote a GPT name the way ``sfdisk --dump`` does (\\xNN for quote and backslash)."""
-    escaped = value.replace("\\", "\\x5c").replace('"', "\\x22")
-    return f'"{escaped}"'
-
-
 def sfdisk_script(document: StorageDocument, owner_id: str, device: str) -> str:
     """The ``sfdisk --dump`` text that recreates the table of ``owner_id`` on ``device``.
 
@@ -875,35 +870,6 @@ def sfdisk_script(document: StorageDocument, owner_id: str, device: str) -> str:
     table = getattr(owner, "table", None)
     if not isinstance(table, PartitionTable):
         raise KeyError(f"{owner_id}: no such entry with a partition table")
-    lines = [f"label: {table.type}"]
-    if table.id is not None:
-        lines.append(f"label-id: {table.id}")
-    lines += [f"device: {device}", f"unit: {table.unit}"]
-    if table.first_lba is not None:
-        lines.append(f"first-lba: {table.first_lba}")
-    if table.last_lba is not None:
-        lines.append(f"last-lba: {table.last_lba}")
-    if table.table_length is not None:
-        lines.append(f"table-length: {table.table_length}")
-    lines += [f"sector-size: {table.sector_size}", ""]
-    parts = sorted(
-        (e for e in document.entries if isinstance(e, PartitionEntry) and e.disk == owner_id),
-        key=lambda p: p.number,
-    )
-    separator = "p" if device[-1:].isdigit() else ""
-    for part in parts:
-        fields = [
-            f"start={part.start // table.sector_size:>12}",
-            f"size={part.size // table.sector_size:>12}",
-            f"type={part.partition_type}",
-        ]
-        if part.uuid and table.type == "gpt":
-            fields.append(f"uuid={part.uuid}")
-        if part.label is not None:
-            fields.append(f"name={_sfdisk_name(part.label)}")
-        if part.attributes:
-            fields.append(f'attrs="{part.attributes}"')
-        if part.bootable:
-            fields.append("bootable")
-        lines.append(f"{device}{separator}{part.number} : {', '.join(fields)}")
-    return "\n".join(lines) + "\n"
+    parts = [(e, e.start, e.size) for e in document.entries
+             if isinstance(e, PartitionEntry) and e.disk == owner_id]
+    return table_script(table, device, table.sector_size, table.first_lba, table.last_lba, parts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hostbook.manifest.partition_table import table_script as sfdisk_table_script
 from hostbook.manifest.sections.storage import PartitionEntry, PartitionTable
 from hostbook.restore.units import MIB, align_down, align_up, human
 
@@ -212,45 +213,8 @@ def fit_table(
     return fit
 
 
-def _quote_name(value: str) -> str:
-    """Quote a GPT name the way ``sfdisk --dump`` does (\\xNN for quote and backslash)."""
-    return '"' + value.replace("\\", "\\x5c").replace('"', "\\x22") + '"'
-
-
-def partition_node(device: str, number: int) -> str:
-    separator = "p" if device[-1:].isdigit() else ""
-    return f"{device}{separator}{number}"
-
-
 def table_script(fit: TableFit, device: str) -> str:
     """The sfdisk script (``sfdisk --dump`` format) that writes ``fit`` on ``device``."""
-    table = fit.table
-    sector = fit.sector_size
-    lines = [f"label: {table.type}"]
-    if table.id is not None:
-        lines.append(f"label-id: {table.id}")
-    lines += [f"device: {device}", "unit: sectors"]
-    if fit.keep_first_lba is not None:
-        lines.append(f"first-lba: {fit.keep_first_lba}")
-    if fit.keep_last_lba is not None:
-        lines.append(f"last-lba: {fit.keep_last_lba}")
-    if table.table_length is not None:
-        lines.append(f"table-length: {table.table_length}")
-    lines += [f"sector-size: {sector}", ""]
-    for planned in sorted(fit.partitions, key=lambda p: p.entry.number):
-        part = planned.entry
-        fields = [
-            f"start={planned.start // sector:>12}",
-            f"size={planned.size // sector:>12}",
-            f"type={part.partition_type}",
-        ]
-        if part.uuid and table.type == "gpt":  # an MBR partition's id is derived
-            fields.append(f"uuid={part.uuid}")
-        if part.label is not None:
-            fields.append(f"name={_quote_name(part.label)}")
-        if part.attributes:
-            fields.append(f'attrs="{part.attributes}"')
-        if part.bootable:
-            fields.append("bootable")
-        lines.append(f"{partition_node(device, part.number)} : {', '.join(fields)}")
-    return "\n".join(lines) + "\n"
+    return sfdisk_table_script(fit.table, device, fit.sector_size, fit.keep_first_lba,
+                               fit.keep_last_lba, [(p.entry, p.start, p.size)
+                                                   for p in fit.partitions])

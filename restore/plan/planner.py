@@ -17,6 +17,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hostbook.manifest.partition_table import partition_node
 from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import (
     CryptEntry,
@@ -45,7 +46,6 @@ from hostbook.restore.plan.partitions import (
     TableFit,
     fit_table,
     grow_problem,
-    partition_node,
     table_script,
 )
 from hostbook.restore.plan.sizing import Sizing, plan_sizes

@@ -9,6 +9,7 @@ Those are the paths every command uses and the device guard allows.
 from __future__ import annotations
 
 from hostbook.manifest.names import device_name_problem
+from hostbook.manifest.partition_table import partition_node
 from hostbook.manifest.sections.storage import (
     CryptEntry,
     DiskEntry,
@@ -20,12 +21,6 @@ from hostbook.manifest.sections.storage import (
     StorageEntry,
 )
 from hostbook.restore.plan.layout import StorageView
-
-
-def partition_path(disk_path: str, number: int) -> str:
-    """``/dev/sda`` + 3 -> ``/dev/sda3``; ``/dev/nvme0n1``/``/dev/loop0`` -> ``...p3``."""
-    separator = "p" if disk_path[-1:].isdigit() else ""
-    return f"{disk_path}{separator}{number}"
 
 
 def md_short_name(entry: MdEntry) -> str:
@@ -90,7 +85,7 @@ class DevicePaths:
             return self.disk_paths.get(entry.id)
         if isinstance(entry, PartitionEntry):
             owner = self.path(entry.disk)
-            return partition_path(owner, entry.number) if owner else None
+            return partition_node(owner, entry.number) if owner else None
         if isinstance(entry, MdEntry):
             return f"/dev/md/{check_name('md', md_short_name(entry))}"
         if isinstance(entry, LuksEntry):

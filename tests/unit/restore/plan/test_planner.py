@@ -11,6 +11,7 @@ it, steps come after what they build on, sizes follow the stated arithmetic.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 from functools import cache
@@ -32,7 +33,6 @@ from hostbook.manifest.sections.storage import (
     PvEntry,
     StorageDocument,
     SwapEntry,
-    sfdisk_script,
 )
 from hostbook.process.recording import ReplayRunner
 from hostbook.restore.plan.planner import Plan, PlanInput, make_plan
@@ -62,6 +62,13 @@ def layout_doc(name: str) -> StorageDocument:
     storage = StorageDocument.model_validate(doc.documents["storage"])
     assert not storage.incomplete, storage.incomplete
     return storage
+
+
+def recorded_dump(name: str, device: str) -> str:
+    """What ``sfdisk --dump DEVICE`` printed when the layout was captured."""
+    data = json.loads((FIXTURES / f"storage-{name}" / "recording.json").read_text())
+    return next(c["stdout"] for c in data["commands"]
+                if c["argv"] == ["sfdisk", "--dump", device])
 
 
 def disks(doc: StorageDocument) -> list[DiskEntry]:
@@ -128,13 +135,15 @@ def test_exact_plan_reproduces_every_identity(name: str) -> None:
             assert entry.uuid in text
         if isinstance(entry, LvEntry) and not entry.snapshot:
             assert f"--name {entry.lv_name}" in text
-    # the table written is, byte for byte, the manifest's own sfdisk dump
+    # the table written is, byte for byte, what sfdisk --dump printed at capture
     for mapped in plan.mapping:
         owner = doc.entries[[e.id for e in doc.entries].index(mapped.recorded.key)]
         if getattr(owner, "table", None) is None:
             continue
         table = step(plan, f"table:{owner.id}")
-        assert table.commands[0].stdin == sfdisk_script(doc, owner.id, mapped.target.path)
+        dump = recorded_dump(name, mapped.recorded.path)
+        assert table.commands[0].stdin == dump.replace(mapped.recorded.path,
+                                                       mapped.target.path)
     # nothing is resized on disks of the recorded size
     assert plan.sizing.resized == set()
     assert plan.sizing.problems == []
