@@ -62,7 +62,9 @@ def run(
     """
     from hostbook.jobs.run.events import make_sink
     from hostbook.jobs.run.jobs_file import load_jobs
-    from hostbook.jobs.run.orchestrator import Interrupted, RunRequest, parse_steps, run_jobs
+    from hostbook.jobs.run.orchestrator import run_jobs
+    from hostbook.jobs.run.request import RunRequest, parse_steps
+    from hostbook.jobs.run.sigterm import Interrupted
     from hostbook.manifest.errors import BadInputError
     from hostbook.manifest.sections.retention import parse_duration
 

@@ -58,7 +58,7 @@ def status(
             )
         )
     else:
-        from hostbook.jobs.run.history import render_status
+        from hostbook.jobs.run.status import render_status
 
         click.echo(render_status(rows), nl=False)
     sys.exit(1 if any(r.stale for r in rows) else 0)

@@ -26,18 +26,11 @@ import socket
 import uuid
 from pathlib import Path
 
-from hostbook.jobs.archive.base import (
-    FAILED,
-    OK,
-    WARNING,
-    ArchiveRequest,
-    ArchiveResult,
-    env_of,
-    guarded,
-    open_repository,
-)
+from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.repository import env_of, guarded, open_repository
+from hostbook.jobs.run.context import FAILED, OK, WARNING
+from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
-from hostbook.jobs.snapshot.steps import Undone, register_undo
 from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import BorgArchive
 from hostbook.process.result import CommandResult
@@ -112,7 +105,7 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
                 return
             request.report(None, f"{info.get('nfiles', 0)} files")
 
-    result = guarded(request, LOCK, spec.repository, spec, lambda: runner.command(
+    result = guarded(request, LOCK_RESOURCE, spec.repository, spec, lambda: runner.command(
         create_argv(request, spec), env=env, cwd=request.source,
         timeout=spec.timeout_seconds(), on_line=on_line,
     ))
@@ -204,7 +197,6 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2 :][:1] not in ("Z", "X")
 
 
-@register_undo(LOCK, deferred=True)
 def break_lock(runner: Runner, resource: Resource) -> str | Undone | None:
     """``borg break-lock`` when every holder is this host's and dead; else leave it."""
     repository = str(resource.details["target"])
@@ -230,3 +222,7 @@ def break_lock(runner: Runner, resource: Resource) -> str | Undone | None:
         return None
     pids = ", ".join(str(pid) for _, pid in sorted(holders))
     return Undone(f"borg break-lock removed the lock of dead pid {pids} in {repository}")
+
+
+LOCK_RESOURCE = ResourceKind(LOCK, break_lock, deferred=True)
+ARCHIVER: Archiver[BorgArchive] = Archiver("borg", archive, resources=(LOCK_RESOURCE,))

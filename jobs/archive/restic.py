@@ -22,18 +22,11 @@ import json
 import os
 from typing import Any
 
-from hostbook.jobs.archive.base import (
-    FAILED,
-    OK,
-    WARNING,
-    ArchiveRequest,
-    ArchiveResult,
-    env_of,
-    guarded,
-    open_repository,
-)
+from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.repository import env_of, guarded, open_repository
+from hostbook.jobs.run.context import FAILED, OK, WARNING
+from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
-from hostbook.jobs.snapshot.steps import Undone, register_undo
 from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import ResticArchive
 from hostbook.process.result import CommandResult
@@ -126,7 +119,7 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
         request.report(float(done) if done is not None else None,
                        f"{status.get('files_done', 0)} files")
 
-    result = guarded(request, LOCK, spec.repository, spec, lambda: runner.command(
+    result = guarded(request, LOCK_RESOURCE, spec.repository, spec, lambda: runner.command(
         backup_argv(request, spec), env=env, timeout=spec.timeout_seconds(), on_line=on_line
     ))
     if runner.dry_run:
@@ -167,7 +160,6 @@ def _locks(runner: Runner, repository: str, env: dict[str, str]) -> list[str] | 
     return sorted(line.strip() for line in listed.stdout.splitlines() if line.strip())
 
 
-@register_undo(LOCK, deferred=True)
 def unlock(runner: Runner, resource: Resource) -> str | Undone | None:
     """``restic unlock`` after a killed backup; says how many locks went and stayed."""
     repository = str(resource.details["target"])
@@ -195,3 +187,7 @@ def unlock(runner: Runner, resource: Resource) -> str | Undone | None:
     if after:
         note += f"; {len(after)} lock(s) of live processes or other hosts left alone"
     return Undone(note)
+
+
+LOCK_RESOURCE = ResourceKind(LOCK, unlock, deferred=True)
+ARCHIVER: Archiver[ResticArchive] = Archiver("restic", archive, resources=(LOCK_RESOURCE,))

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hostbook.jobs.archive.base import FAILED, OK, WARNING, ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.base import PARTIAL, Archiver, ArchiveRequest, ArchiveResult
 from hostbook.jobs.private_files import create_private, private_dir
+from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.manifest.sections.jobs import TarArchive
 
 SUFFIX = ".tar.zst"
@@ -65,7 +66,7 @@ def archive(request: ArchiveRequest, spec: TarArchive) -> ArchiveResult:
     final = archive_path(request, spec)
     partial = final.with_name(f".{final.name}.partial")
     result_of = ArchiveResult(spec.label, "tar", FAILED, spec.destination, archive_id=final.name)
-    writing = ctx.journal.intend("partial", request.volume_key, path=str(partial))
+    writing = ctx.journal.intend(PARTIAL.name, request.volume_key, path=str(partial))
     if not runner.dry_run:
         private_dir(Path(spec.destination))
         os.close(create_private(partial))  # tar truncates it and keeps its mode
@@ -94,3 +95,6 @@ def archive(request: ArchiveRequest, spec: TarArchive) -> ArchiveResult:
     if pruned:
         result_of.extra = {"pruned": [p.name for p in pruned]}
     return result_of
+
+
+ARCHIVER: Archiver[TarArchive] = Archiver("tar", archive, resources=(PARTIAL,))

@@ -25,10 +25,11 @@ import os
 import re
 from pathlib import Path
 
-from hostbook.jobs.archive.base import FAILED, OK, ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.base import PARTIAL, Archiver, ArchiveRequest, ArchiveResult
 from hostbook.jobs.private_files import create_private, private_dir
-from hostbook.jobs.snapshot import steps as snapshots
-from hostbook.jobs.snapshot.stable_mount import mounted_at
+from hostbook.jobs.run.context import FAILED, OK
+from hostbook.jobs.run.resource_kind import DIR
+from hostbook.jobs.snapshot.stable_mount import MOUNT, mounted_at
 from hostbook.manifest.sections.jobs import XfsdumpArchive
 
 SYSTEM_INVENTORY = "/var/lib/xfsdump/inventory"
@@ -79,11 +80,11 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
         # journaled, and remove exactly that afterwards.
         missing = [p for p in [Path(inventory), *Path(inventory).parents] if not p.exists()]
         for path in reversed(missing):
-            made_dirs.append(ctx.journal.intend("dir", request.volume_key, path=str(path)))
+            made_dirs.append(ctx.journal.intend(DIR.name, request.volume_key, path=str(path)))
             path.mkdir()
-    swap = ctx.journal.intend("mount", request.volume_key, target=inventory,
+    swap = ctx.journal.intend(MOUNT.name, request.volume_key, target=inventory,
                               source=own_inventory)
-    writing = ctx.journal.intend("partial", request.volume_key, path=str(output))
+    writing = ctx.journal.intend(PARTIAL.name, request.volume_key, path=str(output))
     try:
         bound = runner.command(["mount", "--bind", own_inventory, inventory], timeout=60.0)
         if not bound.ok:
@@ -95,8 +96,8 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
         result = runner.command(dump_argv(request, spec, level, output),
                               timeout=spec.timeout_seconds())
     finally:
-        for resource in [swap, *reversed(made_dirs)]:
-            problem = snapshots.undo(runner, resource)
+        for resource, kind in [(swap, MOUNT), *((made, DIR) for made in reversed(made_dirs))]:
+            problem = kind.undo(runner, resource)
             if not isinstance(problem, str):
                 ctx.journal.removed(resource)
             else:
@@ -119,3 +120,7 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
         f"xfsdump status {status.group(1)}" if status and result.ok else result.failure()
     )
     return result_of
+
+
+ARCHIVER: Archiver[XfsdumpArchive] = Archiver(
+    "xfsdump", archive, resources=(MOUNT, DIR, PARTIAL))

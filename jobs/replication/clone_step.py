@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from hostbook.jobs.replication.btrfs.inventory import load_directory
@@ -31,8 +30,8 @@ from hostbook.jobs.replication.btrfs.transfer import BtrfsEndpoint, BtrfsExecuto
 from hostbook.jobs.replication.host_plan import endpoint_for, load_inventory, plan_host
 from hostbook.jobs.replication.zfs.ops import SOURCE, Destroy
 from hostbook.jobs.replication.zfs.transfer import Endpoint, TransferExecutor
-from hostbook.jobs.run.context import StepContext
-from hostbook.jobs.snapshot.steps import Taken
+from hostbook.jobs.run.context import ProgressFn, StepContext
+from hostbook.jobs.snapshot.provider import Taken
 from hostbook.manifest.errors import HostbookError
 from hostbook.manifest.sections.jobs import Job, JobsDocument
 from hostbook.manifest.sections.retention import (
@@ -41,8 +40,6 @@ from hostbook.manifest.sections.retention import (
     RetentionSettings,
 )
 from hostbook.process.masking import describe
-
-ProgressFn = Callable[[float | None, str], None]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""What every job step is given: the command runner, the journal, the log and the clock.
+"""What every job step is given (the command runner, the journal, the log and the
+clock) and the words it answers with (ok, warning, failed).
 
 Steps never print or read the clock themselves: the runner hands them this
 context, so a dry run, a test and a real run differ only in what is inside.
@@ -15,6 +16,13 @@ from hostbook.jobs.run.run_journal import Journal
 from hostbook.manifest.errors import RuntimeFailure
 from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
+
+OK = "ok"
+WARNING = "warning"
+FAILED = "failed"
+
+ProgressFn = Callable[[float | None, str], None]
+"""Called with (fraction done or None when unknown, a short status text)."""
 
 
 class StepFailed(RuntimeFailure):

@@ -15,9 +15,10 @@ import re
 from pathlib import Path
 
 from hostbook.jobs.run.context import StepContext, StepFailed
+from hostbook.jobs.run.resource_kind import ResourceKind
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
-from hostbook.jobs.snapshot.steps import Taken, register_undo
+from hostbook.jobs.snapshot.provider import SnapshotProvider, Taken
 from hostbook.manifest.sections.jobs import BtrfsSnapshot, Job
 from hostbook.process.runner import Runner
 
@@ -55,7 +56,7 @@ def take(ctx: StepContext, job: Job) -> Taken:
     if not ctx.dry_run and not os.path.isdir(directory):
         Path(directory).mkdir(parents=True, mode=0o700)
     if not keep:
-        ctx.journal.intend("btrfs-snapshot", key, path=dest)
+        ctx.journal.intend(SNAPSHOT.name, key, path=dest)
     ctx.must(["btrfs", "subvolume", "snapshot", "-r", source, dest], timeout=300.0)
     uuid = None if ctx.dry_run else subvolume_uuid(ctx.runner, dest)
     stable = mounts.stable_path(ctx, key)
@@ -72,7 +73,6 @@ def take(ctx: StepContext, job: Job) -> Taken:
     )
 
 
-@register_undo("btrfs-snapshot")
 def delete(runner: Runner, resource: Resource) -> str | None:
     """Delete a transient snapshot if it exists."""
     path = str(resource.details["path"])
@@ -82,3 +82,8 @@ def delete(runner: Runner, resource: Resource) -> str | None:
     if result.ok or (not runner.dry_run and not os.path.exists(path)):
         return None
     return result.failure()
+
+
+SNAPSHOT = ResourceKind("btrfs-snapshot", delete)
+"""A snapshot deleted at unsnap (a job that does not clone and keeps none)."""
+PROVIDER = SnapshotProvider("btrfs", take, resources=(SNAPSHOT, mounts.MOUNT))

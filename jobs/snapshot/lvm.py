@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 
 from hostbook.jobs.run.context import StepContext, StepFailed
+from hostbook.jobs.run.resource_kind import ResourceKind
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
-from hostbook.jobs.snapshot.steps import Taken, register_undo
+from hostbook.jobs.snapshot.provider import SnapshotProvider, Taken
 from hostbook.manifest.sections.jobs import Job, LvmSnapshot
 from hostbook.process.runner import Runner
 
@@ -73,7 +74,7 @@ def take(ctx: StepContext, job: Job) -> Taken:
     else:
         argv += settings.lvcreate_size_args()
     argv.append(f"{vg}/{lv}")
-    ctx.journal.intend("lvm-snapshot", key, vg=vg, name=name, origin=lv)
+    ctx.journal.intend(SNAPSHOT.name, key, vg=vg, name=name, origin=lv)
     ctx.must(argv, timeout=300.0)
     device = dm_path(vg, name)
     writable = job.sure.enabled and job.sure.in_snapshot
@@ -115,7 +116,18 @@ def check_valid(runner: Runner, vg: str, name: str) -> str | None:
     return None
 
 
-@register_undo("lvm-snapshot")
+def verify(ctx: StepContext, taken: Taken) -> str | None:
+    """Whether the snapshot stayed whole while it was read (None: it did).
+
+    Only a copy-on-write LVM snapshot can fail behind the reader's back: when
+    its space runs out, the kernel invalidates it and reads return errors or
+    stale data.
+    """
+    if ctx.dry_run:
+        return None
+    return check_valid(ctx.runner, str(taken.details["vg"]), str(taken.details["name"]))
+
+
 def remove(runner: Runner, resource: Resource) -> str | None:
     """``lvremove`` the snapshot if it exists (it may never have been created)."""
     vg, name = str(resource.details["vg"]), str(resource.details["name"])
@@ -127,3 +139,7 @@ def remove(runner: Runner, resource: Resource) -> str | None:
     if not runner.dry_run and lv_report(runner, vg, name) is None:
         return None
     return result.failure()
+
+
+SNAPSHOT = ResourceKind("lvm-snapshot", remove)
+PROVIDER = SnapshotProvider("lvm", take, resources=(SNAPSHOT, mounts.MOUNT), verify=verify)

@@ -11,7 +11,7 @@ import os
 
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.snapshot import stable_mount as mounts
-from hostbook.jobs.snapshot.steps import Taken
+from hostbook.jobs.snapshot.provider import SnapshotProvider, Taken
 from hostbook.manifest.sections.jobs import Job
 
 
@@ -28,3 +28,6 @@ def take(ctx: StepContext, job: Job) -> Taken:
         volume_key=key, volume=job.volume.ident, provider="none", path=str(target),
         snapshot=None,
     )
+
+
+PROVIDER = SnapshotProvider("none", take, resources=(mounts.MOUNT,))

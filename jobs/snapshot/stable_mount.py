@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostbook.jobs.run.context import StepContext, StepFailed
+from hostbook.jobs.run.resource_kind import ResourceKind
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
@@ -115,7 +116,7 @@ def _prepare_target(ctx: StepContext, target: Path) -> None:
 def bind_readonly(ctx: StepContext, source: str, target: Path, volume: str) -> Resource:
     """Bind ``source`` at ``target`` read-only (journaled first)."""
     _prepare_target(ctx, target)
-    resource = ctx.journal.intend("mount", volume, target=str(target), source=source)
+    resource = ctx.journal.intend(MOUNT.name, volume, target=str(target), source=source)
     ctx.must(["mount", "--bind", "-o", "ro,nosuid,nodev", source, str(target)])
     if not ctx.dry_run:
         entry = mounted_at(str(target))
@@ -136,7 +137,7 @@ def mount_device(
 ) -> Resource:
     """Mount a block device (an LVM snapshot) at ``target`` (journaled first)."""
     _prepare_target(ctx, target)
-    resource = ctx.journal.intend("mount", volume, target=str(target), source=device)
+    resource = ctx.journal.intend(MOUNT.name, volume, target=str(target), source=device)
     argv = ["mount"]
     if fstype:
         argv += ["-t", fstype]
@@ -163,3 +164,14 @@ def unmount(runner: Runner, target: str, attempts: int = 5) -> CommandResult | N
             return None
         time.sleep(0.2 * (attempt + 1))
     return result
+
+
+def _undo_mount(runner: Runner, resource: Resource) -> str | None:
+    result = unmount(runner, str(resource.details["target"]))
+    if result is None or result.ok:
+        return None
+    return result.failure()
+
+
+MOUNT = ResourceKind("mount", _undo_mount)
+"""A mount a step made (a snapshot at its stable path, a bind over xfsdump's inventory)."""

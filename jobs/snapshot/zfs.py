@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostbook.jobs.run.context import StepContext, StepFailed
+from hostbook.jobs.run.resource_kind import ResourceKind
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot import stable_mount as mounts
-from hostbook.jobs.snapshot.steps import Taken, register_undo
+from hostbook.jobs.snapshot.provider import SnapshotProvider, Taken
 from hostbook.manifest.sections.jobs import Job, ZfsSnapshot
 from hostbook.process.runner import Runner
 
@@ -83,11 +84,11 @@ def create(ctx: StepContext, job: Job) -> tuple[str, list[DatasetMount]]:
     full = f"{dataset}@{snapshot_name(settings, ctx.stamp)}"
     flag = ["-r"] if settings.recursive else []
     if not settings.keep:
-        ctx.journal.intend("zfs-snapshot", key, name=full, recursive=settings.recursive)
+        ctx.journal.intend(SNAPSHOT.name, key, name=full, recursive=settings.recursive)
     ctx.must(["zfs", "snapshot", *flag, full], timeout=300.0)
     if settings.hold:
         ctx.journal.intend(
-            "zfs-hold", key, name=full, tag=HOLD_TAG, recursive=settings.recursive
+            HOLD.name, key, name=full, tag=HOLD_TAG, recursive=settings.recursive
         )
         ctx.must(["zfs", "hold", *flag, HOLD_TAG, full])
     return full, datasets
@@ -108,8 +109,9 @@ def take(ctx: StepContext, job: Job) -> Taken:
         if not base.startswith("/") or not child.mountpoint.startswith(base + "/"):
             continue
         where = Path(str(stable) + child.mountpoint[len(base):])
-        ctx.journal.intend("mount", key, target=str(where), source=f"{child.name}@{name}")
-        ctx.must(["mount", "-t", "zfs", "-o", "ro", f"{child.name}@{name}", str(where)])
+        source = f"{child.name}@{name}"
+        ctx.journal.intend(mounts.MOUNT.name, key, target=str(where), source=source)
+        ctx.must(["mount", "-t", "zfs", "-o", "ro", source, str(where)])
     return Taken(
         volume_key=key, volume=job.volume.ident, provider="zfs", path=str(stable),
         snapshot=full,
@@ -118,7 +120,6 @@ def take(ctx: StepContext, job: Job) -> Taken:
     )
 
 
-@register_undo("zfs-hold")
 def release(runner: Runner, resource: Resource) -> str | None:
     """Release hostbook's hold if the snapshot still carries it."""
     name, tag = str(resource.details["name"]), str(resource.details["tag"])
@@ -131,7 +132,6 @@ def release(runner: Runner, resource: Resource) -> str | None:
     return result.failure()
 
 
-@register_undo("zfs-snapshot")
 def destroy(runner: Runner, resource: Resource) -> str | None:
     """Destroy a transient snapshot (``keep: false``) if it exists."""
     name = str(resource.details["name"])
@@ -142,3 +142,9 @@ def destroy(runner: Runner, resource: Resource) -> str | None:
     if result.ok or (not runner.dry_run and not snapshot_exists(runner, name)):
         return None
     return result.failure()
+
+
+HOLD = ResourceKind("zfs-hold", release)
+SNAPSHOT = ResourceKind("zfs-snapshot", destroy)
+"""A transient snapshot (``keep: false``), destroyed at unsnap."""
+PROVIDER = SnapshotProvider("zfs", take, resources=(HOLD, SNAPSHOT, mounts.MOUNT))

@@ -30,7 +30,9 @@ from hostbook.jobs.replication.btrfs.lineage import parse_subvolume_show
 from hostbook.jobs.run.events import JsonSink
 from hostbook.jobs.run.history import History, history_path
 from hostbook.jobs.run.jobs_file import LoadedJobs, load_jobs
-from hostbook.jobs.run.orchestrator import RunOutcome, RunRequest, journal_path, run_jobs
+from hostbook.jobs.run.orchestrator import journal_path, run_jobs
+from hostbook.jobs.run.outcome import RunOutcome
+from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.run.run_journal import Journal
 from hostbook.jobs.snapshot.stable_mount import mounted_at
 from tests.loopdev import LoopDevices

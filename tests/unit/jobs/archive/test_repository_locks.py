@@ -22,9 +22,12 @@ import pytest
 
 from hostbook.jobs.archive import borg as archive_borg
 from hostbook.jobs.archive import restic as archive_restic
-from hostbook.jobs.archive.base import FAILED, OK, ArchiveResult, secrets_of
+from hostbook.jobs.archive.base import ArchiveResult
+from hostbook.jobs.archive.repository import secrets_of
+from hostbook.jobs.run.context import FAILED, OK
+from hostbook.jobs.run.resource_kind import Undone
 from hostbook.jobs.run.run_journal import Journal, Resource
-from hostbook.jobs.snapshot import steps as snapshots
+from hostbook.jobs.run.undo import undo
 from hostbook.manifest.sections.jobs import BorgArchive, RepositoryArchive, ResticArchive
 from hostbook.process.runner import LiveRunner
 from tests.unit.jobs.archive.test_base import context, needs, request
@@ -161,8 +164,8 @@ def test_the_next_run_removes_only_its_dead_runs_restic_lock(
     live = start_backup(repository, password, source, processes)
     assert restic_locks(repository, password) == {ours, foreign, live}
 
-    outcome = snapshots.undo(LiveRunner(), dead_run_left(tmp_path, archive_restic.LOCK, spec))
-    assert outcome == snapshots.Undone(
+    outcome = undo(LiveRunner(), dead_run_left(tmp_path, archive_restic.LOCK, spec))
+    assert outcome == Undone(
         f"restic unlock removed 1 stale lock(s) in {repository}; 2 lock(s) of live "
         "processes or other hosts left alone"
     )
@@ -174,7 +177,7 @@ def test_no_lock_left_is_said_so(tmp_path: Path, password: Path) -> None:
     repository = tmp_path / "repo"
     assert restic(repository, password, "init").returncode == 0
     resource = dead_run_left(tmp_path, archive_restic.LOCK, restic_spec(repository, password))
-    assert snapshots.undo(LiveRunner(), resource) == snapshots.Undone(
+    assert undo(LiveRunner(), resource) == Undone(
         f"no restic lock left in {repository}"
     )
 
@@ -247,7 +250,7 @@ def test_the_next_run_breaks_only_its_dead_runs_borg_lock(
 
     # A live borg holds the lock: left alone, and named.
     live = start_create(repository, password, source, "live", processes)
-    assert snapshots.undo(LiveRunner(), resource) == snapshots.Undone(
+    assert undo(LiveRunner(), resource) == Undone(
         f"borg lock in {repository} held by pid {live.pid} on {ours}: left alone"
     )
     kill_9(live)
@@ -256,7 +259,7 @@ def test_the_next_run_breaks_only_its_dead_runs_borg_lock(
     foreign = start_create(repository, password, source, "foreign", processes,
                            env={"BORG_HOST_ID": "otherhost@1"})
     kill_9(foreign)
-    assert snapshots.undo(LiveRunner(), resource) == snapshots.Undone(
+    assert undo(LiveRunner(), resource) == Undone(
         f"borg lock in {repository} held by pid {foreign.pid} on otherhost@1: left alone"
     )
     assert (repository / "lock.exclusive").is_dir()
@@ -264,7 +267,7 @@ def test_the_next_run_breaks_only_its_dead_runs_borg_lock(
     assert borg(password, "break-lock", str(repository)).returncode == 0
     dead = start_create(repository, password, source, "dead", processes)
     kill_9(dead)
-    assert snapshots.undo(LiveRunner(), resource) == snapshots.Undone(
+    assert undo(LiveRunner(), resource) == Undone(
         f"borg break-lock removed the lock of dead pid {dead.pid} in {repository}"
     )
     check = borg(password, "check", str(repository))

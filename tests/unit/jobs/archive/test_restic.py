@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hostbook.jobs.archive import restic as archive_restic
-from hostbook.jobs.archive.base import FAILED, OK, WARNING
 from hostbook.jobs.integrity import sure
+from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.manifest.sections.jobs import ResticArchive
 from tests.unit.jobs.archive.test_base import (
     Unprivileged,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hostbook.jobs.archive import tar as archive_tar
-from hostbook.jobs.archive.base import FAILED, OK
 from hostbook.jobs.integrity import sure
+from hostbook.jobs.run.context import FAILED, OK
 from hostbook.manifest.sections.jobs import TarArchive
 from tests.unit.jobs.archive.test_base import context, flip_one_byte, make_tree, needs, request
 

@@ -20,11 +20,13 @@ from click.testing import CliRunner
 from hostbook.commands.run import run as run_cli
 from hostbook.commands.status import status as status_cli
 from hostbook.jobs.run.events import JsonSink, PlainSink
-from hostbook.jobs.run.history import History, Outcome, history_path, volume_status
+from hostbook.jobs.run.history import History, Outcome, history_path
 from hostbook.jobs.run.jobs_file import load_jobs
 from hostbook.jobs.run.lock import host_lock
-from hostbook.jobs.run.orchestrator import STEPS, RunRequest, journal_path, parse_steps, run_jobs
+from hostbook.jobs.run.orchestrator import journal_path, run_jobs
+from hostbook.jobs.run.request import STEPS, RunRequest, parse_steps
 from hostbook.jobs.run.run_journal import Journal
+from hostbook.jobs.run.status import volume_status
 from hostbook.manifest.errors import BadInputError
 
 

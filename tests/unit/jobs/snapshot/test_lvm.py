@@ -15,7 +15,8 @@ import pytest
 from hostbook.jobs.run.context import StepContext, StepFailed
 from hostbook.jobs.run.run_journal import Journal
 from hostbook.jobs.snapshot import lvm as snapshot_lvm
-from hostbook.jobs.snapshot import steps as snapshots
+from hostbook.jobs.snapshot import registry as snapshots
+from hostbook.jobs.snapshot.provider import Taken
 from hostbook.manifest.sections.jobs import JobsDocument
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import parse_text
@@ -90,7 +91,7 @@ def test_snapshot_validity_from_the_recorded_state(tmp_path: Path) -> None:
     assert snapshot_lvm.check_valid(valid.runner, "jobsvg", "data-hostbook-snap") is None
     problem = snapshot_lvm.check_valid(overflowed.runner, "jobsvg", "data-hostbook-snap")
     assert problem is not None and "overflowed (100.00% of its space used)" in problem
-    taken = snapshots.Taken("lv-jobsvg-data", "jobsvg/data", "lvm", "/run/hb/x",
+    taken = Taken("lv-jobsvg-data", "jobsvg/data", "lvm", "/run/hb/x",
                             details={"vg": "jobsvg", "name": "data-hostbook-snap"})
     live = StepContext(host="lab", runner=ReplayRunner(JOB_RECORDINGS / "lvm-overflowed"),
                        journal=Journal(tmp_path / "j", enabled=False), log=print)

@@ -20,9 +20,10 @@ from hostbook.jobs.replication import clone_step as clone
 from hostbook.jobs.run.context import StepContext
 from hostbook.jobs.run.events import JsonSink
 from hostbook.jobs.run.jobs_file import LoadedJobs
-from hostbook.jobs.run.orchestrator import RunRequest, journal_path, run_jobs
+from hostbook.jobs.run.orchestrator import journal_path, run_jobs
+from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.run.run_journal import Journal
-from hostbook.jobs.snapshot import steps as snapshots
+from hostbook.jobs.run.undo import undo
 from hostbook.jobs.snapshot import zfs as snapshot_zfs
 from hostbook.manifest.sections.jobs import JobsDocument
 from hostbook.process.runner import DryRunRunner, LiveRunner
@@ -100,12 +101,12 @@ def test_recursive_snapshot_named_for_retention_and_held(fake_zfs: Path, tmp_pat
 
     # Unsnap: undoing the journaled hold releases it recursively; the snapshots stay.
     for resource in reversed(ctx.journal.opened):
-        assert snapshots.undo(ctx.runner, resource) is None
+        assert undo(ctx.runner, resource) is None
         ctx.journal.removed(resource)
     assert zfs_lines("holds", "-H", "-r", full) == []
     assert len(zfs_lines("list", "-H", "-o", "name", "-t", "snapshot", "-r", "tank")) == 2
     # Undoing again finds nothing to do (the hold is gone): no error.
-    assert snapshots.undo(ctx.runner, state.resources[0]) is None
+    assert undo(ctx.runner, state.resources[0]) is None
 
 
 def test_transient_snapshot_is_destroyed_at_unsnap(fake_zfs: Path, tmp_path: Path) -> None:
@@ -119,7 +120,7 @@ def test_transient_snapshot_is_destroyed_at_unsnap(fake_zfs: Path, tmp_path: Pat
     kinds = [r.kind for r in ctx.journal.opened]
     assert kinds == ["zfs-snapshot", "zfs-hold"]
     for resource in reversed(ctx.journal.opened):
-        assert snapshots.undo(ctx.runner, resource) is None
+        assert undo(ctx.runner, resource) is None
     assert zfs_lines("list", "-H", "-o", "name", "-t", "snapshot", "-r", "tank") == []
     assert not snapshot_zfs.snapshot_exists(ctx.runner, full)
 
