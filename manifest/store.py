@@ -13,11 +13,9 @@ A lock file serialises captures of one repository.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from hostbook.manifest.access import (
 from hostbook.manifest.access import repair as repair_ownership
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
 from hostbook.manifest.hostname import check_host
+from hostbook.manifest.locking import held
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import read_document
 
@@ -252,24 +251,12 @@ class ManifestRepository:
                 f"{lock_path}: cannot open the repository lock ({exc.strerror}) as "
                 f"{user_name(os.geteuid())}"
             ) from None
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise RuntimeFailure(
-                            f"{self.path}: another hostbook holds the repository lock"
-                        ) from None
-                    time.sleep(0.1)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+
+        def busy() -> RuntimeFailure:
+            return RuntimeFailure(f"{self.path}: another hostbook holds the repository lock")
+
+        with held(fd, timeout, 0.1, busy, lambda: f"{os.getpid()}\n"):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     # -- committing ------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """The apply journal: which steps finished, so an interrupted restore resumes.
 
-One JSON object per line, appended and fsync'd before and after each step,
-in a file only root reads (0600, its folder 0700: it names the disks and
-what was done to them).
+One JSON object per line, appended and fsync'd before and after each step
+(:func:`hostbook.manifest.durable.durable_append`: a line torn by a crash is
+closed off before the next record), in a file only root reads (0600, its
+folder 0700: it names the disks and what was done to them).
 A step is skipped on re-run only when the journal says it finished *and* its
 fingerprint matches (the plan did not change underneath).
 """
@@ -10,13 +11,12 @@ fingerprint matches (the plan did not change underneath).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hostbook.jobs.private_files import open_private, private_dir
+from hostbook.manifest.durable import durable_append, json_lines
 
 Status = Literal["started", "done", "skipped", "failed"]
 
@@ -36,22 +36,10 @@ class Journal:
         self.path = path
 
     def entries(self) -> list[JournalEntry]:
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in lines:
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by power loss: the step counts as not done
-            out.append(
-                JournalEntry(
-                    data["step"], data["fingerprint"], data["status"], data.get("detail", "")
-                )
-            )
-        return out
+        # a line torn by power loss is skipped: its step counts as not done
+        return [JournalEntry(data["step"], data["fingerprint"], data["status"],
+                             data.get("detail", ""))
+                for data in json_lines(self.path)]
 
     def finished(self) -> dict[str, str]:
         """Step id -> fingerprint of every step whose last record is done or skipped."""
@@ -65,18 +53,11 @@ class Journal:
         }
 
     def record(self, step: str, fingerprint: str, status: Status, detail: str = "") -> None:
-        private_dir(self.path.parent, tighten=True)
-        line = json.dumps(
+        durable_append(self.path, json.dumps(
             {"step": step, "fingerprint": fingerprint, "status": status, "detail": detail,
              "time": int(time.time())},
             sort_keys=True,
-        )
-        fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, (line + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        ))
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)

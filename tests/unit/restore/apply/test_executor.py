@@ -7,7 +7,6 @@ without touching a device.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -162,21 +161,6 @@ def test_fingerprint_ignores_notes_and_follows_stable_keys() -> None:
     wipe_b = Step("wipe:d", "wipe", "w", (Command(("wipefs", "-a", "/dev/sdb")),),
                   stable_key="/dev/sdb")
     assert wipe_a.fingerprint() == wipe_b.fingerprint()
-
-
-def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "sub" / "j")
-    journal.record("a", "f1", "started")
-    journal.record("a", "f1", "done")
-    journal.record("b", "f2", "started")
-    with open(journal.path, "a") as handle:
-        handle.write('{"step": "b", "finger')  # power loss mid-write
-    assert journal.finished() == {"a": "f1"}
-    assert [json.loads(line)["status"] for line in
-            journal.path.read_text().splitlines()[:3]] == ["started", "done", "started"]
-    assert oct(journal.path.stat().st_mode & 0o777) == "0o600"
-    journal.reset()
-    assert journal.entries() == []
 
 
 # --------------------------------------------------------------------------------------
