@@ -38,12 +38,11 @@ import json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 from hostbook.capture.collect import collect_sections
 from hostbook.manifest.config import load_config
-try:  # before the process layer served capture
+try:
     from hostbook.process.recording import RecordingRunner
     from hostbook.process.runner import LiveRunner
-except ImportError:
-    from hostbook.process.recording import RecordingRunner
-    from hostbook.process.runner import LiveRunner
+except ImportError:  # before the process layer served capture
+    from hostbook.capture.runner import LiveRunner, RecordingRunner
 
 runs = int(sys.argv[1])
 config = load_config()

@@ -111,7 +111,7 @@ def record(name, argvs):
     folder.mkdir(parents=True, exist_ok=True)
     recorder = RecordingRunner(LiveRunner(), folder)
     for argv in argvs:
-        recorder.run(argv)
+        recorder.query(argv)
     recorder.save()
 
 ORIGIN_QUERIES = [
