@@ -6,54 +6,22 @@ readable through them: they are created 0600 in directories created 0700,
 whatever the umask.  Files are created with that mode from the start (no
 window in which they are readable), exclusively and without following a
 symlink where an existing name could be a trap.  Run state (journal,
-history, lock) gets the same treatment.
+history, lock) gets the same treatment; the directory and open rules are the
+manifest layer's (:mod:`hostbook.manifest.durable`), shared with the restore
+journal.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
 
 from hostbook.manifest.access import check_writable
+from hostbook.manifest.durable import FILE_MODE, open_private, private_dir
 
-FILE_MODE = 0o600
-DIR_MODE = 0o700
-
-
-def private_dir(path: Path, tighten: bool = False) -> Path:
-    """Create ``path`` 0700 (missing parents get the usual mode); returns it.
-
-    With ``tighten``, an existing directory this user owns loses its group
-    and other bits too: for hostbook's own folders (journal/, history/, a
-    volume's database folder), never for a folder a person named.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        path.mkdir(mode=DIR_MODE)
-    except FileExistsError:
-        if not path.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path)
-                                     ) from None
-        if tighten:
-            info = path.stat()
-            if info.st_uid == os.geteuid() and info.st_mode & 0o077:
-                path.chmod(stat.S_IMODE(info.st_mode) & ~0o077)
-    return path
-
-
-def open_private(path: Path, flags: int) -> int:
-    """``os.open`` with mode 0600; an existing file of ours with a wider mode is narrowed."""
-    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-    try:
-        info = os.fstat(fd)
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
-            os.fchmod(fd, stat.S_IMODE(info.st_mode) & ~0o077)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+__all__ = ["FILE_MODE", "create_private", "open_private", "private_dir", "readable_by_others",
+           "replace_private", "require_state_dir", "write_new"]
 
 
 def create_private(path: Path) -> int:

@@ -2,7 +2,8 @@
 
 flock is released by the kernel when the process dies, however it dies, so a
 killed run never leaves a stale lock; the pid and start time written into
-the file only serve the message a second run prints.
+the file only serve the message a second run prints (the waiting loop is
+:func:`hostbook.manifest.locking.held`, the repository lock's too).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from hostbook.jobs.private_files import open_private, private_dir, require_state_dir
+from hostbook.jobs.private_files import require_state_dir
+from hostbook.manifest.durable import open_private, private_dir
 from hostbook.manifest.errors import RuntimeFailure
+from hostbook.manifest.locking import held
 
 
 class RunLocked(RuntimeFailure):
@@ -44,27 +47,16 @@ def host_lock(state_dir: Path, host: str, wait: float = 0.0) -> Iterator[Path]:
     private_dir(state_dir)
     path = state_dir / f"{host}.lock"
     fd = open_private(path, os.O_RDWR)
-    deadline = time.monotonic() + max(0.0, wait)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    waited = f" after waiting {wait:g}s" if wait > 0 else ""
-                    raise RunLocked(
-                        f"another hostbook run for {host} is in progress ({_holder(path)})"
-                        f"{waited}; try again later or pass --wait"
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {time.time():.0f}\n".encode(), 0)
+
+    def busy() -> RunLocked:
+        waited = f" after waiting {wait:g}s" if wait > 0 else ""
+        return RunLocked(
+            f"another hostbook run for {host} is in progress ({_holder(path)}){waited}; "
+            "try again later or pass --wait"
+        )
+
+    with held(fd, wait, 0.2, busy, lambda: f"{os.getpid()} {time.time():.0f}\n"):
         yield path
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def running_holder(state_dir: Path, host: str) -> str | None:

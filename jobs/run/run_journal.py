@@ -11,8 +11,9 @@ Undoing must therefore cope with resources that were announced but never
 made (the run died between the record and the command); the undo functions
 check before they act.
 
-One JSON object per line; a torn last line (the crash hit mid-write) is
-ignored.  When nothing is open any more the file is emptied.
+One JSON object per line, appended durably (:mod:`hostbook.manifest.durable`);
+a torn last line (the crash hit mid-write) is ignored.  When nothing is open
+any more the file is emptied.
 """
 
 from __future__ import annotations
@@ -26,25 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostbook.jobs.private_files import open_private, private_dir, replace_private
-
-
-def durable_append(path: Path, line: str) -> None:
-    """Append one line and fsync; a line torn by an earlier crash is closed off first.
-
-    The file is root's run state (0600, in a 0700 folder of hostbook's own).
-    """
-    private_dir(path.parent, tighten=True)
-    data = line + "\n"
-    fd = open_private(path, os.O_RDWR | os.O_APPEND)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = "\n" + data
-        os.write(fd, data.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from hostbook.jobs.private_files import replace_private
+from hostbook.manifest.durable import durable_append, json_lines
 
 
 @dataclass
@@ -134,19 +118,8 @@ class Journal:
     # -- reading ---------------------------------------------------------------------
 
     def _records(self) -> Iterator[dict[str, Any]]:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        for raw in data.split(b"\n"):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue  # a torn write from a crash: the resource was never made either
-            if isinstance(record, dict):
-                yield record
+        # a line torn by a crash is skipped: its resource was never made either
+        return json_lines(self.path)
 
     def state(self) -> JournalState:
         """Replay the file into the set of open resources."""
