@@ -1,14 +1,14 @@
-"""One restore session: read the manifest, ask the live system, plan, apply.
+"""One restore session: read the manifest, ask the live system, plan, apply, verify.
 
-The planner is pure; this module is where the live system is asked what it
-has (lsblk, /dev/disk/by-path, wipefs listings), where busy disks are
-refused, and where the journal lives.  The CLI calls these functions and
-only formats what they return.
+The facade the CLI calls (:func:`prepare`, :func:`apply`, :func:`verify`)
+and only formats what they return.  The planner is pure; this module hands
+it what the live system said (:mod:`hostbook.restore.target.probing`: lsblk,
+/dev/disk/by-path, wipefs listings, identities on other disks), refuses busy
+targets (:mod:`hostbook.restore.target.safety`), and keeps the journal.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,18 +17,32 @@ from typing import Any
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.restore import RestoreDocument
-from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, LuksEntry, VgEntry
+from hostbook.manifest.sections.storage import LuksEntry, VgEntry
 from hostbook.manifest.validate import located, validate_as
 from hostbook.manifest.yamlio import read_document
 from hostbook.process.runner import Runner
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.apply.executor import ApplyOutcome, Progress, apply_steps
 from hostbook.restore.apply.passphrases import PassphraseSource
-from hostbook.restore.plan.layout import StorageView
 from hostbook.restore.plan.planner import Plan, PlanInput, make_plan, needed_disks, policy_problems
 from hostbook.restore.target.devices import luks_name
-from hostbook.restore.target.diskmap import DiskIdentity, MapEntry, build_map, parse_map_args
-from hostbook.restore.target.safety import Allowance, PresentDevice, check_targets, present_devices
+from hostbook.restore.target.diskmap import (
+    DiskIdentity,
+    MapEntry,
+    build_map,
+    parse_map_args,
+    recorded_identities,
+)
+from hostbook.restore.target.probing import (
+    PresentDevice,
+    existing_partitions,
+    foreign_identities,
+    list_signatures,
+    present_devices,
+    present_identities,
+    resolve_device,
+)
+from hostbook.restore.target.safety import Allowance, check_targets
 from hostbook.restore.units import human
 
 # The manifest repository's layout (hostbook.manifest.store), without importing
@@ -77,40 +91,6 @@ def load_host(repository: Path, host: str) -> HostDocuments:
     return HostDocuments(host, storage, policy, path)
 
 
-def recorded_identities(storage: Any) -> list[DiskIdentity]:
-    identities = []
-    for entry in StorageView(storage).disks():
-        if isinstance(entry, DiskEntry):
-            identities.append(DiskIdentity(
-                entry.id, entry.name, entry.size, entry.logical_sector_size, entry.wwn,
-                entry.serial, entry.by_path, entry.model))
-        elif isinstance(entry, LoopEntry):
-            identities.append(DiskIdentity(entry.id, entry.name, entry.size,
-                                           entry.logical_sector_size))
-    return identities
-
-
-def resolve_device(system: Runner, value: str) -> str:
-    """A kernel name from ``sdb``, ``/dev/sdb`` or a /dev/disk/... link."""
-    if not value.startswith("/dev/disk/"):
-        return value.removeprefix("/dev/")
-    target = system.read_link(value)
-    if target is None:
-        raise BadInputError(f"{value}: no such device link on this system")
-    return target.rstrip("/").rsplit("/", 1)[-1]
-
-
-def present_identities(system: Runner, devices: dict[str, PresentDevice]
-                       ) -> list[DiskIdentity]:
-    by_path: dict[str, str] = {}
-    for name in system.list_dir("/dev/disk/by-path") or []:
-        target = system.read_link(f"/dev/disk/by-path/{name}")
-        if target and "-part" not in name:
-            by_path.setdefault(target.rsplit("/", 1)[-1], name)
-    return [d.identity(by_path.get(d.name)) for d in devices.values()
-            if d.type in ("disk", "loop") and d.size > 0]
-
-
 def policy_hints(system: Runner, policy: RestoreDocument, recorded: list[DiskIdentity],
                  present: list[DiskIdentity]) -> dict[str, str]:
     """restore.yaml disks -> {recorded id: present kernel name}."""
@@ -140,80 +120,6 @@ def journal_for(host: str, targets: Sequence[str], state_dir: Path | None = None
     """The journal of restoring ``host`` onto these target disks (one per pairing)."""
     name = "+".join(sorted(t.replace("/", "_") for t in targets))
     return Journal((state_dir or default_state_dir()) / "restore" / f"{host}@{name}.journal")
-
-
-def list_signatures(system: Runner, device: PresentDevice) -> dict[str, list[str]]:
-    """``wipefs`` listing (read-only) of a target disk and everything on it."""
-    found: list[str] = []
-    for node in device.walk():
-        result = system.query(["wipefs", "--json", f"/dev/{node.name}"])
-        if result.returncode != 0:
-            found.append(f"/dev/{node.name}: cannot list signatures ({result.failure()})")
-            continue
-        try:
-            signatures = json.loads(result.stdout or "{}").get("signatures", [])
-        except ValueError:
-            signatures = []
-        for sig in signatures:
-            words = [sig.get("type") or "?"]
-            if sig.get("label"):
-                words.append(f"label {sig['label']!r}")
-            if sig.get("uuid"):
-                words.append(f"UUID {sig['uuid']}")
-            found.append(f"/dev/{node.name}: {' '.join(words)} at offset {sig.get('offset')}")
-    return {device.path: found}
-
-
-def foreign_identities(system: Runner, devices: dict[str, PresentDevice],
-                       targets: Sequence[str]) -> dict[str, str]:
-    """UUIDs (and VG names) on every device that is not a target, by device path.
-
-    A restore recreates identities; the same filesystem UUID, PV UUID or VG
-    name on another attached disk (the old disk still plugged in) would make
-    the kernel, LVM or mdadm take one for the other.
-    """
-    from hostbook.capture.probes.storage.inventory import split_lvm_dm_name
-
-    found: dict[str, str] = {}
-    paths: list[str] = []
-    for name, device in sorted(devices.items()):
-        if name in targets or device.size == 0:
-            continue
-        for node in device.walk():
-            if node.type == "lvm":
-                names = split_lvm_dm_name(node.display or node.name)
-                if names is not None:
-                    found.setdefault(f"vg:{names[0]}", node.path)
-            if node.path not in paths:
-                paths.append(node.path)
-    for path, values in probe_many(system, paths).items():
-        for key in ("UUID", "PTUUID", "PART_ENTRY_UUID"):
-            if values.get(key):
-                found.setdefault(values[key], path)
-    return found
-
-
-def probe_many(system: Runner, paths: list[str]) -> dict[str, dict[str, str]]:
-    """``blkid -p`` of many devices in as few runs as possible.
-
-    blkid stops at the first device it cannot open; the run resumes after it.
-    """
-    from hostbook.capture.parsers.blkid import failed_device, parse_export
-
-    found: dict[str, dict[str, str]] = {}
-    pending = list(paths)
-    while pending:
-        result = system.query(["blkid", "-p", "-o", "export", *pending])
-        found.update(parse_export(result.stdout))
-        failed = failed_device(result.stderr)
-        if failed is None or failed[0] not in pending:
-            break
-        pending = pending[pending.index(failed[0]) + 1:]
-    return found
-
-
-def existing_partitions(device: PresentDevice) -> list[str]:
-    return [f"/dev/{c.name}" for c in device.children if c.type == "part"]
 
 
 @dataclass

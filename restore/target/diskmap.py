@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.sections.storage import DiskEntry, LoopEntry, StorageDocument
 from hostbook.restore.units import human
 
 
@@ -55,6 +56,20 @@ class MapEntry:
     def line(self) -> str:
         return (f"{self.recorded.key} (was {self.recorded.name}, {human(self.recorded.size)}) -> "
                 f"{self.target.describe()} [{self.rule}]")
+
+
+def recorded_identities(storage: StorageDocument) -> list[DiskIdentity]:
+    """The identity of each disk and loop device storage.yaml records, in file order."""
+    identities = []
+    for entry in storage.entries:
+        if isinstance(entry, DiskEntry):
+            identities.append(DiskIdentity(
+                entry.id, entry.name, entry.size, entry.logical_sector_size, entry.wwn,
+                entry.serial, entry.by_path, entry.model))
+        elif isinstance(entry, LoopEntry):
+            identities.append(DiskIdentity(entry.id, entry.name, entry.size,
+                                           entry.logical_sector_size))
+    return identities
 
 
 def _strip_dev(name: str) -> str:

@@ -1,21 +1,19 @@
 """Refuse target disks that are busy or that the running system depends on.
 
-Asked of the live system with one ``lsblk -J -b -O`` call: a target disk is
-refused when it, or anything stacked on it (partitions, md arrays, dm-crypt,
-LVM volumes), is mounted, used as swap, is an active md/dm/LVM device, or
-backs the running root or the medium a live system booted from.
+Judged on what one ``lsblk -J -b -O`` call said (:mod:`hostbook.restore.target.probing`):
+a target disk is refused when it, or anything stacked on it (partitions, md
+arrays, dm-crypt, LVM volumes), is mounted, used as swap, is an active
+md/dm/LVM device, or backs the running root or the medium a live system
+booted from.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from hostbook.manifest.errors import BadInputError, RuntimeFailure
-from hostbook.process.runner import Runner
-from hostbook.restore.target.diskmap import DiskIdentity
+from hostbook.manifest.errors import BadInputError
+from hostbook.restore.target.probing import PresentDevice
 
 # Where live systems mount the medium they booted from.
 LIVE_MEDIUM_MOUNTS = (
@@ -26,37 +24,6 @@ LIVE_MEDIUM_MOUNTS = (
     "/run/initramfs/live",
 )
 SYSTEM_MOUNTS = ("/", "/usr", "/boot", "/boot/efi", "/efi", *LIVE_MEDIUM_MOUNTS)
-
-
-@dataclass(frozen=True)
-class PresentDevice:
-    """A block device as lsblk reports it, with what is stacked on it."""
-
-    name: str
-    type: str
-    size: int
-    mountpoints: tuple[str, ...]
-    children: tuple[PresentDevice, ...]
-    model: str | None = None
-    serial: str | None = None
-    wwn: str | None = None
-    log_sec: int = 512
-    fstype: str | None = None
-    pttype: str | None = None
-    display: str | None = None  # lsblk's NAME: the mapping name of a dm device
-
-    def walk(self) -> Iterable[PresentDevice]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-    @property
-    def path(self) -> str:
-        return f"/dev/{self.name}"
-
-    def identity(self, by_path: str | None = None) -> DiskIdentity:
-        return DiskIdentity(self.name, self.name, self.size, self.log_sec, self.wwn,
-                            self.serial, by_path, self.model)
 
 
 @dataclass(frozen=True)
@@ -89,47 +56,6 @@ class Allowance:
     def allows_mount(self, mount: str) -> bool:
         root = self.mount_root
         return root is not None and (mount == root or mount.startswith(root.rstrip("/") + "/"))
-
-
-def _device(node: dict[str, Any]) -> PresentDevice:
-    mounts = tuple(m for m in (node.get("mountpoints") or []) if m)
-    return PresentDevice(
-        name=str(node.get("kname") or node.get("name")),
-        type=str(node.get("type") or ""),
-        size=int(node.get("size") or 0),
-        mountpoints=mounts,
-        children=tuple(_device(c) for c in node.get("children") or []),
-        model=(node.get("model") or "").strip() or None,
-        serial=(node.get("serial") or "").strip() or None,
-        wwn=node.get("wwn"),
-        log_sec=int(node.get("log-sec") or 512),
-        fstype=node.get("fstype"),
-        pttype=node.get("pttype"),
-        display=node.get("name"),
-    )
-
-
-def parse_lsblk(text: str) -> dict[str, PresentDevice]:
-    """``lsblk -J -b -O`` output -> top-level devices by kernel name."""
-    try:
-        nodes = json.loads(text)["blockdevices"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RuntimeFailure(f"lsblk -J: unexpected output ({exc})") from None
-    devices: dict[str, PresentDevice] = {}
-    for node in nodes:
-        device = _device(node)
-        # dm/md devices stacked on several disks appear under each; the tree
-        # roots are the disks (and loops) themselves.
-        devices[device.name] = device
-    return devices
-
-
-def present_devices(runner: Runner) -> dict[str, PresentDevice]:
-    """Every top-level block device of the running system, by kernel name."""
-    result = runner.query(["lsblk", "-J", "-b", "-O"])
-    if not result.ok:
-        raise RuntimeFailure(f"cannot list block devices: {result.failure()}")
-    return parse_lsblk(result.stdout)
 
 
 def busy_reasons(device: PresentDevice, allow: Allowance | None = None) -> list[str]:

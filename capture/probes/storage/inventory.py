@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hostbook.capture.parsers.blkid import failed_device, parse_export
+from hostbook.capture.parsers.blkid import parse_export, read_signatures
 from hostbook.capture.parsers.findmnt import Mount
 from hostbook.capture.probe import ProbeContext
 
@@ -37,7 +37,6 @@ UDEV_KEYS = ("DEVLINKS", "DEVTYPE", "DEVNAME")
 # Least descriptive by-id names last when choosing a disk's id.
 _WEAK_BY_ID = ("wwn-", "nvme-eui.", "nvme-nvme.", "scsi-0", "scsi-1", "scsi-S", "lvm-", "dm-",
                "md-", "nvme-uuid.")
-_BLKID_BATCH = 64
 
 
 @dataclass
@@ -408,47 +407,26 @@ def _not_blank(ctx: ProbeContext, paths: list[str]) -> list[str]:
 def probe_signatures(ctx: ProbeContext, st: StorageState) -> None:
     """``blkid -p -o export`` over every included device, in as few runs as possible.
 
-    In low-level mode blkid stops at the first device it cannot read (with a
-    message naming it: reported as incomplete) or on which it finds nothing at
-    all (exit 2, no message: a blank device, which is normal).  Either way the
-    run resumes after that device, so each such device costs one more process;
-    blank devices are put last where udev can tell (a partition always reports
-    its table entry, so only whole devices can be blank), and when udev names
-    several, one high-level run checks them all first.  The hidden parts of
-    LVs are not read: their content belongs to the LV built on them.
+    blkid resumes after a device it cannot read (reported as incomplete) or
+    a blank one (:func:`hostbook.capture.parsers.blkid.read_signatures`), so
+    each such device costs one more process: blank devices are put last
+    where udev can tell (a partition always reports its table entry, so only
+    whole devices can be blank), and when udev names several, one high-level
+    run checks them all first.  The hidden parts of LVs are not read: their
+    content belongs to the LV built on them.
     """
     order = _probe_order(st)
     blank = [d.path for d in order if udev_blank(d)]
     pending = [d.path for d in order if not udev_blank(d)]
     # one blank device at the end stops nothing; several would cost one run each
     pending += _not_blank(ctx, blank) if len(blank) > 1 else blank
-    while pending:
-        batch = pending[:_BLKID_BATCH]
-        result = ctx.run(["blkid", "-p", "-o", "export", *batch])
-        if result.missing or result.timed_out:
-            ctx.mark_incomplete("signatures", result.failure())
-            return
-        found = parse_export(result.stdout)
-        for path, values in found.items():
-            name = path.removeprefix("/dev/")
-            if name in st.devices:
-                st.devices[name].blkid = values
-        if result.ok:
-            pending = pending[len(batch):]
-            continue
-        failed = failed_device(result.stderr)
-        if failed is not None and failed[0] in batch:
-            device, reason = failed
-            ctx.mark_incomplete(f"device {device.removeprefix('/dev/')}", f"blkid: {reason}")
-            stop = batch.index(device)
-        elif result.returncode == 2:
-            reported = [batch.index(p) for p in found if p in batch]
-            stop = max(reported) + 1 if reported else 0  # the blank device
-        else:
-            tail = (result.stderr.strip().splitlines() or [""])[-1]
-            ctx.mark_incomplete("signatures", f"blkid exit {result.returncode}: {tail}")
-            stop = len(batch) - 1
-        pending = batch[stop + 1:] + pending[len(batch):]
+    found = read_signatures(ctx.run, pending)
+    for path, values in found.devices.items():
+        name = path.removeprefix("/dev/")
+        if name in st.devices:
+            st.devices[name].blkid = values
+    for part, reason in found.unread:
+        ctx.mark_incomplete(part, reason)
 
 
 # ---------------------------------------------------------------------------

@@ -9,8 +9,13 @@ from __future__ import annotations
 import pytest
 
 from hostbook.manifest.errors import BadInputError
-from hostbook.restore.session import recorded_identities
-from hostbook.restore.target.diskmap import DiskIdentity, build_map, map_lines, parse_map_args
+from hostbook.restore.target.diskmap import (
+    DiskIdentity,
+    build_map,
+    map_lines,
+    parse_map_args,
+    recorded_identities,
+)
 from tests.unit.restore.plan.test_planner import layout_doc
 
 GIB = 1 << 30

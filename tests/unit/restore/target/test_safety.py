@@ -19,9 +19,9 @@ from hostbook.manifest.sections.restore import RestoreDocument
 from hostbook.manifest.sections.storage import LuksEntry, StorageDocument
 from hostbook.process.recording import ReplayRunner
 from hostbook.restore.plan.planner import PlanInput, make_plan
-from hostbook.restore.session import recorded_identities
-from hostbook.restore.target.diskmap import build_map
-from hostbook.restore.target.safety import Allowance, busy_reasons, check_targets, present_devices
+from hostbook.restore.target.diskmap import build_map, recorded_identities
+from hostbook.restore.target.probing import present_devices
+from hostbook.restore.target.safety import Allowance, busy_reasons, check_targets
 from tests.paths import FIXTURES
 
 LAB = FIXTURES / "restore-lab"
