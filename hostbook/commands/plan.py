@@ -1,7 +1,7 @@
 """`hostbook plan retention|replication HOST`: show what the jobs would keep, delete and send.
 
-Thin wiring only: options are passed to ``hostbook.jobs.replication.host_plan``, which
-loads the inventories through the runner, plans and renders.
+Thin wiring only: options are passed to ``hostbook.jobs.replication.repository_plan``,
+which loads the inventories through the runner, plans and renders.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _common(func):  # type: ignore[no-untyped-def]
 
 def _run(what: str, host: str, repo: Path | None, as_json: bool, replay: Path | None,
          now_text: str | None, source_root: str | None) -> None:
-    from hostbook.jobs.replication.host_plan import plan_from_repository
+    from hostbook.jobs.replication.repository_plan import plan_from_repository
 
     now = datetime.fromisoformat(now_text) if now_text else datetime.now(UTC)
     if now.tzinfo is None:

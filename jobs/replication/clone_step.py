@@ -1,7 +1,8 @@
 """The clone step: send the fresh snapshot to the job's replication targets.
 
 ZFS goes through the replication planner (:mod:`hostbook.jobs.replication.host_plan`):
-inventories of the source and each target, a validated plan of transfers
+inventories of the source and each target
+(:mod:`hostbook.jobs.replication.host_inventory`), a validated plan of transfers
 (full, incremental, resumed) and target-side retention, executed by
 :class:`~hostbook.jobs.replication.zfs.transfer.TransferExecutor`.  Source-side deletions in
 that plan are left out: pruning the host's own snapshots is retention's
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from hostbook.jobs.replication.btrfs.inventory import load_directory
 from hostbook.jobs.replication.btrfs.plan import BtrfsTarget, plan_btrfs_directory
 from hostbook.jobs.replication.btrfs.transfer import BtrfsEndpoint, BtrfsExecutor
-from hostbook.jobs.replication.host_plan import endpoint_for, load_inventory, plan_host
+from hostbook.jobs.replication.host_inventory import endpoint_for, load_inventory, ssh_command
+from hostbook.jobs.replication.host_plan import plan_host
 from hostbook.jobs.replication.zfs.ops import SOURCE, Destroy
 from hostbook.jobs.replication.zfs.transfer import Endpoint, TransferExecutor
 from hostbook.jobs.run.context import ProgressFn, StepContext
@@ -128,12 +130,6 @@ def clone_zfs(ctx: StepContext, job: Job, document: JobsDocument, target: Replic
 # -- btrfs ---------------------------------------------------------------------------
 
 
-def _ssh(target: ReplicationTarget) -> tuple[str, ...]:
-    if not target.host:
-        return ()
-    return ("ssh", "-o", "BatchMode=yes", *target.ssh_options, target.host)
-
-
 def clone_btrfs(ctx: StepContext, job: Job, document: JobsDocument, taken: Taken,
                 target: ReplicationTarget, progress: ProgressFn | None = None) -> CloneResult:
     """Send the job's snapshots to one target, each with its parent chosen by uuid."""
@@ -141,7 +137,7 @@ def clone_btrfs(ctx: StepContext, job: Job, document: JobsDocument, taken: Taken
     directory = str(taken.details.get("directory") or "")
     if not snapshot or not directory:
         return CloneResult(target.name, "failed", "no btrfs snapshot to send")
-    ssh = _ssh(target)
+    ssh = ssh_command(target)
     target_dir = target.dataset.rstrip("/") or "/"
     if ctx.dry_run and not os.path.exists(snapshot):
         receive = [*ssh, shlex.join(["btrfs", "receive", target_dir])] if ssh else [

@@ -35,12 +35,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from hostbook.jobs.replication.btrfs.inventory import BtrfsDirectory
 from hostbook.jobs.replication.btrfs.lineage import (
     BtrfsStep,
     Subvolume,
     half_received,
+)
+from hostbook.jobs.replication.target_plan import (
+    TargetDecisions,
+    protect_shared,
+    protect_wanted,
 )
 from hostbook.jobs.replication.zfs.inventory import Snapshot
 from hostbook.jobs.retention.policy import (
@@ -89,31 +95,18 @@ class BtrfsTarget:
 
 
 @dataclass(frozen=True)
-class BtrfsTargetPlan:
-    """What happens at one target, and why."""
+class BtrfsTargetPlan(TargetDecisions[Subvolume]):
+    """What happens at one target directory: its decisions and its steps."""
 
-    name: str
-    directory: str
-    retention: RetentionPlan
-    wanted: tuple[Subvolume, ...] = ()
-    base: Subvolume | None = None
-    skipped: int = 0
-    refused: str | None = None
-    notes: tuple[str, ...] = ()
+    LOCATION_KEY: ClassVar[str] = "directory"
+
     cleanup: tuple[BtrfsStep, ...] = ()
     sends: tuple[BtrfsStep, ...] = ()
     deletions: tuple[BtrfsStep, ...] = ()
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "target": self.name,
-            "directory": self.directory,
-            "refused": self.refused,
-            "notes": list(self.notes),
-            "base": self.base.name if self.base else None,
-            "skipped_older_than_base": self.skipped,
-            "retention": self.retention.to_json(),
-        }
+    @property
+    def directory(self) -> str:
+        return self.location
 
 
 @dataclass(frozen=True)
@@ -238,12 +231,10 @@ def plan_btrfs_target(
     if base is not None:
         shared_guids = {uuid_int(identity(b) or "") for b in shared}
         ordered_shared = creation_order([s for s in on_target if s.guid in shared_guids])
-        protect.setdefault(uuid_int(identity(base) or ""), []).append(
-            "latest snapshot shared with source (incremental parent)")
-        if (spec.policy.keep_oldest and ordered_shared
-                and ordered_shared[0].guid != uuid_int(identity(base) or "")):
-            protect.setdefault(ordered_shared[0].guid, []).append(
-                "earliest snapshot shared with source (common base)")
+        latest = uuid_int(identity(base) or "")
+        protect_shared(protect, "source", latest, ordered_shared[0].guid
+                       if spec.policy.keep_oldest and ordered_shared
+                       and ordered_shared[0].guid != latest else None, link="parent")
     retention = plan_retention(
         [*on_target, *wanted_snaps], spec.policy, now, location=spec.name,
         dataset=spec.directory, protect=protect, present={s.guid for s in on_target},
@@ -321,15 +312,12 @@ def plan_btrfs_directory(
         copies = _copies(src, finished)
         shared = [s for s in src if identity(s) in copies]
         if shared:
-            prot.setdefault(uuid_int(identity(shared[-1]) or ""), []).append(
-                f"latest snapshot shared with {spec.name} (incremental parent)")
-            if local_policy.keep_oldest and shared[0] is not shared[-1]:
-                prot.setdefault(uuid_int(identity(shared[0]) or ""), []).append(
-                    f"earliest snapshot shared with {spec.name} (common base)")
+            protect_shared(prot, spec.name, uuid_int(identity(shared[-1]) or ""),
+                           uuid_int(identity(shared[0]) or "")
+                           if local_policy.keep_oldest and shared[0] is not shared[-1] else None,
+                           link="parent")
         if tp.refused is None:
-            for snap in tp.wanted:
-                prot.setdefault(uuid_int(identity(snap) or ""), []).append(
-                    f"not yet replicated to {spec.name}, whose policy wants it")
+            protect_wanted(prot, spec.name, (uuid_int(identity(snap) or "") for snap in tp.wanted))
         protections.append(prot)
     src_snaps = [_snapshot(s, source.directory, identity(s) or "", s.order, s.creation)
                  for s in src]

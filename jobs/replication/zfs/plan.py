@@ -27,7 +27,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
+from hostbook.jobs.replication.target_plan import (
+    TargetDecisions,
+    protect_shared,
+    protect_wanted,
+)
 from hostbook.jobs.replication.zfs.inventory import DatasetInventory, Snapshot
 from hostbook.jobs.replication.zfs.ops import (
     SOURCE,
@@ -66,34 +72,21 @@ class TargetSpec:
 
 
 @dataclass(frozen=True)
-class TargetPlan:
-    """What happens at one target: its retention decisions and its operations."""
+class TargetPlan(TargetDecisions[Snapshot]):
+    """What happens at one target dataset: its decisions and its operations."""
 
-    name: str
-    target_dataset: str
-    retention: RetentionPlan
-    wanted: tuple[Snapshot, ...]
-    base: Snapshot | None
-    skipped: int
-    refused: str | None = None
-    notes: tuple[str, ...] = ()
+    LOCATION_KEY: ClassVar[str] = "dataset"
+
     prelude: tuple[Operation, ...] = ()
     transfers: tuple[Operation, ...] = ()
     deletions: tuple[Operation, ...] = ()
 
+    @property
+    def target_dataset(self) -> str:
+        return self.location
+
     def expected_guids(self) -> set[int]:
         return self.retention.kept_guids()
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "target": self.name,
-            "dataset": self.target_dataset,
-            "refused": self.refused,
-            "notes": list(self.notes),
-            "base": self.base.name if self.base else None,
-            "skipped_older_than_base": self.skipped,
-            "retention": self.retention.to_json(),
-        }
 
 
 @dataclass(frozen=True)
@@ -196,13 +189,8 @@ def plan_target(
         spos = {s.guid: i for i, s in enumerate(src_order)}
         candidates = list(src_order[spos[base.guid] + 1 :])
         skipped = sum(1 for s in src_order[: spos[base.guid]] if s.guid not in tguids)
-        protect.setdefault(base.guid, []).append(
-            "latest snapshot shared with source (incremental base)"
-        )
-        if policy.keep_oldest and shared[0].guid != base.guid:
-            protect.setdefault(shared[0].guid, []).append(
-                "earliest snapshot shared with source (common base)"
-            )
+        protect_shared(protect, "source", base.guid, shared[0].guid
+                       if policy.keep_oldest and shared[0].guid != base.guid else None)
     else:
         candidates = list(src_order)
         skipped = 0
@@ -351,22 +339,15 @@ def plan_dataset(
         tguids = spec.inventory.guids()
         shared = [s for s in source.snapshots if s.guid in tguids]
         if shared:
-            prot.setdefault(shared[-1].guid, []).append(
-                f"latest snapshot shared with {spec.name} (incremental base)"
-            )
-            if local_policy.keep_oldest and shared[0].guid != shared[-1].guid:
-                prot.setdefault(shared[0].guid, []).append(
-                    f"earliest snapshot shared with {spec.name} (common base)"
-                )
+            protect_shared(prot, spec.name, shared[-1].guid, shared[0].guid
+                           if local_policy.keep_oldest and shared[0].guid != shared[-1].guid
+                           else None)
         for op in tp.prelude:
             if isinstance(op, ResumeTransfer):
                 prot.setdefault(op.snapshot.guid, []).append(
                     f"{spec.name} is resuming an interrupted receive of it"
                 )
-        for snap in tp.wanted:
-            prot.setdefault(snap.guid, []).append(
-                f"not yet replicated to {spec.name}, whose policy wants it"
-            )
+        protect_wanted(prot, spec.name, (snap.guid for snap in tp.wanted))
         protections.append(prot)
     src_plan = plan_retention(
         source.snapshots, local_policy, now, location=SOURCE, dataset=source.dataset,

@@ -31,7 +31,7 @@ from hostbook.jobs.archive.streams.restore import (
     restore_chain,
 )
 from hostbook.jobs.archive.streams.writer import stream_to_file
-from hostbook.jobs.replication.host_plan import load_inventory
+from hostbook.jobs.replication.host_inventory import load_inventory
 from hostbook.jobs.replication.zfs.transfer import Endpoint
 from hostbook.process.runner import LiveRunner
 from tests.loopdev import skip_or_fail

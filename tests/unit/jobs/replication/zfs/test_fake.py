@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from hostbook.commands.plan import plan_group
-from hostbook.jobs.replication.host_plan import load_inventory, plan_host
+from hostbook.jobs.replication.host_inventory import load_inventory
+from hostbook.jobs.replication.host_plan import plan_host
 from hostbook.jobs.replication.zfs.inventory import (
     DATASET_PROPS,
     SNAPSHOT_PROPS,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs.replication.host_plan import load_inventory
+from hostbook.jobs.replication.host_inventory import load_inventory
 from hostbook.jobs.replication.zfs.ops import AbortResume
 from hostbook.jobs.replication.zfs.plan import TargetSpec, plan_dataset
 from hostbook.jobs.replication.zfs.resume_token import (

@@ -1,0 +1,87 @@
+"""``hostbook plan``: a host's plan from its manifest repository, rendered.
+
+Reads ``hosts/HOST/jobs.yaml`` (its ``retention:`` and ``replication:``
+strictly validated, its jobs only for the few keys planning needs), loads
+the inventories through a runner (live, or a recording's replay), plans and
+renders.  The CLI only wires options to :func:`plan_from_repository`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hostbook.jobs.replication.host_inventory import (
+    load_btrfs_sources,
+    load_inventory,
+    load_zfs_targets,
+)
+from hostbook.jobs.replication.host_plan import (
+    HostPlan,
+    btrfs_sources,
+    job_kinds,
+    plan_btrfs_host,
+    plan_host,
+)
+from hostbook.jobs.replication.report import render_json, render_replication, render_retention
+from hostbook.manifest.errors import BadInputError, ManifestError
+from hostbook.manifest.sections.retention import ReplicationSettings, RetentionSettings
+from hostbook.manifest.yamlio import read_document
+from hostbook.process.recording import ReplayRunner
+from hostbook.process.runner import LiveRunner, Runner
+
+
+def load_settings(document: Any, path: str) -> tuple[RetentionSettings, ReplicationSettings]:
+    """``retention:`` and ``replication:`` from a parsed jobs.yaml (strictly validated)."""
+    doc = document if isinstance(document, Mapping) else {}
+    try:
+        retention = RetentionSettings.model_validate(doc.get("retention") or {})
+        replication = ReplicationSettings.model_validate(doc.get("replication") or {})
+    except ValidationError as exc:
+        raise ManifestError(
+            [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        ) from None
+    return retention, replication
+
+
+def plan_from_repository(
+    repo: Any,
+    host: str,
+    what: str,
+    *,
+    now: datetime,
+    as_json: bool = False,
+    replay: Any = None,
+    source_root: str | None = None,
+    runner: Runner | None = None,
+) -> tuple[str, list[str]]:
+    """Read ``hosts/HOST/jobs.yaml``, load inventories, plan; (rendered text, refusals)."""
+    path = Path(repo) / "hosts" / host / "jobs.yaml"
+    document = read_document(path)
+    if document is None:
+        raise BadInputError(f"{path}: no jobs.yaml for host {host!r}")
+    retention, replication = load_settings(document, str(path))
+    if runner is None:
+        runner = ReplayRunner(Path(replay)) if replay is not None else LiveRunner()
+    kinds = job_kinds(document)
+    has_btrfs = "btrfs" in kinds or any(t.kind == "btrfs" for t in replication.targets)
+    zfs_wanted = (not has_btrfs or "zfs" in kinds
+                  or any(t.kind == "zfs" for t in replication.targets))
+    source = load_inventory(runner, source_root) if zfs_wanted else {}
+    targets = load_zfs_targets(runner, replication)
+    plan = plan_host(host, retention, replication, source, targets, now, source_root=source_root)
+    if has_btrfs:
+        sources, problems = btrfs_sources(replication, document)
+        if source_root:
+            sources = {d: names for d, names in sources.items() if d.startswith(source_root)}
+        plans = plan_btrfs_host(retention, load_btrfs_sources(runner, replication, sources), now)
+        plan = HostPlan(plan.host, plan.now, plan.datasets, plans, tuple(problems))
+    if as_json:
+        text = render_json(plan, what)
+    else:
+        text = render_retention(plan) if what == "retention" else render_replication(plan)
+    return text, plan.refused
