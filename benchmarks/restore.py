@@ -78,7 +78,7 @@ for index in range(%(rounds)d):
                    "commands": applied["commands"], "steps": len(applied["ran"])})
     print(json.dumps(rounds[-1]), flush=True)
 start = time.monotonic()
-subprocess.run([sys.executable, "-c", "import hostbook.restore.session, hostbook.capture.runner"],
+subprocess.run([sys.executable, "-c", "import hostbook.restore.session, hostbook.process.runner"],
                check=True)
 import_s = time.monotonic() - start
 (results / "bench.json").write_text(json.dumps({"rounds": rounds, "import": import_s}))

@@ -24,7 +24,8 @@ from hostbook.process.runner import Runner
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.apply.executor import ApplyOutcome, Progress, apply_steps
 from hostbook.restore.apply.passphrases import PassphraseSource
-from hostbook.restore.plan.planner import Plan, PlanInput, make_plan, needed_disks, policy_problems
+from hostbook.restore.plan.planner import Plan, PlanInput, make_plan
+from hostbook.restore.plan.selection import needed_disks, policy_problems
 from hostbook.restore.target.devices import luks_name
 from hostbook.restore.target.diskmap import (
     DiskIdentity,

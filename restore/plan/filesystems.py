@@ -8,48 +8,23 @@ size is given explicitly when the device keeps its recorded size (so a
 filesystem that did not fill its device does not either), and left to the
 tool when the device was resized.  What cannot be reproduced is returned
 as a problem (the plan refuses) or a note (the plan says what differs).
+btrfs, with its several devices and its subvolumes, is
+:mod:`hostbook.restore.plan.btrfs`; swap is made here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from hostbook.manifest.sections.storage import FilesystemEntry, SwapEntry
-from hostbook.restore.plan.steps import Command
-from hostbook.restore.units import MIB
+from hostbook.restore.plan.context import Built, Planning
+from hostbook.restore.plan.signatures import signature_check
+from hostbook.restore.plan.steps import Command, Step
+from hostbook.restore.units import MIB, human
 
 EXT_TYPES = ("ext2", "ext3", "ext4")
 SUPPORTED = (*EXT_TYPES, "xfs", "btrfs", "vfat")
 # Default mount options mke2fs.conf commonly sets; cleared when not recorded.
 EXT_DEFAULT_MOUNT_OPTIONS = ("acl", "user_xattr")
 EXT_ERRORS = {"continue": "continue", "remount read-only": "remount-ro", "panic": "panic"}
-# btrfs superblock feature names -> mkfs.btrfs -O names (btrfs-progs 6.x).
-BTRFS_FEATURES = {
-    "EXTENDED_IREF": "extref",
-    "SKINNY_METADATA": "skinny-metadata",
-    "NO_HOLES": "no-holes",
-    "RAID56": "raid56",
-    "RAID1C34": "raid1c34",
-    "MIXED_GROUPS": "mixed-bg",
-    "ZONED": "zoned",
-}
-BTRFS_DEFAULT_FEATURES = ("extref", "skinny-metadata", "no-holes")
-# Feature flags the kernel sets at run time (or that follow from other options).
-BTRFS_IMPLIED = frozenset({
-    "MIXED_BACKREF", "BIG_METADATA", "DEFAULT_SUBVOL", "COMPRESS_LZO", "COMPRESS_ZSTD",
-    "FREE_SPACE_TREE", "FREE_SPACE_TREE_VALID", "VERITY", "METADATA_UUID",
-})
-
-
-@dataclass
-class MkfsPlan:
-    """Commands that make one filesystem, plus what the plan must say about it."""
-
-    commands: list[Command] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
 def describe(entry: FilesystemEntry | SwapEntry) -> str:
     kind = entry.fstype if isinstance(entry, FilesystemEntry) else "swap"
     name = entry.label or entry.uuid or entry.id
@@ -74,12 +49,12 @@ def check_sector(entry: FilesystemEntry, device_sector: int) -> str | None:
     return None
 
 
-def ext_commands(entry: FilesystemEntry, device: str, exact: bool) -> MkfsPlan:
-    plan = MkfsPlan()
+def ext_commands(entry: FilesystemEntry, device: str, exact: bool) -> Built:
+    built = Built()
     ext = entry.ext
     if ext is None:
-        plan.problems.append(f"{describe(entry)}: no ext superblock facts recorded")
-        return plan
+        built.problems.append(f"{describe(entry)}: no ext superblock facts recorded")
+        return built
     argv = ["mke2fs", "-F", "-q", "-t", entry.fstype]
     if entry.uuid:
         argv += ["-U", entry.uuid]
@@ -102,14 +77,14 @@ def ext_commands(entry: FilesystemEntry, device: str, exact: bool) -> MkfsPlan:
     if "flex_bg" in ext.features and ext.flex_bg_size and ext.flex_bg_size != 16:
         argv += ["-G", str(ext.flex_bg_size)]
     if ext.journal_device:
-        plan.problems.append(
+        built.problems.append(
             f"{describe(entry)}: external journal {ext.journal_device} is not recreated"
         )
     elif "has_journal" in ext.features and ext.journal_size:
         if ext.journal_size % MIB == 0:
             argv += ["-J", f"size={ext.journal_size // MIB}"]
         else:
-            plan.notes.append(f"{describe(entry)}: journal size left to mke2fs")
+            built.notes.append(f"{describe(entry)}: journal size left to mke2fs")
     extended = []
     if ext.raid_stride:
         extended.append(f"stride={ext.raid_stride}")
@@ -123,7 +98,7 @@ def ext_commands(entry: FilesystemEntry, device: str, exact: bool) -> MkfsPlan:
     argv.append(device)
     if exact:
         argv.append(str(ext.block_count))
-    plan.commands.append(Command(tuple(argv)))
+    built.commands.append(Command(tuple(argv)))
     tune = ["tune2fs"]
     if ext.max_mount_count is not None:
         tune += ["-c", str(ext.max_mount_count)]
@@ -145,20 +120,20 @@ def ext_commands(entry: FilesystemEntry, device: str, exact: bool) -> MkfsPlan:
     if tune_ext:
         tune += ["-E", ",".join(tune_ext)]
     if len(tune) > 1 and ext.revision != "0":
-        plan.commands.append(Command((*tune, device)))
-    return plan
+        built.commands.append(Command((*tune, device)))
+    return built
 
 
-def xfs_commands(entry: FilesystemEntry, device: str, exact: bool) -> MkfsPlan:
-    plan = MkfsPlan()
+def xfs_commands(entry: FilesystemEntry, device: str, exact: bool) -> Built:
+    built = Built()
     xfs = entry.xfs
     if xfs is None:
-        plan.problems.append(f"{describe(entry)}: no XFS geometry recorded")
-        return plan
+        built.problems.append(f"{describe(entry)}: no XFS geometry recorded")
+        return built
     if not xfs.log_internal:
-        plan.problems.append(f"{describe(entry)}: external log device is not recreated")
+        built.problems.append(f"{describe(entry)}: external log device is not recreated")
     if xfs.realtime not in (None, "none"):
-        plan.problems.append(f"{describe(entry)}: realtime device is not recreated")
+        built.problems.append(f"{describe(entry)}: realtime device is not recreated")
     features = dict(xfs.features)
     crc = features.get("crc", 1)
     meta = [f"uuid={entry.uuid}"] if entry.uuid else []
@@ -203,58 +178,12 @@ def xfs_commands(entry: FilesystemEntry, device: str, exact: bool) -> MkfsPlan:
     if data:
         argv += ["-d", ",".join(data)]
     argv.append(device)
-    plan.commands.append(Command(tuple(argv)))
-    return plan
+    built.commands.append(Command(tuple(argv)))
+    return built
 
 
-def btrfs_commands(entry: FilesystemEntry, devices: list[str], sizes: list[int | None]
-                   ) -> MkfsPlan:
-    plan = MkfsPlan()
-    btrfs = entry.btrfs
-    argv = ["mkfs.btrfs", "-f", "-q"]
-    if entry.uuid:
-        argv += ["-U", entry.uuid]
-    if entry.label:
-        argv += ["-L", entry.label]
-    if btrfs is None:
-        plan.notes.append(f"{describe(entry)}: no btrfs details recorded; mkfs defaults")
-        plan.commands.append(Command((*argv, *devices)))
-        return plan
-    if btrfs.node_size:
-        argv += ["-n", str(btrfs.node_size)]
-    if btrfs.sector_size:
-        argv += ["-s", str(btrfs.sector_size)]
-    if btrfs.checksum:
-        argv += ["--csum", btrfs.checksum]
-    for option, profile in (("-d", btrfs.data_profile), ("-m", btrfs.metadata_profile)):
-        if profile:
-            chosen = profile.split(",")[0]
-            if "," in profile:
-                plan.notes.append(f"{describe(entry)}: was converting ({profile}); made {chosen}")
-            argv += [option, chosen]
-    recorded = {f.upper() for f in btrfs.features}
-    wanted = {BTRFS_FEATURES[f] for f in recorded if f in BTRFS_FEATURES}
-    unknown = sorted(f for f in recorded if f not in BTRFS_FEATURES and f not in BTRFS_IMPLIED)
-    if unknown:
-        plan.notes.append(
-            f"{describe(entry)}: features {', '.join(unknown).lower()} left to mkfs")
-    features = sorted(wanted) + [f"^{f}" for f in BTRFS_DEFAULT_FEATURES if f not in wanted]
-    if "mixed-bg" in wanted:
-        argv.append("-M")
-        features.remove("mixed-bg")
-    if features:
-        argv += ["-O", ",".join(features)]
-    runtime = "free-space-tree" if "FREE_SPACE_TREE" in recorded else "^free-space-tree"
-    argv += ["-R", runtime]
-    known = [s for s in sizes if s is not None]
-    if len(known) == len(devices) and known and len(set(known)) == 1:
-        argv += ["-b", str(known[0])]
-    plan.commands.append(Command((*argv, *devices)))
-    return plan
-
-
-def vfat_commands(entry: FilesystemEntry, device: str) -> MkfsPlan:
-    plan = MkfsPlan()
+def vfat_commands(entry: FilesystemEntry, device: str) -> Built:
+    built = Built()
     argv = ["mkfs.fat"]
     vfat = entry.vfat
     if vfat is not None and vfat.fat_size:
@@ -266,29 +195,61 @@ def vfat_commands(entry: FilesystemEntry, device: str) -> MkfsPlan:
     if entry.label:
         argv += ["-n", entry.label]
     argv.append(device)
-    plan.commands.append(Command(tuple(argv)))
-    return plan
+    built.commands.append(Command(tuple(argv)))
+    return built
 
 
-def swap_commands(entry: SwapEntry, device: str) -> MkfsPlan:
-    plan = MkfsPlan()
+def swap_commands(entry: SwapEntry, device: str) -> Built:
+    built = Built()
     argv = ["mkswap", "-f"]
     if entry.uuid:
         argv += ["-U", entry.uuid]
     else:
-        plan.notes.append(f"{describe(entry)}: no UUID recorded; mkswap makes a new one")
+        built.notes.append(f"{describe(entry)}: no UUID recorded; mkswap makes a new one")
     if entry.label:
         argv += ["-L", entry.label]
     if entry.page_size and entry.page_size != 4096:
         argv += ["-p", str(entry.page_size)]
     argv.append(device)
-    plan.commands.append(Command(tuple(argv)))
-    return plan
+    built.commands.append(Command(tuple(argv)))
+    return built
 
 
-def blkid_expect(entry: FilesystemEntry | SwapEntry) -> dict[str, str]:
-    """What ``blkid -p`` shows once the filesystem exists (the done-check)."""
-    expect = {"TYPE": entry.fstype if isinstance(entry, FilesystemEntry) else "swap"}
-    if entry.uuid:
-        expect["UUID"] = entry.uuid
-    return expect
+def plan_filesystem(ctx: Planning, fs: FilesystemEntry) -> None:
+    """An ext, XFS or FAT filesystem on its device (btrfs: see its own module)."""
+    device = ctx.path(fs.device)
+    exact = fs.device not in ctx.sizing.resized
+    if fs.fstype in EXT_TYPES:
+        built = ext_commands(fs, device, exact)
+    elif fs.fstype == "xfs":
+        built = xfs_commands(fs, device, exact)
+    else:
+        built = vfat_commands(fs, device)
+    add_filesystem(ctx, fs, device, built)
+
+
+def add_filesystem(ctx: Planning, fs: FilesystemEntry, device: str, built: Built) -> None:
+    """The step that makes ``fs`` on ``device``, refused where its sectors cannot fit."""
+    problem = check_sector(fs, ctx.sizing.sector.get(fs.device, 512))
+    if problem:
+        ctx.problems.append(problem)
+    exact = fs.device not in ctx.sizing.resized
+    what = f"{fs.fstype} {fs.label!r}" if fs.label else fs.fstype
+    size = ctx.sizing.planned.get(fs.id)
+    ctx.add(Step(
+        id=fs.id, layer="filesystem",
+        summary=f"make {what} on {device} (UUID {fs.uuid})"
+                + (f", {human(size)}" if size and not exact else ""),
+        commands=ctx.take(built), devices=(device,),
+        done=signature_check(device, fs),
+    ))
+
+
+def plan_swap(ctx: Planning, swap: SwapEntry) -> None:
+    device = ctx.path(swap.device)
+    ctx.add(Step(
+        id=swap.id, layer="swap",
+        summary=f"make swap on {device} (UUID {swap.uuid})",
+        commands=ctx.take(swap_commands(swap, device)), devices=(device,),
+        done=signature_check(device, swap),
+    ))

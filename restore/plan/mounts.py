@@ -7,6 +7,7 @@ at boot (``noauto``, ``nofail``, ``x-systemd.*``...) or would stop a data
 restore (``ro``).  A parent must be mounted before what sits inside it, so a
 line that comes before its parent in fstab waits for it; otherwise fstab's
 order is kept.  Without fstab lines, the mounts seen at capture are used.
+Each mount is one step (``mkdir -p`` and ``mount``), after every filesystem.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import posixpath
 from dataclasses import dataclass
 
 from hostbook.manifest.sections.storage import BtrfsDetails, FilesystemEntry
+from hostbook.restore.plan.context import Planning
 from hostbook.restore.plan.layout import StorageView
+from hostbook.restore.plan.steps import Command, DoneCheck, Step
 
 # Options dropped from fstab when mounting for the restore.
 BOOT_ONLY = frozenset({"defaults", "noauto", "auto", "nofail", "user", "users", "owner",
@@ -126,3 +129,22 @@ def _parents_first(mounts: list[PlannedMount]) -> list[PlannedMount]:
         ordered.append(ready)
         pending.remove(ready)
     return ordered
+
+
+def plan_mount_steps(ctx: Planning, mounts: list[PlannedMount]) -> None:
+    for mount in mounts:
+        fs = ctx.view.get(mount.filesystem)
+        assert isinstance(fs, FilesystemEntry)
+        device = ctx.path(fs.device)
+        argv = ["mount", "-t", mount.fstype]
+        if mount.options:
+            argv += ["-o", mount.options]
+        ctx.add(Step(
+            id=f"mount:{mount.mountpoint}", layer="mount",
+            summary=f"mount {device} on {mount.path}"
+                    + (f" ({mount.options})" if mount.options else ""),
+            commands=(Command(("mkdir", "-p", mount.path)),
+                      Command((*argv, device, mount.path))),
+            devices=(device,), destructive=False,
+            done=DoneCheck("mounted", device, {"path": mount.path}),
+        ))

@@ -1,7 +1,7 @@
 """How large every layer becomes on the target, and whether what it holds fits.
 
 Sizes flow upwards from the disks: a partition's planned size (from
-:mod:`ptable`) gives its md array, LUKS payload or PV their size, PVs give
+:mod:`hostbook.restore.plan.table_fit`) gives its md array, LUKS payload or PV their size, PVs give
 their VG its extents, the VG's extents go to the LVs (recorded sizes first,
 then the shares restore.yaml gives), and each filesystem fills its device
 when that device changed size.  Every change is computed relative to what
@@ -33,7 +33,7 @@ from hostbook.manifest.sections.storage import (
     VgEntry,
 )
 from hostbook.restore.plan.layout import StorageView
-from hostbook.restore.plan.partitions import TableFit
+from hostbook.restore.plan.table_fit import TableFit
 from hostbook.restore.units import MIB, align_up, human
 
 LUKS2_DEFAULT_OFFSET = 16 * MIB

@@ -1,4 +1,4 @@
-"""The journaled executor, the journal, and passphrase sources, with real commands.
+"""The journaled executor, with real commands.
 
 The steps here run harmless programs (sh, test, cat) through the live runner,
 so skipping, resuming after SIGKILL, stdin and secrets are exercised for real
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.manifest.errors import RuntimeFailure
 from hostbook.process.runner import LiveRunner
 from hostbook.restore.apply import executor
 from hostbook.restore.apply.apply_journal import Journal
@@ -150,53 +150,6 @@ def test_devices_that_never_appear_fail_the_step(tmp_path: Path,
     with pytest.raises(RuntimeFailure, match="did not appear"):
         apply_steps([step], NO_DISKS, journal, LiveRunner(), source(tmp_path))
     assert journal.entries()[-1].status == "failed"
-
-
-def test_fingerprint_ignores_notes_and_follows_stable_keys() -> None:
-    base = shell("x", "true", notes=("found: a",))
-    assert base.fingerprint() == shell("x", "true", notes=("found: b",)).fingerprint()
-    assert base.fingerprint() != shell("x", "false").fingerprint()
-    wipe_a = Step("wipe:d", "wipe", "w", (Command(("wipefs", "-a", "/dev/sdb1")),),
-                  stable_key="/dev/sdb")
-    wipe_b = Step("wipe:d", "wipe", "w", (Command(("wipefs", "-a", "/dev/sdb")),),
-                  stable_key="/dev/sdb")
-    assert wipe_a.fingerprint() == wipe_b.fingerprint()
-
-
-# --------------------------------------------------------------------------------------
-# Passphrase sources
-# --------------------------------------------------------------------------------------
-
-
-def test_passphrase_directory_by_name_uuid_or_id(tmp_path: Path) -> None:
-    (tmp_path / "crypt1").write_text("by-name\n")
-    (tmp_path / "1111-2222").write_text("by-uuid")
-    (tmp_path / "luks:3333").write_text("by-id")
-    source = PassphraseSource(file=tmp_path, interactive=False)
-    assert source.get("luks:9999", "crypt1") == "by-name"
-    assert source.get("luks:1111-2222", "other") == "by-uuid"
-    assert source.get("luks:3333", "") == "by-id"
-    with pytest.raises(BadInputError, match="cannot read passphrase"):
-        source.get("luks:none", "none")
-
-
-def test_passphrase_command_gets_the_container_in_its_environment(tmp_path: Path) -> None:
-    source = PassphraseSource(
-        command="sh -c 'printf \"%s-%s\" \"$HOSTBOOK_CONTAINER\" \"$HOSTBOOK_CONTAINER_NAME\"'",
-        interactive=False)
-    assert source.get("luks:42", "root_crypt") == "luks:42-root_crypt"
-    failing = PassphraseSource(command="false", interactive=False)
-    with pytest.raises(RuntimeFailure, match="--passphrase-command failed"):
-        failing.get("luks:1", "x")
-
-
-def test_passphrase_refusals(tmp_path: Path) -> None:
-    with pytest.raises(BadInputError, match="needs a passphrase"):
-        PassphraseSource(interactive=False).get("luks:1", "crypt")
-    empty = tmp_path / "empty"
-    empty.write_text("\n")
-    with pytest.raises(BadInputError, match="empty passphrase"):
-        PassphraseSource(file=empty, interactive=False).get("luks:1", "crypt")
 
 
 def test_a_run_that_wiped_every_target_asks_no_done_checks(tmp_path: Path) -> None:
