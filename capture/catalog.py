@@ -1,42 +1,43 @@
-"""Which probes fill which captured section, in the order they run."""
+"""Which probes fill which captured section, in the order they run.
+
+The table names probe modules rather than importing them: a capture imports
+the probes of the sections it captures and no others, so ``hostbook capture
+--only storage`` never loads the package managers' or the checkout scanner's
+code (start-up is most of a capture's cost on a slow machine, see
+benchmarks/storage.md).  Every name is a module under
+``hostbook.capture.probes`` with a module-level ``PROBE``.
+"""
 
 from __future__ import annotations
 
-from hostbook.capture.probe import Probe
-from hostbook.capture.probes import system
-from hostbook.capture.probes.checkouts import working_copies as checkouts
-from hostbook.capture.probes.packages import apt as packages_apt
-from hostbook.capture.probes.packages import flatpak as packages_flatpak
-from hostbook.capture.probes.packages import pacman as packages_pacman
-from hostbook.capture.probes.packages import pip as packages_pip
-from hostbook.capture.probes.packages import pipx as packages_pipx
-from hostbook.capture.probes.packages import rpm as packages_rpm
-from hostbook.capture.probes.packages import snap as packages_snap
-from hostbook.capture.probes.storage import assemble as storage_assemble
-from hostbook.capture.probes.storage import blockdevs as storage_blockdevs
-from hostbook.capture.probes.storage import boot as storage_boot
-from hostbook.capture.probes.storage import filesystems as storage_filesystems
-from hostbook.capture.probes.storage import luks as storage_luks
-from hostbook.capture.probes.storage import lvm as storage_lvm
-from hostbook.capture.probes.storage import md as storage_md
-from hostbook.capture.probes.storage import mounts as storage_mounts
-from hostbook.capture.probes.storage import partitions as storage_partitions
+from importlib import import_module
 
-SECTION_PROBES: dict[str, tuple[Probe, ...]] = {
-    "system": (system.PROBE,),
+from hostbook.capture.probe import Probe
+
+SECTION_PROBES: dict[str, tuple[str, ...]] = {
+    "system": ("system",),
     "storage": (
-        storage_blockdevs.PROBE, storage_partitions.PROBE, storage_md.PROBE, storage_luks.PROBE,
-        storage_lvm.PROBE, storage_mounts.PROBE, storage_filesystems.PROBE, storage_boot.PROBE,
-        storage_assemble.PROBE,
+        "storage.blockdevs", "storage.partitions", "storage.md", "storage.luks", "storage.lvm",
+        "storage.mounts", "storage.filesystems", "storage.boot", "storage.assemble",
     ),
     "packages": (
-        packages_apt.PROBE, packages_rpm.PROBE, packages_pacman.PROBE, packages_pip.PROBE,
-        packages_pipx.PROBE, packages_flatpak.PROBE, packages_snap.PROBE,
+        "packages.apt", "packages.rpm", "packages.pacman", "packages.pip", "packages.pipx",
+        "packages.flatpak", "packages.snap",
     ),
-    "checkouts": (checkouts.PROBE,),
+    "checkouts": ("checkouts.working_copies",),
 }
+"""Section -> its probe modules (relative to ``hostbook.capture.probes``), in run order."""
+
+PROBES_PACKAGE = "hostbook.capture.probes"
+
+
+def section_probes(section: str) -> tuple[Probe, ...]:
+    """The probes of one section, their modules imported now (once per process)."""
+    return tuple(
+        import_module(f"{PROBES_PACKAGE}.{name}").PROBE for name in SECTION_PROBES[section]
+    )
 
 
 def all_probes() -> list[Probe]:
     """Every probe, for documentation and `hostbook capture --list-probes`."""
-    return [probe for probes in SECTION_PROBES.values() for probe in probes]
+    return [probe for section in SECTION_PROBES for probe in section_probes(section)]

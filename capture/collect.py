@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hostbook.capture.catalog import SECTION_PROBES
+from hostbook.capture.catalog import section_probes
 from hostbook.capture.probe import ProbeContext
 from hostbook.capture.probes.system import collect as collect_system
 from hostbook.manifest.errors import BadInputError
@@ -65,7 +65,7 @@ def collect_sections(
         ctx.section = section
         model = section_model(section)
         doc: dict[str, Any] = {"schema": model.schema_string()}
-        for probe in SECTION_PROBES[section]:
+        for probe in section_probes(section):
             try:
                 probe.collect(ctx, doc)
             except Exception as exc:  # a probe bug must not lose the other layers

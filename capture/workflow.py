@@ -20,7 +20,6 @@ from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import atomic_write_text, dump_text, parse_text
-from hostbook.process.recording import RecordingRunner, ReplayRunner
 from hostbook.process.runner import LiveRunner, Runner
 
 
@@ -59,10 +58,15 @@ def make_runner(request: CaptureRequest) -> Runner:
     """Live, recording or replaying runner, as the request asks."""
     if request.replay is not None and request.record is not None:
         raise BadInputError("--record and --replay cannot be combined")
+    # The recording module is imported only when a recording is made or replayed.
     if request.replay is not None:
+        from hostbook.process.recording import ReplayRunner
+
         return ReplayRunner(request.replay)
     live = LiveRunner()
     if request.record is not None:
+        from hostbook.process.recording import RecordingRunner
+
         request.record.mkdir(parents=True, exist_ok=True)
         # Recordings become shared test fixtures: every URL's credentials are masked.
         return RecordingRunner(live, request.record, scrub=mask_credentials)
@@ -73,7 +77,11 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
     """Run a capture end to end and return what changed."""
     runner = make_runner(request)
     collected = collect_sections(runner, request.config, request.sections, request.options)
-    recording = runner.save() if isinstance(runner, RecordingRunner) else None
+    recording = None
+    if request.record is not None:
+        from hostbook.process.recording import RecordingRunner
+
+        recording = runner.save() if isinstance(runner, RecordingRunner) else None
     host = request.host or collected.hostname
     if not host:
         raise BadInputError("cannot tell the host name: pass --host NAME")

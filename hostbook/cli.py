@@ -7,6 +7,7 @@ No logic lives here.  Exit codes: 0 ok, 1 partial (some part incomplete),
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from pathlib import Path
 
 import click
@@ -15,9 +16,44 @@ from hostbook import __version__
 from hostbook.commands.common import handle_errors, repo_option, resolve_repo
 from hostbook.manifest.errors import EXIT_BAD_INPUT
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "capture": ("capture", "capture"),
+    "show": ("show", "show"),
+    "log": ("show", "log"),
+    "schema": ("show", "schema"),
+    "plan": ("plan", "plan_group"),
+    "run": ("run", "run"),
+    "sure": ("sure", "sure"),
+    "status": ("status", "status"),
+    "restore": ("restore", "restore"),
+}
+"""Subcommand -> (module in hostbook/commands/, its click object).  A command's
+module is imported only when that command runs (or ``--help`` lists them all),
+so ``hostbook capture`` never loads the code of ``restore`` or ``run``."""
+
 
 class HostbookGroup(click.Group):
-    """A group whose usage errors exit 2 and whose failures follow the exit-code table."""
+    """A group whose usage errors exit 2 and whose failures follow the exit-code table.
+
+    The subcommands of :data:`COMMANDS` are loaded on first use.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, name = COMMANDS[cmd_name]
+            self.add_command(getattr(import_module(f"hostbook.commands.{module}"), name))
+        return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and args[0] not in COMMANDS:
+            for name in COMMANDS:  # an unknown name: "did you mean" draws on every command
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
 
     def main(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
         kwargs.setdefault("standalone_mode", True)
@@ -47,26 +83,6 @@ def init(repo_path: Path | None, repo: Path | None) -> None:
 
     created = ManifestRepository.init(repo_path or resolve_repo(repo))
     click.echo(f"manifest repository ready at {created.path}")
-
-
-# Subcommands live in hostbook/commands/, one module per command group.
-from hostbook.commands import capture as _capture  # noqa: E402
-from hostbook.commands import plan as _plan  # noqa: E402
-from hostbook.commands import restore as _restore  # noqa: E402
-from hostbook.commands import run as _run  # noqa: E402
-from hostbook.commands import show as _show  # noqa: E402
-from hostbook.commands import status as _status  # noqa: E402
-from hostbook.commands import sure as _sure  # noqa: E402
-
-cli.add_command(_capture.capture)
-cli.add_command(_show.show)
-cli.add_command(_show.log)
-cli.add_command(_show.schema)
-cli.add_command(_plan.plan_group)
-cli.add_command(_run.run)
-cli.add_command(_sure.sure)
-cli.add_command(_status.status)
-cli.add_command(_restore.restore)
 
 
 def main() -> None:

@@ -7,35 +7,63 @@ written in, so a new section is added in exactly one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
+from importlib import import_module
 from typing import Any
 
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.model import SectionDocument
-from hostbook.manifest.sections.checkouts import CheckoutsDocument
-from hostbook.manifest.sections.config import ConfigDocument
-from hostbook.manifest.sections.jobs import JobsDocument
-from hostbook.manifest.sections.packages import PackagesDocument
-from hostbook.manifest.sections.restore import RestoreDocument
-from hostbook.manifest.sections.storage import StorageDocument
-from hostbook.manifest.sections.system import SystemDocument
 
-SECTIONS: dict[str, type[SectionDocument]] = {
-    cls.SECTION: cls
-    for cls in (
-        SystemDocument,
-        StorageDocument,
-        PackagesDocument,
-        CheckoutsDocument,
-        JobsDocument,
-        RestoreDocument,
-        ConfigDocument,
-    )
+_MODELS: dict[str, tuple[str, bool]] = {
+    "system": ("system:SystemDocument", True),
+    "storage": ("storage:StorageDocument", True),
+    "packages": ("packages:PackagesDocument", True),
+    "checkouts": ("checkouts:CheckoutsDocument", True),
+    "jobs": ("jobs:JobsDocument", False),
+    "restore": ("restore:RestoreDocument", False),
+    "config": ("config:ConfigDocument", False),
 }
+"""Section -> (``module:class`` under hostbook.manifest.sections, captured?), in the
+order files are written.  The flag is the model's ``CAPTURED``; the model is
+imported when first used, so a storage capture never builds the jobs schema."""
+
+
+class _Models(MutableMapping[str, type[SectionDocument]]):
+    """Section name -> model class, each imported on first use."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, type[SectionDocument]] = {}
+
+    def __getitem__(self, name: str) -> type[SectionDocument]:
+        if name not in self._loaded:
+            module, _, cls = _MODELS[name][0].partition(":")
+            model = getattr(import_module(f"hostbook.manifest.sections.{module}"), cls)
+            if (name, _MODELS[name][1]) != (model.SECTION, model.CAPTURED):
+                raise RuntimeError(f"registry entry {name!r} does not match {model.__name__}")
+            self._loaded[name] = model
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, model: type[SectionDocument]) -> None:
+        self._loaded[name] = model
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in _MODELS or name in self._loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODELS)
+
+    def __len__(self) -> int:
+        return len(_MODELS)
+
+
+SECTIONS: MutableMapping[str, type[SectionDocument]] = _Models()
 # The files kept per host; `config` is the capturing machine's, not a host file.
-HOST_SECTIONS: tuple[str, ...] = tuple(n for n in SECTIONS if n != "config")
-CAPTURED_SECTIONS: tuple[str, ...] = tuple(n for n in HOST_SECTIONS if SECTIONS[n].CAPTURED)
-AUTHORED_SECTIONS: tuple[str, ...] = tuple(n for n in HOST_SECTIONS if not SECTIONS[n].CAPTURED)
+HOST_SECTIONS: tuple[str, ...] = tuple(n for n in _MODELS if n != "config")
+CAPTURED_SECTIONS: tuple[str, ...] = tuple(n for n in HOST_SECTIONS if _MODELS[n][1])
+AUTHORED_SECTIONS: tuple[str, ...] = tuple(n for n in HOST_SECTIONS if not _MODELS[n][1])
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -41,12 +41,12 @@ ALLOWED: dict[str, frozenset[str]] = {
 """What each layer may import of ours."""
 
 CLI_STDLIB = frozenset(
-    {"__future__", "collections", "datetime", "functools", "json", "pathlib", "sys", "time",
-     "typing", "click"}
+    {"__future__", "collections", "datetime", "functools", "importlib", "json", "pathlib", "sys",
+     "time", "typing", "click"}
 )
-"""Everything else the command modules may import: options, JSON and exit codes.
-A command that needs ``os``, ``re``, ``shutil`` or ``subprocess`` is doing
-library work."""
+"""Everything else the command modules may import: options, JSON, exit codes and
+loading a command's module when it runs.  A command that needs ``os``, ``re``,
+``shutil`` or ``subprocess`` is doing library work."""
 CLI_PROCESS_MODULES = frozenset({"hostbook.process.runner"})
 """The CLI may make a LiveRunner to hand to the library; nothing else of process/."""
 CLI_FILE_CALLS = frozenset(
