@@ -3,7 +3,7 @@
 Archive streams go through ``zstd`` and ``age`` or ``gpg`` on the way out and
 are written to ``FILE.partial`` (0600: the stream holds the whole volume),
 renamed only when every stage succeeded, so a catalogue never points at half
-a stream.  :mod:`hostbook.jobs.archive.streams.restore` takes them back through
+a stream.  :mod:`hostbook.jobs.archive.streams.chain_restore` takes them back through
 decryption and decompression into ``zfs receive``.
 """
 

@@ -1,9 +1,10 @@
-"""What the archivers share (password environment, env files), and the set-up the
-archiver tests import: a tree, a step context, an unprivileged user.
+"""What every archiver is given and returns, and the set-up the archiver tests import:
+a tree, a step context, a request.
 
-The archivers run the real tools; only where a test needs a file the tool
-cannot read does it run them as an unprivileged user (``setpriv``), because
-root reads everything.
+The archivers run the real tools.  A file the tool cannot read needs the
+tool to run as an unprivileged user (root reads everything): those runs are
+made for real in the loop tier (tests/loop/test_jobs_unreadable.py) and
+replayed here from their recordings, made under :data:`UNREADABLE`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,25 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hostbook.jobs.archive.base import ArchiveRequest
+from hostbook.jobs.archive.base import PARTIAL, ArchiveRequest, ArchiveResult
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.run.context import StepContext
+from hostbook.jobs.run.resource_kind import Undone
 from hostbook.jobs.run.run_journal import Journal
-from hostbook.process.result import CommandResult
-from hostbook.process.runner import LiveRunner
-from hostbook.process.spawn import Identity, LineSink
+from hostbook.process.runner import DryRunRunner, LiveRunner, Runner
+from tests.paths import FIXTURES
 
 NOBODY = 65534
+JOB_RECORDINGS = FIXTURES / "jobs"
+UNREADABLE = Path("/tmp/hostbook-unreadable")
+"""Where the recorded runs over a file the tool cannot read were made: a ``source`` with
+a ``readable`` and a mode 000 ``secret`` file, the password file ``pass``, the ``repo``."""
 
 
 def make_tree(root: Path) -> None:
@@ -53,7 +58,7 @@ def flip_one_byte(path: Path, offset: int = 1000) -> None:
 
 
 def context(host: str = "testhost", now: datetime | None = None,
-            runner: LiveRunner | None = None) -> tuple[StepContext, list[str]]:
+            runner: Runner | None = None) -> tuple[StepContext, list[str]]:
     log: list[str] = []
     if runner is None:
         runner = LiveRunner(echo=lambda text: log.append(f"$ {text}"))
@@ -75,17 +80,6 @@ def record(source: Path, database: Path) -> None:
     sure.update(source, database)
 
 
-class Unprivileged(LiveRunner):
-    """Runs the real tools as uid/gid 65534 when we are root (so permissions bite)."""
-
-    def _run(self, argv: Sequence[str], timeout: float | None, stdin: str | None,
-             env: Mapping[str, str] | None, cwd: str | None, on_line: LineSink | None,
-             identity: Identity | None, secrets: Iterable[str]) -> CommandResult:
-        if os.geteuid() == 0:
-            identity = Identity(NOBODY, NOBODY)
-        return super()._run(argv, timeout, stdin, env, cwd, on_line, identity, secrets)
-
-
 @pytest.fixture
 def shared_tmp() -> Iterator[Path]:
     """A temporary directory an unprivileged user can use (pytest's tmp is root-only)."""
@@ -100,3 +94,28 @@ def shared_tmp() -> Iterator[Path]:
 def needs(*tools: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     missing = [t for t in tools if shutil.which(t) is None]
     return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")
+
+
+# -- tests of hostbook.jobs.archive.base ---------------------------------------------------
+
+
+def test_a_partial_file_is_removed_and_said_so(tmp_path: Path) -> None:
+    ctx, _log = context()
+    partial = tmp_path / ".archive.tar.zst.partial"
+    partial.write_bytes(b"x" * 1234)
+    resource = ctx.journal.intend(PARTIAL.name, "path-data", path=str(partial))
+    assert PARTIAL.undo(ctx.runner, resource) == Undone(f"removed partial {partial} (1234 bytes)")
+    assert not partial.exists()
+    assert PARTIAL.undo(ctx.runner, resource) is None  # already gone: nothing to do
+    partial.write_bytes(b"x")
+    assert PARTIAL.undo(DryRunRunner(echo=print), resource) is None
+    assert partial.exists()  # a dry run removes nothing
+    assert PARTIAL.debris and not PARTIAL.deferred
+
+
+def test_a_result_says_where_the_archive_went_unless_the_tool_said_more() -> None:
+    done = ArchiveResult("nightly", "tar", "ok", "/b", archive_id="h-data.tar.zst", bytes=42)
+    assert done.summary() == "/b h-data.tar.zst, 42 bytes"
+    assert ArchiveResult("r", "restic", "failed", "/r").summary() == "/r"
+    warned = ArchiveResult("r", "restic", "warning", "/r", "abc", message="1 file unreadable")
+    assert warned.summary() == "1 file unreadable"

@@ -12,17 +12,16 @@ from hostbook.jobs.archive import borg as archive_borg
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.manifest.sections.jobs import BorgArchive
+from hostbook.process.recording import ReplayRunner
 from tests.unit.jobs.archive.test_base import (
-    Unprivileged,
+    JOB_RECORDINGS,
+    UNREADABLE,
     context,
     flip_one_byte,
     make_tree,
     needs,
     request,
 )
-from tests.unit.jobs.archive.test_base import shared_tmp as shared_tmp_fixture
-
-shared_tmp = shared_tmp_fixture  # the fixture, under the name the tests ask for
 
 pytestmark = needs("borg")
 
@@ -81,19 +80,15 @@ def test_create_extract_and_check(tmp_path: Path, borg_env: Path) -> None:
     assert [d.path for d in sure.check(target, database)] == ["data/blob.bin"]
 
 
-def test_unreadable_file_is_a_warning_and_the_archive_exists(shared_tmp: Path) -> None:
+def unreadable_spec() -> BorgArchive:
+    """The target of the run recorded over an unreadable file (tests/loop/test_jobs_unreadable)."""
+    return spec(UNREADABLE / "repo", UNREADABLE / "pass")
+
+
+def test_unreadable_file_is_a_warning_and_the_archive_exists() -> None:
     """borg exits 1 (warning) when a file could not be read; the archive is written."""
-    source = shared_tmp / "source"
-    source.mkdir()
-    (source / "readable").write_text("ok\n")
-    (source / "secret").write_text("no\n")
-    (source / "secret").chmod(0)
-    source.chmod(0o755)
-    password = shared_tmp / "pass"
-    password.write_text("pw\n")
-    password.chmod(0o644)
-    ctx, _log = context(runner=Unprivileged(env={"BORG_BASE_DIR": str(shared_tmp / "home")}))
-    result = archive_borg.archive(request(ctx, source), spec(shared_tmp / "repo", password))
+    ctx, _log = context(runner=ReplayRunner(JOB_RECORDINGS / "borg-unreadable"))
+    result = archive_borg.archive(request(ctx, UNREADABLE / "source"), unreadable_spec())
     assert result.status == WARNING, result.message
     assert result.archive_id is not None
     assert "secret" in result.message

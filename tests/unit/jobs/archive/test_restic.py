@@ -13,17 +13,16 @@ from hostbook.jobs.archive import restic as archive_restic
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.manifest.sections.jobs import ResticArchive
+from hostbook.process.recording import ReplayRunner
 from tests.unit.jobs.archive.test_base import (
-    Unprivileged,
+    JOB_RECORDINGS,
+    UNREADABLE,
     context,
     flip_one_byte,
     make_tree,
     needs,
     request,
 )
-from tests.unit.jobs.archive.test_base import shared_tmp as shared_tmp_fixture
-
-shared_tmp = shared_tmp_fixture  # the fixture, under the name the tests ask for
 
 pytestmark = needs("restic")
 
@@ -93,21 +92,16 @@ def test_backup_restore_and_check(tmp_path: Path, restic_env: Path) -> None:
     assert again.extra["files_new"] == 0 and again.extra["files_changed"] == 0
 
 
-def test_unreadable_file_is_a_warning_and_the_snapshot_exists(shared_tmp: Path) -> None:
+def unreadable_spec() -> ResticArchive:
+    """The target of the run recorded over an unreadable file (tests/loop/test_jobs_unreadable)."""
+    return spec(UNREADABLE / "repo", UNREADABLE / "pass",
+                extra_args=["--cache-dir", str(UNREADABLE / "cache")])
+
+
+def test_unreadable_file_is_a_warning_and_the_snapshot_exists() -> None:
     """restic exits 3 when the snapshot was saved but some files could not be read."""
-    source = shared_tmp / "source"
-    source.mkdir()
-    (source / "readable").write_text("ok\n")
-    (source / "secret").write_text("no\n")
-    (source / "secret").chmod(0)
-    source.chmod(0o755)
-    password = shared_tmp / "pass"
-    password.write_text("pw\n")
-    password.chmod(0o644)
-    ctx, _log = context(runner=Unprivileged())
-    settings = spec(shared_tmp / "repo", password,
-                    extra_args=["--cache-dir", str(shared_tmp / "cache")])
-    result = archive_restic.archive(request(ctx, source), settings)
+    ctx, _log = context(runner=ReplayRunner(JOB_RECORDINGS / "restic-unreadable"))
+    result = archive_restic.archive(request(ctx, UNREADABLE / "source"), unreadable_spec())
     assert result.status == WARNING, result.message
     assert result.archive_id is not None
     assert "could not be read" in result.message and "secret" in result.message

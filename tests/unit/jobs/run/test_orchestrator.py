@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
@@ -18,16 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from hostbook.commands.run import run as run_cli
-from hostbook.commands.status import status as status_cli
 from hostbook.jobs.run.events import JsonSink, PlainSink
-from hostbook.jobs.run.history import History, Outcome, history_path
+from hostbook.jobs.run.history import History, history_path
 from hostbook.jobs.run.jobs_file import load_jobs
 from hostbook.jobs.run.lock import host_lock
 from hostbook.jobs.run.orchestrator import journal_path, run_jobs
-from hostbook.jobs.run.request import STEPS, RunRequest, parse_steps
+from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.run.run_journal import Journal
-from hostbook.jobs.run.status import volume_status
-from hostbook.manifest.errors import BadInputError
 
 
 def write_jobs(tmp_path: Path, body: str) -> Path:
@@ -41,13 +37,6 @@ def write_jobs(tmp_path: Path, body: str) -> Path:
         "jobs:\n" + body
     )
     return path
-
-
-def test_parse_steps() -> None:
-    assert parse_steps([]) == STEPS
-    assert parse_steps(["unsnap,snap", "archive"]) == ("snap", "archive", "unsnap")
-    with pytest.raises(BadInputError, match="unknown step 'backup'"):
-        parse_steps(["backup"])
 
 
 def test_dry_run_prints_every_command_in_order_and_changes_nothing(tmp_path: Path) -> None:
@@ -100,61 +89,6 @@ def test_cleanup_undoes_what_an_interrupted_run_journaled(tmp_path: Path) -> Non
     assert outcome.jobs[0].steps == {"sure": "failed"}
     assert "run --step snap first" in outcome.jobs[0].messages[0]
     assert outcome.exit_code == 3
-
-
-def test_history_and_status(tmp_path: Path) -> None:
-    jobs = write_jobs(tmp_path, """\
-  - name: home
-    volume: {path: /home}
-    stale_after: 1d
-    archive: [{tool: tar, destination: /b}]
-  - name: boot
-    volume: {path: /boot}
-    archive: [{tool: tar, destination: /b}]
-  - name: scratch
-    volume: {path: /scratch}
-""")
-    loaded = load_jobs(file=jobs, host="h")
-    history = History(history_path(loaded.state_dir, "h"))
-    now = time.time()  # the CLI judges against the clock
-
-    def outcome(job: str, volume: str, status: str, age: float, archive: str) -> Outcome:
-        return Outcome(run="r", job=job, volume=volume,
-                       volume_key=f"path-{volume.strip('/')}", status=status,
-                       started=now - age - 60, finished=now - age, archiver="tar", tool="tar",
-                       location="/b", archive_id=archive, bytes=10)
-
-    history.append(outcome("home", "/home", "ok", 3 * 3600, "old.tar.zst"))
-    history.append(outcome("home", "/home", "failed", 600, "failed.tar.zst"))
-    history.append(outcome("boot", "/boot", "warning", 40 * 3600, "boot.tar.zst"))
-    rows = {r.volume: r for r in volume_status(loaded.document, history.records(), now=now)}
-    assert set(rows) == {"/home", "/boot"}  # scratch has no archiver: nothing to be stale
-    assert rows["/home"].last_success is not None
-    assert rows["/home"].last_success.archive_id == "old.tar.zst"
-    assert rows["/home"].last_attempt is not None and rows["/home"].last_attempt.status == "failed"
-    assert not rows["/home"].stale
-    assert rows["/boot"].stale  # 40h > the default 36h
-    tighter = volume_status(loaded.document, history.records(), now=now, stale_after="1h")
-    assert all(r.stale for r in tighter)
-
-    runner = CliRunner()
-    result = runner.invoke(status_cli, ["--jobs-file", str(jobs), "--host", "h", "--json"])
-    assert result.exit_code == 1, result.output
-    data = json.loads(result.output)
-    assert [(v["volume"], v["stale"]) for v in data["volumes"]] == [
-        ("/boot", True), ("/home", False)]
-    result = runner.invoke(status_cli, ["--jobs-file", str(jobs), "--host", "h",
-                                        "--stale-after", "30d"])
-    assert result.exit_code == 0
-    assert "(last attempt failed)" in result.output and "old.tar.zst" in result.output
-
-
-def test_never_archived_volume_is_stale(tmp_path: Path) -> None:
-    jobs = write_jobs(tmp_path, "  - {name: a, volume: {path: /a}, "
-                                "archive: [{tool: tar, destination: /b}]}\n")
-    result = CliRunner().invoke(status_cli, ["--jobs-file", str(jobs), "--host", "h"])
-    assert result.exit_code == 1
-    assert "never" in result.output and "STALE" in result.output
 
 
 class _Hook(BaseHTTPRequestHandler):

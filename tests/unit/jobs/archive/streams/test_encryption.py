@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs.archive.streams.restore import ChainRestoreError, Keys, decode_file, read_filters
+from hostbook.jobs.archive.streams.chain_restore import (
+    ChainRestoreError,
+    Keys,
+    decode_file,
+    read_filters,
+)
 from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.process.runner import LiveRunner
 from tests.loopdev import skip_or_fail

@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from hostbook.jobs.archive.streams.chain_restore import (
+    ChainRestoreError,
+    Keys,
+    check_lineage,
+    restore_chain,
+)
 from hostbook.jobs.archive.streams.chains import (
     ArchiveEntry,
     Catalogue,
@@ -23,12 +29,6 @@ from hostbook.jobs.archive.streams.chains import (
     plan_archive,
     send_args_for,
     stream_filename,
-)
-from hostbook.jobs.archive.streams.restore import (
-    ChainRestoreError,
-    Keys,
-    check_lineage,
-    restore_chain,
 )
 from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.jobs.replication.host_inventory import load_inventory

@@ -1,0 +1,70 @@
+"""``hostbook status``: the last archive per volume from the history, and staleness."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from hostbook.commands.status import status as status_cli
+from hostbook.jobs.run.history import History, Outcome, history_path
+from hostbook.jobs.run.jobs_file import load_jobs
+from hostbook.jobs.run.status import volume_status
+from tests.unit.jobs.run.test_orchestrator import write_jobs
+
+
+def test_history_and_status(tmp_path: Path) -> None:
+    jobs = write_jobs(tmp_path, """\
+  - name: home
+    volume: {path: /home}
+    stale_after: 1d
+    archive: [{tool: tar, destination: /b}]
+  - name: boot
+    volume: {path: /boot}
+    archive: [{tool: tar, destination: /b}]
+  - name: scratch
+    volume: {path: /scratch}
+""")
+    loaded = load_jobs(file=jobs, host="h")
+    history = History(history_path(loaded.state_dir, "h"))
+    now = time.time()  # the CLI judges against the clock
+
+    def outcome(job: str, volume: str, status: str, age: float, archive: str) -> Outcome:
+        return Outcome(run="r", job=job, volume=volume,
+                       volume_key=f"path-{volume.strip('/')}", status=status,
+                       started=now - age - 60, finished=now - age, archiver="tar", tool="tar",
+                       location="/b", archive_id=archive, bytes=10)
+
+    history.append(outcome("home", "/home", "ok", 3 * 3600, "old.tar.zst"))
+    history.append(outcome("home", "/home", "failed", 600, "failed.tar.zst"))
+    history.append(outcome("boot", "/boot", "warning", 40 * 3600, "boot.tar.zst"))
+    rows = {r.volume: r for r in volume_status(loaded.document, history.records(), now=now)}
+    assert set(rows) == {"/home", "/boot"}  # scratch has no archiver: nothing to be stale
+    assert rows["/home"].last_success is not None
+    assert rows["/home"].last_success.archive_id == "old.tar.zst"
+    assert rows["/home"].last_attempt is not None and rows["/home"].last_attempt.status == "failed"
+    assert not rows["/home"].stale
+    assert rows["/boot"].stale  # 40h > the default 36h
+    tighter = volume_status(loaded.document, history.records(), now=now, stale_after="1h")
+    assert all(r.stale for r in tighter)
+
+    runner = CliRunner()
+    result = runner.invoke(status_cli, ["--jobs-file", str(jobs), "--host", "h", "--json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert [(v["volume"], v["stale"]) for v in data["volumes"]] == [
+        ("/boot", True), ("/home", False)]
+    result = runner.invoke(status_cli, ["--jobs-file", str(jobs), "--host", "h",
+                                        "--stale-after", "30d"])
+    assert result.exit_code == 0
+    assert "(last attempt failed)" in result.output and "old.tar.zst" in result.output
+
+
+def test_never_archived_volume_is_stale(tmp_path: Path) -> None:
+    jobs = write_jobs(tmp_path, "  - {name: a, volume: {path: /a}, "
+                                "archive: [{tool: tar, destination: /b}]}\n")
+    result = CliRunner().invoke(status_cli, ["--jobs-file", str(jobs), "--host", "h"])
+    assert result.exit_code == 1
+    assert "never" in result.output and "STALE" in result.output
