@@ -74,32 +74,16 @@ def parse_size(size: int | str) -> int:
 
 
 # --------------------------------------------------------------------------------------
-# Environment checks shared by the loop and lab tiers
+# The loop tier's prerequisites (the rule for a missing one is tests/tiers.py's)
 # --------------------------------------------------------------------------------------
-
-
-class TierUnavailable(Exception):
-    """This machine cannot run a root-only tier; the message says why."""
-
-
-def in_ci() -> bool:
-    """True when running under CI, where a missing prerequisite must fail, not skip."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip the test with `reason`, or fail it under CI (where .ci/run installs
-    everything, so a missing prerequisite is a broken CI set-up, not a reason to
-    quietly run nothing)."""
-    import pytest
-
-    if in_ci():
-        pytest.fail(f"CI is set, so this is a failure: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def check_loop_tier() -> None:
     """Raise TierUnavailable unless we are root with loop support and losetup."""
+    # Imported here: the guardian runs this file as a script (-I -S), where the
+    # tests package is not importable and no tier is checked.
+    from tests.tiers import TierUnavailable
+
     if os.geteuid() != 0:
         raise TierUnavailable("loop tier needs root (creates loop devices)")
     if not os.path.exists("/dev/loop-control"):
@@ -470,13 +454,12 @@ def loop_devices_ctx(base: Path | str | None = None) -> Iterator[LoopDevices]:
 def _pytest_fixtures() -> tuple[Callable[..., object], Callable[..., object]]:
     import pytest
 
+    from tests.tiers import available
+
     @pytest.fixture(scope="session")
     def loop_tier() -> None:
         """Skips (fails under CI) unless this machine can run the loop tier."""
-        try:
-            check_loop_tier()
-        except TierUnavailable as exc:
-            skip_or_fail(str(exc))
+        available(check_loop_tier)
 
     @pytest.fixture
     def loop_devices(loop_tier: None) -> Iterator[LoopDevices]:

@@ -28,7 +28,7 @@ from tests.lab.vm import (
     build_initramfs,
     check_lab,
 )
-from tests.loopdev import TierUnavailable
+from tests.tiers import TierUnavailable
 
 
 def _disks(args: argparse.Namespace) -> list[DiskSpec]:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.lab.layouts import ALL_LAYOUTS, LAYOUTS, build_step, collect_step, mount_step
 from tests.lab.vm import BootResult, DiskSpec, Guest, Kernel, Step, build_initramfs, check_lab
-from tests.loopdev import TierUnavailable, skip_or_fail
+from tests.tiers import available
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +30,8 @@ def lab_tier() -> tuple[Kernel, str]:
     and fails instead under CI (CI=true), where .ci/run installs all of them. Builds
     the initramfs up front so a problem there shows as this fixture's error.
     """
-    try:
-        kernel, qemu = check_lab()
-        build_initramfs(kernel)
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
-        raise  # unreachable: skip_or_fail always raises
+    kernel, qemu = available(check_lab)
+    available(lambda: build_initramfs(kernel))
     return kernel, qemu
 
 

@@ -47,8 +47,8 @@ from hostbook.manifest.yamlio import parse_text
 from tests.lab import vm
 from tests.lab.layouts import LAYOUTS, build_step, disks_for
 from tests.lab.vm import CACHE_DIR, Guest, GuestError, Step, check_lab
-from tests.loopdev import TierUnavailable, skip_or_fail
 from tests.paths import FIXTURES
+from tests.tiers import TierUnavailable, available, skip_or_fail
 
 pytestmark = pytest.mark.lab
 
@@ -314,10 +314,7 @@ def boots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             out = Path(earlier) / name
             results[name] = Captured(name, out) if out.is_dir() else Unavailable(f"no {out}")
         return results
-    try:
-        check_lab("uefi")
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
+    available(lambda: check_lab("uefi"))
     plans = {"uefi": ("laptop", [build_step("laptop", timeout=300),
                                  Step("efi", EFI_SCRIPT, timeout=120),
                                  capture_step("uefi", "laptop")])}
@@ -438,10 +435,7 @@ def test_missing_ovmf_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setattr(vm, "OVMF_COMBINED", tmp_path / "OVMF.fd")
     with pytest.raises(TierUnavailable, match=r"apt-get install ovmf"):
         vm.find_ovmf()
-    try:
-        check_lab("bios")
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
+    available(lambda: check_lab("bios"))
     with pytest.raises(TierUnavailable, match=r"UEFI guests need OVMF"):
         check_lab("uefi")
 

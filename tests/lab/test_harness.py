@@ -29,8 +29,9 @@ from tests.lab.vm import (
     find_kernel,
     find_qemu,
 )
-from tests.loopdev import TierUnavailable, loops_backed_by, skip_or_fail
+from tests.loopdev import loops_backed_by
 from tests.paths import REPO_ROOT
+from tests.tiers import TierUnavailable, skip_or_fail
 
 pytestmark = pytest.mark.lab
 

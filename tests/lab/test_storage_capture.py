@@ -47,8 +47,8 @@ from tests.lab.layouts import (
     teardown_step,
 )
 from tests.lab.vm import DiskSpec, Guest, Step, check_lab
-from tests.loopdev import TierUnavailable, skip_or_fail
 from tests.paths import FIXTURES
+from tests.tiers import available
 
 pytestmark = pytest.mark.lab
 
@@ -190,10 +190,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     if earlier:
         results = Path(earlier)
     else:
-        try:
-            check_lab()
-        except TierUnavailable as exc:
-            skip_or_fail(str(exc))
+        available(check_lab)
         built: BuiltLayouts = request.getfixturevalue("built_layouts")
         built.check()
         results = tmp_path_factory.mktemp("storage-lab")

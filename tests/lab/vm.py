@@ -49,7 +49,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.loopdev import Guardian, TierUnavailable, cleanup_workdir, make_workdir, parse_size
+from tests.loopdev import Guardian, cleanup_workdir, make_workdir, parse_size
+from tests.tiers import TierUnavailable
 
 LAB_DIR = Path(__file__).resolve().parent
 REPO_ROOT = LAB_DIR.parent.parent

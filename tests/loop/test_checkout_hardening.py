@@ -20,7 +20,7 @@ from hostbook.capture.collect import collect_sections
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.process.confine import Confinement, identity_for
 from hostbook.process.runner import LiveRunner
-from tests.loopdev import skip_or_fail
+from tests.tiers import require_root, require_tools
 
 pytestmark = pytest.mark.loop
 
@@ -210,12 +210,9 @@ def plant_home(base: Path, home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[Hostile]:
-    if os.geteuid() != 0:
-        skip_or_fail("checkout hardening needs root (a capture by root over a user's files)")
-    missing = [t for t in ("git", "hg", "svn", "svnadmin", "setpriv", "useradd", "userdel")
-               if shutil.which(t) is None]
-    if missing:
-        skip_or_fail(f"checkout hardening needs {', '.join(missing)}")
+    require_root("checkout hardening (a capture by root over a user's files)")
+    require_tools("checkout hardening",
+                  ("git", "hg", "svn", "svnadmin", "setpriv", "useradd", "userdel"))
     base = Path(tempfile.mkdtemp(prefix="hostbook-hostile-"))
     base.chmod(0o755)
     created = False

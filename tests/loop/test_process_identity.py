@@ -16,7 +16,7 @@ import pytest
 
 from hostbook.process.environment import tool_environment
 from hostbook.process.spawn import Identity, execute
-from tests.loopdev import skip_or_fail
+from tests.tiers import require_root
 
 pytestmark = pytest.mark.loop
 
@@ -25,8 +25,7 @@ NOBODY = Identity(65534, 65534)
 
 @pytest.fixture(autouse=True)
 def _root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("running a command as another user needs root")
+    require_root("running a command as another user")
 
 
 def test_the_command_has_the_identity_and_no_groups_or_privileges() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,8 +23,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hostbook.commands.restore import restore
-from tests.loopdev import LoopDevice, LoopDevices, TierUnavailable, check_loop_tier, skip_or_fail
+from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
 from tests.paths import REPO_ROOT
+from tests.tiers import available, require_tools
 
 pytestmark = pytest.mark.loop
 
@@ -166,13 +166,8 @@ def storage_doc(host: Host) -> dict:
 
 @pytest.fixture(scope="module")
 def make() -> Iterator[LoopDevices]:
-    try:
-        check_loop_tier()
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        skip_or_fail(f"loop restore tests need {', '.join(missing)}")
+    available(check_loop_tier)
+    require_tools("loop restore tests", TOOLS)
     devices = LoopDevices()
     try:
         yield devices

@@ -29,8 +29,9 @@ from hostbook.manifest.sections.storage import StorageDocument, sfdisk_script
 from hostbook.manifest.yamlio import dump_text
 from hostbook.process.recording import RecordingRunner, ReplayRunner
 from hostbook.process.runner import LiveRunner
-from tests.loopdev import LoopDevice, LoopDevices, TierUnavailable, check_loop_tier, skip_or_fail
+from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
 from tests.paths import FIXTURES
+from tests.tiers import available, require_tools
 
 pytestmark = pytest.mark.loop
 
@@ -161,13 +162,8 @@ def build(make: LoopDevices) -> Layout:
 
 @pytest.fixture(scope="module")
 def layout() -> Iterator[Layout]:
-    try:
-        check_loop_tier()
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        skip_or_fail(f"loop storage tests need {', '.join(missing)}")
+    available(check_loop_tier)
+    require_tools("loop storage tests", TOOLS)
     make = LoopDevices()
     lay: Layout | None = None
     try:
@@ -459,10 +455,7 @@ def test_subprocess_count_stays_small(layout: Layout) -> None:
 
 def test_damaged_devices_warn_and_the_rest_is_intact(tmp_path: Path) -> None:
     """Ambivalent signatures, a half-written LUKS2 header, a VG missing a PV."""
-    try:
-        check_loop_tier()
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
+    available(check_loop_tier)
     with LoopDevices() as make:
         good, ambivalent, half, pv_a, pv_b = (make("64M"), make("320M"), make("32M"),
                                               make("32M"), make("32M"))

@@ -13,6 +13,7 @@ import pytest
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
 from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.yamlio import atomic_write_text
+from tests.tiers import require_root
 
 
 def git(repo: Path, *args: str) -> str:
@@ -87,8 +88,8 @@ def test_git_helper_processes_are_closed(tmp_path: Path) -> None:
     assert "git" not in children
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as another user")
 def test_repository_owned_by_another_user(tmp_path: Path) -> None:
+    require_root("owning files as another user")
     repo = ManifestRepository.init(tmp_path / "m")
     subprocess.run(["chown", "-R", "nobody:nogroup", str(repo.path)], check=True)
     # Plain git refuses this repository ("dubious ownership"); hostbook does not.

@@ -21,6 +21,7 @@ from hostbook.capture.workflow import CaptureRequest, capture
 from hostbook.manifest.sections.config import ConfigDocument
 from hostbook.process.recording import ReplayRunner
 from hostbook.process.runner import LiveRunner
+from tests.tiers import skip_or_fail
 
 CONFIG = ConfigDocument.model_validate({"schema": "hostbook/config/v1"})
 TOKEN = "ghp_s3cretTOKENvalue123"
@@ -229,7 +230,7 @@ def test_repository_owned_by_another_user(
     tree: dict[str, Path], captured: dict[str, dict[str, Any]]
 ) -> None:
     if "foreign" not in tree:
-        pytest.skip("creating another user's repository needs root")
+        skip_or_fail("creating another user's repository needs root")
     record = captured[str(tree["foreign"])]
     assert record["owner"] == OTHER_USER
     assert record["head"] and record["branch"] == "main"

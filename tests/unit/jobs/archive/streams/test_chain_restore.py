@@ -34,8 +34,8 @@ from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.jobs.replication.host_inventory import load_inventory
 from hostbook.jobs.replication.zfs.transfer import Endpoint
 from hostbook.process.runner import LiveRunner
-from tests.loopdev import skip_or_fail
 from tests.paths import REPO_ROOT
+from tests.tiers import skip_or_fail
 
 ROOT = REPO_ROOT
 ZFS = (sys.executable, "-S", str(ROOT / "tests" / "fakes" / "zfs"))

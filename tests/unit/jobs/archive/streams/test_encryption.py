@@ -23,7 +23,7 @@ from hostbook.jobs.archive.streams.chain_restore import (
 )
 from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.process.runner import LiveRunner
-from tests.loopdev import skip_or_fail
+from tests.tiers import skip_or_fail
 
 # 1.5 MB of bytes that compress, with a random tail that does not: a stream's shape.
 WRITER = (
