@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
-from hostbook.jobs.archive.repository import env_of, guarded, open_repository
+from hostbook.jobs.archive.repository import env_of, guarded, json_line, open_repository
 from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
@@ -75,13 +75,8 @@ def log_messages(stderr: str, levels: tuple[str, ...] = ("WARNING", "ERROR", "CR
     """Messages of the given levels from ``--log-json`` output."""
     found = []
     for line in stderr.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(message, dict):
+        message = json_line(line)
+        if message is None:
             continue
         if message.get("type") == "log_message" and message.get("levelname") in levels:
             found.append(str(message.get("message", "")))
@@ -99,11 +94,9 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
 
     def on_line(stream: str, line: str) -> None:
         if stream == "stderr" and line.startswith('{"type": "archive_progress"'):
-            try:
-                info = json.loads(line)
-            except ValueError:
-                return
-            request.report(None, f"{info.get('nfiles', 0)} files")
+            info = json_line(line)
+            if info is not None:
+                request.report(None, f"{info.get('nfiles', 0)} files")
 
     result = guarded(request, LOCK_RESOURCE, spec.repository, spec, lambda: runner.command(
         create_argv(request, spec), env=env, cwd=request.source,

@@ -8,6 +8,7 @@ logged with environment variable names only).
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,18 @@ from hostbook.process.result import CommandResult
 Spec = TypeVar("Spec", bound=RepositoryArchive)
 EnsureFn = Callable[[ArchiveRequest, Spec, dict[str, str]], CommandResult | None]
 """Create the repository if it is missing; the command's result, None when it was there."""
+
+
+def json_line(line: str) -> dict[str, Any] | None:
+    """A line of the tools' JSON output (restic --json, borg --log-json) as an object;
+    None for any other line (progress text, a line cut short)."""
+    if not line.startswith("{"):
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
 
 
 def read_env_file(path: str) -> dict[str, str]:

@@ -18,12 +18,11 @@ minutes): a live backup's lock, or another host's, stays.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
-from hostbook.jobs.archive.repository import env_of, guarded, open_repository
+from hostbook.jobs.archive.repository import env_of, guarded, json_line, open_repository
 from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
@@ -72,13 +71,8 @@ def parse_summary(stdout: str) -> dict[str, Any] | None:
     """The ``message_type: summary`` object of ``backup --json`` output."""
     summary = None
     for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, dict) and message.get("message_type") == "summary":
+        message = json_line(line)
+        if message is not None and message.get("message_type") == "summary":
             summary = message
     return summary
 
@@ -88,11 +82,8 @@ def errors_in(stdout: str, stderr: str) -> list[str]:
     found = []
     for line in (stdout + "\n" + stderr).splitlines():
         if line.startswith("{"):
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(message, dict) and message.get("message_type") == "error":
+            message = json_line(line)
+            if message is not None and message.get("message_type") == "error":
                 err = message.get("error")
                 text = err.get("message") if isinstance(err, dict) else err
                 found.append(f"{message.get('item', '')}: {text}")
@@ -111,9 +102,8 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout" or not line.startswith('{"message_type":"status"'):
             return
-        try:
-            status = json.loads(line)
-        except ValueError:
+        status = json_line(line)
+        if status is None:
             return
         done = status.get("percent_done")
         request.report(float(done) if done is not None else None,

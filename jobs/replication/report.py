@@ -9,6 +9,7 @@ as one document.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,25 +63,26 @@ def render_retention(plan: HostPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _operation_lines(header: str, refused: Sequence[str],
+                     operations: Sequence[tuple[str, str]]) -> list[str]:
+    """One source's numbered operations (what runs, and why), after its refusals."""
+    lines = ["", f"{header}: {len(operations)} operation(s)"]
+    lines.extend(f"  REFUSED: {reason}" for reason in refused)
+    for i, (command, why) in enumerate(operations, 1):
+        lines.append(f"  {i:>3}. {command}")
+        lines.append(f"       why: {why}")
+    return lines
+
+
 def render_replication(plan: HostPlan) -> str:
     """The validated operations per dataset, in execution order, with reasons."""
     lines = [f"replication plan for {plan.host} at {_when(plan.now)} UTC"]
     for ds in plan.datasets:
-        lines.append("")
-        lines.append(f"{ds.dataset}: {len(ds.operations)} operation(s)")
-        for reason in ds.refused:
-            lines.append(f"  REFUSED: {reason}")
-        for i, op in enumerate(ds.operations, 1):
-            lines.append(f"  {i:>3}. {op.describe()}")
-            lines.append(f"       why: {op.reason}")
+        lines.extend(_operation_lines(ds.dataset, ds.refused,
+                                      [(op.describe(), op.reason) for op in ds.operations]))
     for bp in plan.btrfs:
-        lines.append("")
-        lines.append(f"{bp.directory} (btrfs): {len(bp.steps)} operation(s)")
-        for reason in bp.refused:
-            lines.append(f"  REFUSED: {reason}")
-        for i, step in enumerate(bp.steps, 1):
-            lines.append(f"  {i:>3}. {bp.describe(step)}")
-            lines.append(f"       why: {step.reason}")
+        lines.extend(_operation_lines(f"{bp.directory} (btrfs)", bp.refused,
+                                      [(bp.describe(step), step.reason) for step in bp.steps]))
     lines.extend(f"PROBLEM: {p}" for p in plan.problems)
     return "\n".join(lines) + "\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.jobs.archive.repository import password_env, read_env_file
+from hostbook.jobs.archive.repository import json_line, password_env, read_env_file
 from hostbook.jobs.run.context import StepFailed
 
 
@@ -35,3 +35,11 @@ def test_env_file_is_read_at_run_time(tmp_path: Path) -> None:
         read_env_file(str(env_file))
     with pytest.raises(StepFailed, match="cannot read env_file"):
         read_env_file(str(tmp_path / "missing"))
+
+
+def test_only_whole_json_objects_are_read_from_the_tools_output() -> None:
+    assert json_line('{"message_type":"summary","snapshot_id":"ab12"}') == {
+        "message_type": "summary", "snapshot_id": "ab12"}
+    assert json_line('{"message_type":"status","percent_do') is None  # cut short by a kill
+    assert json_line("Warning: at least one source file could not be read") is None
+    assert json_line("[1, 2]") is None and json_line('{"a": 1} trailing') is None
