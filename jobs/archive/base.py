@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from hostbook.jobs.run.context import ProgressFn, StepContext
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
+from hostbook.jobs.snapshot.provider import Taken
+from hostbook.manifest.sections.jobs import Job
 from hostbook.process.runner import Runner
 
 Spec = TypeVar("Spec")
@@ -38,6 +40,14 @@ class ArchiveRequest:
     successes: int = 0
     """Earlier successful runs of this archiver on this volume (xfsdump's level cycle)."""
     progress: ProgressFn | None = None
+
+    @classmethod
+    def of_snapshot(cls, ctx: StepContext, job: Job, taken: Taken, successes: int,
+                    progress: ProgressFn | None = None) -> ArchiveRequest:
+        """The request to archive ``job``'s volume from its mounted snapshot."""
+        return cls(ctx=ctx, job=job.name, volume=job.volume.ident, volume_key=job.volume.key,
+                   source=taken.path, snapshot=taken.snapshot, excludes=list(taken.excludes),
+                   successes=successes, progress=progress)
 
     @property
     def host(self) -> str:

@@ -11,11 +11,11 @@ next run.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from hostbook.jobs.run.run_journal import Journal, JournalState, Resource
-from hostbook.jobs.run.undo import is_debris, undo
+from hostbook.jobs.run.undo import is_debris, is_deferred, undo
 from hostbook.jobs.snapshot.provider import TAKEN
 from hostbook.manifest.errors import HostbookError
 from hostbook.process.runner import Runner
@@ -44,6 +44,17 @@ class Undoer:
         if resource.kind != TAKEN:
             self.log(f"{why}: removed {resource.describe()}")
         return resource.describe()
+
+    def undoable_now(self, resources: Iterable[Resource]) -> list[Resource]:
+        """All but a stopped tool's lock, which stays journaled for the next run (said so)."""
+        now = []
+        for resource in resources:
+            if is_deferred(resource.kind):
+                self.log(f"{resource.describe()}: the tool was stopped; the next run removes "
+                         "its lock if it left one")
+            else:
+                now.append(resource)
+        return now
 
     @contextlib.contextmanager
     def on_failure(self, why: str) -> Iterator[None]:

@@ -40,12 +40,11 @@ from hostbook.jobs.run.events import Event, PlainSink
 from hostbook.jobs.run.history import History, history_path
 from hostbook.jobs.run.lock import host_lock, running_holder
 from hostbook.jobs.run.monitor import RunMonitor
-from hostbook.jobs.run.outcome import JobOutcome, RunOutcome
+from hostbook.jobs.run.outcome import JobOutcome, RunOutcome, interrupted
 from hostbook.jobs.run.reporter import RunReporter
 from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.run.run_journal import Journal, Resource
 from hostbook.jobs.run.sigterm import Interrupted, stop_on_sigterm
-from hostbook.jobs.run.undo import is_deferred
 from hostbook.jobs.snapshot import registry as snapshots
 from hostbook.jobs.snapshot.provider import TAKEN, Taken
 from hostbook.manifest.errors import BadInputError
@@ -118,9 +117,7 @@ class JobRun:
             except Interrupted as exc:
                 self.outcome.problems.append(str(exc))
                 self.report.log(str(exc))
-                for outcome in self.outcomes.values():
-                    if outcome.status != FAILED:
-                        outcome.mark("run", FAILED, "interrupted before it finished")
+                interrupted(self.outcomes.values())
             finally:
                 if "unsnap" in self.steps:
                     self._unsnap_phase()
@@ -242,19 +239,15 @@ class JobRun:
         for spec in job.archive:
             with self.report.step(outcome, job, "archive", archiver=spec.label,
                                   tool=spec.tool) as st:
-                result = run_archiver(ArchiveRequest(
-                    ctx=self.ctx, job=job.name, volume=job.volume.ident,
-                    volume_key=job.volume.key, source=taken.path, snapshot=taken.snapshot,
-                    excludes=list(taken.excludes),
-                    successes=self.history.successes(job.name, job.volume.key, spec.label),
-                    progress=self.report.progress,
-                ), spec)
+                successes = self.history.successes(job.name, job.volume.key, spec.label)
+                result = run_archiver(ArchiveRequest.of_snapshot(
+                    self.ctx, job, taken, successes, self.report.progress), spec)
                 outcome.archives.append(result)
                 st.mark(result.status, f"{spec.label}: {result.summary()}")
 
     def _unsnap_phase(self) -> None:
         """Undo this run's (and adopted) resources per volume, newest first."""
-        resources = [r for r in self.journal.opened if not self._deferred(r)]
+        resources = self.undoer.undoable_now(self.journal.opened)
         volumes = list(dict.fromkeys(r.volume for r in resources))
         for key in reversed(volumes):
             job = next((j for j in self.jobs if j.volume.key == key), None)
@@ -275,14 +268,6 @@ class JobRun:
                 for resource in reversed(mine):
                     if self.undoer.undo(resource, "unsnap") is None:
                         st.mark(FAILED, f"could not remove {resource.describe()}")
-
-    def _deferred(self, resource: Resource) -> bool:
-        """A stopped tool's lock: left in the journal for the next run (which says so)."""
-        if not is_deferred(resource.kind):
-            return False
-        self.report.log(f"{resource.describe()}: the tool was stopped; the next run removes "
-                        "its lock if it left one")
-        return True
 
 
 def run_jobs(request: RunRequest) -> RunOutcome:

@@ -9,6 +9,7 @@ jobs': 0 ok, 1 some warnings, 3 a failure or a problem of the run itself
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,13 @@ class JobOutcome:
             "archives": [a.record() for a in self.archives],
             "duration": round(self.finished - self.started, 3),
         }
+
+
+def interrupted(outcomes: Iterable[JobOutcome]) -> None:
+    """A run stopped part-way: every job not failed already is failed now."""
+    for outcome in outcomes:
+        if outcome.status != FAILED:
+            outcome.mark("run", FAILED, "interrupted before it finished")
 
 
 @dataclass
