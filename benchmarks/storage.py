@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/storage.py host [--runs N]     # this machine (root)
     .venv/bin/python benchmarks/storage.py loop [--runs N]     # + the loop-test layout
     .venv/bin/python benchmarks/storage.py lab [--runs N]      # lab guest (root, qemu)
+    ... --before REV     # also time the CLI of commit REV, in the same process or guest
 
 ``host`` captures this machine's storage section in-process (probes only, the
 interpreter already warm) and through the CLI (a new process, as a timer or
@@ -15,18 +16,27 @@ subprocess count grows with the device count.  The guest runs under TCG
 emulation, so its wall times are many times those of real hardware; the
 subprocess counts are exact.  Prints tables; the figures go into
 benchmarks/storage.md.
+
+Bytecode is compiled first (as .ci/test does): the guest reads the checkout
+over a read-only share, and a CLI that compiled its sources on every start
+would measure the compiler.  ``--before REV`` checks REV out into a temporary
+git worktree (removed afterwards) and times its CLI and its import beside
+today's, run for run, so a start-up change is compared under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,25 +81,39 @@ def timed(argv):
     subprocess.run(argv, capture_output=True, check=False)
     return time.perf_counter() - started
 bare_python = [timed([sys.executable, "-c", "pass"]) for _ in range(max(1, runs // 2))]
-imports = [timed([sys.executable, "-c", "import hostbook.cli"]) for _ in range(max(1, runs // 2))]
-cli = []
 hostbook = os.path.join(os.path.dirname(sys.executable), "hostbook")
-for _ in range(max(1, runs // 2)):
-    with tempfile.TemporaryDirectory() as repo:
+# BEFORE_PATH: a tree of links making an older commit the package hostbook; the
+# console script and `-c` from /tmp find it first on PYTHONPATH.
+before = os.environ.get("BEFORE_PATH")
+trees = {"today": dict(os.environ)}
+if before:
+    trees["before"] = dict(os.environ, PYTHONPATH=before)
+imports = {name: [] for name in trees}
+cli = {name: [] for name in trees}
+for _ in range(runs):  # alternate the trees, so both meet the same load
+    for name, env in trees.items():
         started = time.perf_counter()
-        subprocess.run([hostbook, "capture", "--only", "storage", "--repo", repo,
-                        "--host", "bench", "--no-commit"], capture_output=True, check=False)
-        cli.append(time.perf_counter() - started)
+        subprocess.run([sys.executable, "-c", "import hostbook.cli"], capture_output=True,
+                       check=False, env=env, cwd="/tmp")
+        imports[name].append(time.perf_counter() - started)
+        with tempfile.TemporaryDirectory() as repo:
+            started = time.perf_counter()
+            subprocess.run([hostbook, "capture", "--only", "storage", "--repo", repo,
+                            "--host", "bench", "--no-commit"], capture_output=True,
+                           check=False, env=env, cwd="/tmp")
+            cli[name].append(time.perf_counter() - started)
 devices = sorted(os.listdir("/sys/class/block"))
 print(json.dumps({
     "block_devices": len([d for d in devices if int(open(f"/sys/class/block/{d}/size").read())]),
     "entries": len(doc["entries"]),
     "incomplete": doc.get("incomplete", []),
     "probe_seconds": times,
-    "cli_seconds": cli,
+    "cli_seconds": cli["today"],
     "raw_seconds": raw,
     "python_seconds": bare_python,
-    "import_seconds": imports,
+    "import_seconds": imports["today"],
+    "before_cli_seconds": cli.get("before"),
+    "before_import_seconds": imports.get("before"),
     "subprocesses": stats.commands,
     "per_tool": dict(sorted(stats.per_tool.items())),
     "file_reads": stats.files,
@@ -97,7 +121,7 @@ print(json.dumps({
 """
 
 
-def table(title: str, figures: dict[str, Any]) -> None:
+def table(title: str, figures: dict[str, Any], before_label: str = "before") -> None:
     probe = figures["probe_seconds"]
     cli = figures["cli_seconds"]
     print(f"\n{title}")
@@ -116,20 +140,65 @@ def table(title: str, figures: dict[str, Any]) -> None:
               f"CLI / floor = {statistics.median(cli) / raw:.1f}x")
         print(f"  python3 -c pass: median {statistics.median(figures['python_seconds']):.3f} s; "
               f"import hostbook.cli: median {statistics.median(figures['import_seconds']):.3f} s")
+        if figures.get("before_cli_seconds"):
+            old = figures["before_cli_seconds"]
+            print(f"  {before_label}: hostbook capture median {statistics.median(old):.3f} s "
+                  f"({len(old)} runs), CLI / floor = {statistics.median(old) / raw:.1f}x; "
+                  "import hostbook.cli: median "
+                  f"{statistics.median(figures['before_import_seconds']):.3f} s")
     if figures["incomplete"]:
         print(f"  incomplete: {figures['incomplete']}")
 
 
-def host(runs: int, title: str = "this machine") -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+PRODUCT = ("hostbook", "manifest", "process", "capture", "jobs", "restore", "templates")
+"""The folders installed as the package hostbook (pyproject.toml's package-dir)."""
+
+
+def compile_bytecode(tree: Path) -> None:
+    """Write every product module's bytecode beside it (PYTHONDONTWRITEBYTECODE or not)."""
+    folders = [name for name in PRODUCT if (tree / name).is_dir()]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *folders], cwd=tree, env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def before_tree(rev: str | None) -> Iterator[Path | None]:
+    """Commit `rev` as an importable hostbook: a worktree and a tree of links mapping
+    its folders as pyproject.toml does; both removed afterwards."""
+    if rev is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="hostbook-bench-") as tmp:
+        tree, package = Path(tmp) / "tree", Path(tmp) / "path" / "hostbook"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+                       check=True, capture_output=True)
+        try:
+            compile_bytecode(tree)
+            package.mkdir(parents=True)
+            for entry in (tree / "hostbook").iterdir():
+                (package / entry.name).symlink_to(entry)
+            for name in PRODUCT[1:]:
+                if (tree / name).is_dir():
+                    (package / name).symlink_to(tree / name)
+            yield package.parent
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                           check=False, capture_output=True)
+
+
+def host(runs: int, before: str | None, title: str = "this machine") -> None:
+    compile_bytecode(ROOT)
+    with before_tree(before) as path, tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "measure.py"
         script.write_text(MEASURE)
+        env = dict(os.environ, BEFORE_PATH=str(path)) if path else None
         out = subprocess.run([sys.executable, str(script), str(runs)], capture_output=True,
-                             text=True, check=True, cwd=tmp)
-    table(title, json.loads(out.stdout))
+                             text=True, check=True, cwd=tmp, env=env)
+    table(title, json.loads(out.stdout), f"commit {before}")
 
 
-def loop(runs: int) -> None:
+def loop(runs: int, before: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.loop.test_storage_capture import build
     from tests.loopdev import LoopDevices
@@ -138,32 +207,36 @@ def loop(runs: int) -> None:
     layout = None
     try:
         layout = build(make)
-        host(runs, "this machine with the loop-test layout")
+        host(runs, before, "this machine with the loop-test layout")
     finally:
         for target in layout.mounts.values() if layout else []:
             subprocess.run(["umount", str(target)], capture_output=True, check=False)
         make.close()
 
 
-def lab(runs: int) -> None:
+def lab(runs: int, before: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.lab.layouts import LAYOUTS, build_step, disks_for
     from tests.lab.vm import Guest, Step
 
-    others = [n for n in LAYOUTS if n != "server"]
-    measure = (f"cat > /tmp/measure.py <<'PY'\n{MEASURE}\nPY\n"
-               f'"$LAB_PYTHON" /tmp/measure.py {runs}')
-    steps = [build_step("server", timeout=300), Step("server", measure, timeout=1800)]
-    steps += [build_step(n, timeout=300) for n in others]
-    steps.append(Step("everything", measure, timeout=1800))
-    started = time.monotonic()
-    with Guest(disks_for("server", *others)) as guest:
-        result = guest.run_steps(steps, timeout=3600, stop_on_error=True)
+    compile_bytecode(ROOT)
+    with before_tree(before) as path:
+        prefix = f"BEFORE_PATH={shlex.quote(str(path))} " if path else ""
+        others = [n for n in LAYOUTS if n != "server"]
+        measure = (f"cat > /tmp/measure.py <<'PY'\n{MEASURE}\nPY\n"
+                   f'{prefix}"$LAB_PYTHON" /tmp/measure.py {runs}')
+        steps = [build_step("server", timeout=300), Step("server", measure, timeout=1800)]
+        steps += [build_step(n, timeout=300) for n in others]
+        steps.append(Step("everything", measure, timeout=1800))
+        started = time.monotonic()
+        with Guest(disks_for("server", *others)) as guest:
+            result = guest.run_steps(steps, timeout=3600, stop_on_error=True)
     result.check()
     print(f"one boot, {time.monotonic() - started:.0f} s in all "
           f"(guest ready after {result.ready_seconds} s)")
-    table("lab guest (TCG), server layout", json.loads(result["server"].stdout))
-    table("lab guest (TCG), all five layouts", json.loads(result["everything"].stdout))
+    label = f"commit {before}"
+    table("lab guest (TCG), server layout", json.loads(result["server"].stdout), label)
+    table("lab guest (TCG), all five layouts", json.loads(result["everything"].stdout), label)
 
 
 def main() -> None:
@@ -171,10 +244,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("where", choices=("host", "loop", "lab"))
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--before", metavar="REV",
+                        help="also time the CLI of this commit, run for run with today's")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("run as root: storage capture reads devices")
-    {"host": host, "loop": loop, "lab": lab}[args.where](args.runs)
+    {"host": host, "loop": loop, "lab": lab}[args.where](args.runs, args.before)
 
 
 if __name__ == "__main__":
