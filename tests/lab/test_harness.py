@@ -35,8 +35,6 @@ from tests.tiers import TierUnavailable, skip_or_fail
 
 pytestmark = pytest.mark.lab
 
-ROOT = REPO_ROOT
-
 
 def _processes_mentioning(text: str) -> list[int]:
     found = []
@@ -154,7 +152,7 @@ def test_sigkill_of_the_test_process_leaves_nothing(lab_tier: tuple[Kernel, str]
     child_code = textwrap.dedent(
         f"""
         import json, sys, time
-        sys.path.insert(0, {str(ROOT)!r})
+        sys.path.insert(0, {str(REPO_ROOT)!r})
         from tests.lab.vm import DiskSpec, Guest, Step
         g = Guest([DiskSpec("1G", serial="orphan0")], keep_images=True)
         boot = g.start([Step("hang", "sleep 600")])

@@ -59,12 +59,11 @@ from tests.lab.layouts import (
     wipe_layers_step,
 )
 from tests.lab.vm import DiskSpec, Guest, Step
-from tests.paths import REPO_ROOT
+from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.lab
 
 NAMES = ALL_LAYOUTS
-FIXTURES = REPO_ROOT / "tests" / "fixtures"
 PASSPHRASE = "hostbook-lab-passphrase"
 BY_ID = "/dev/disk/by-id/virtio-"
 

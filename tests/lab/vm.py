@@ -50,10 +50,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.loopdev import Guardian, cleanup_workdir, make_workdir, parse_size
+from tests.paths import REPO_ROOT
 from tests.tiers import TierUnavailable
 
 LAB_DIR = Path(__file__).resolve().parent
-REPO_ROOT = LAB_DIR.parent.parent
 GUEST_DIR = LAB_DIR / "guest"
 BUILDERS_DIR = LAB_DIR / "builders"
 CACHE_DIR = LAB_DIR / ".cache"

@@ -28,7 +28,7 @@ import pytest
 
 from hostbook.cli import cli
 from hostbook.manifest.store import ManifestRepository
-from tests.conftest import FIXTURES
+from tests.paths import FIXTURES
 from tests.unit.jobs.archive.test_base import shared_tmp as shared_tmp_fixture
 
 pytestmark = pytest.mark.loop

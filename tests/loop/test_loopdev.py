@@ -30,8 +30,6 @@ from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.loop
 
-ROOT = REPO_ROOT
-
 
 def _run(*cmd: str, stdin: str | None = None) -> str:
     res = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
@@ -69,7 +67,7 @@ def _child_script(body: str) -> str:
     return textwrap.dedent(
         f"""
         import json, os, sys, time
-        sys.path.insert(0, {str(ROOT)!r})
+        sys.path.insert(0, {str(REPO_ROOT)!r})
         from tests.loopdev import LoopDevices
         devs = LoopDevices()
         try:
@@ -190,7 +188,7 @@ def test_cleanup_when_a_test_using_the_fixture_fails(loop_tier: None, tmp_path: 
     """Runs a failing test in a child pytest and checks its devices are gone."""
     out = tmp_path / "made.json"
     (tmp_path / "conftest.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        f"import sys\nsys.path.insert(0, {str(REPO_ROOT)!r})\n"
         "from tests.loopdev import loop_devices, loop_tier  # noqa\n"
     )
     (tmp_path / "test_inner.py").write_text(

@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 from hostbook.commands.restore import restore
 from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
-from tests.paths import REPO_ROOT
+from tests.paths import FIXTURES
 from tests.tiers import available, require_tools
 
 pytestmark = pytest.mark.loop
@@ -32,8 +32,6 @@ pytestmark = pytest.mark.loop
 TOOLS = ("sfdisk", "partx", "blkid", "wipefs", "mkfs.ext4", "mkfs.xfs", "mkfs.btrfs",
          "mkfs.fat", "mkswap", "unshare", "findmnt")
 ENV = {**os.environ, "LC_ALL": "C"}
-REPO = REPO_ROOT
-FIXTURES = REPO / "tests" / "fixtures"
 
 # The captured hosts' fstab: logical mountpoints, filesystems by UUID/LABEL.
 GPT_FSTAB = """\

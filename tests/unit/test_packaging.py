@@ -10,7 +10,6 @@ import pytest
 
 from tests.paths import REPO_ROOT
 
-ROOT = REPO_ROOT
 SOURCE_TO_INSTALLED = {
     "hostbook": "hostbook",
     "manifest": "hostbook/manifest",
@@ -26,7 +25,7 @@ def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT)],
+         "--target", str(target), str(REPO_ROOT)],
         check=True, capture_output=True,
     )
     top = sorted(p.name for p in target.iterdir() if p.name != "bin")
@@ -34,8 +33,8 @@ def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
     # Every source package is installed under hostbook/ (a package missing from
     # pyproject.toml would only fail at run time).
     for top, installed in SOURCE_TO_INSTALLED.items():
-        for init in (ROOT / top).rglob("__init__.py"):
-            relative = init.relative_to(ROOT / top)
+        for init in (REPO_ROOT / top).rglob("__init__.py"):
+            relative = init.relative_to(REPO_ROOT / top)
             assert (target / installed / relative).exists(), f"{top}/{relative} not installed"
     assert not (target / "hostbook" / "tests").exists()
     # -S skips .pth files, so the development (editable) install cannot answer;

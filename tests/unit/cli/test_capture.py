@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from hostbook.cli import cli
-from tests.conftest import FIXTURES
+from tests.paths import FIXTURES
 
 SYSTEM_RECORDING = FIXTURES / "system-debian12"
 

@@ -36,10 +36,9 @@ from typing import Any
 
 import pytest
 
-from tests.paths import REPO_ROOT
+from tests.paths import FIXTURES, REPO_ROOT
 
-ROOT = REPO_ROOT
-CORPUS = ROOT / "tests" / "fixtures" / "adversarial"
+CORPUS = FIXTURES / "adversarial"
 POSITION = re.compile(r"^(?P<file>/[^:]+):\d+:\d+: \S")
 MEMORY_BYTES = 500 * 1000 * 1000
 # The bound is on each process's own CPU time (user + system), which other
@@ -84,7 +83,7 @@ def _run_workers(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     count = max(2, min(4, os.cpu_count() or 2))
     procs = [
         subprocess.Popen([sys.executable, str(CORPUS / "worker.py")], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                         stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
         for _ in range(count)
     ]
     for index, proc in enumerate(procs):

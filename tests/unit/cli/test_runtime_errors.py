@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import FIXTURES
+from tests.paths import FIXTURES
 
 
 def hostbook(*args: str) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ from hostbook.jobs.run.run_journal import Journal
 from hostbook.manifest.sections.jobs import TarArchive
 from hostbook.process.runner import LiveRunner
 from hostbook.restore.apply.apply_journal import Journal as RestoreJournal
-from tests.conftest import FIXTURES
+from tests.paths import FIXTURES
 from tests.unit.jobs.archive.test_base import context, make_tree, needs, request
 
 

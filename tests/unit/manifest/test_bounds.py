@@ -25,11 +25,10 @@ from hostbook.manifest.errors import ManifestError, RuntimeFailure
 from hostbook.manifest.merge import to_plain
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import dump_text, parse_text, read_document
-from tests.paths import REPO_ROOT
+from tests.paths import EXAMPLES, FIXTURES
 
-ROOT = REPO_ROOT
-BASE = ROOT / "tests" / "fixtures" / "adversarial" / "base"
-JOBS = ROOT / "examples" / "jobs" / "server.yaml"
+BASE = FIXTURES / "adversarial" / "base"
+JOBS = EXAMPLES / "jobs" / "server.yaml"
 POSITION = re.compile(r"^(?P<file>/[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
 MIB = 1 << 20
 
@@ -267,7 +266,7 @@ def _parse_seconds(text: str, bounded: bool) -> float:
 
 def test_real_manifests_load_as_before_and_as_fast() -> None:
     """Every real manifest loads, and the limits cost at most a few percent."""
-    files = [*sorted(BASE.glob("*.yaml")), JOBS, *sorted((ROOT / "examples").glob("*/*.yaml"))]
+    files = [*sorted(BASE.glob("*.yaml")), JOBS, *sorted(EXAMPLES.glob("*/*.yaml"))]
     bounded = unbounded = 0.0
     for path in files:
         text = path.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ import pytest
 
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.hostname import check_host
-from tests.conftest import FIXTURES
+from tests.paths import FIXTURES
 
 BAD = ["../../../x", "a/b", "..", ".hidden", "", "-x", "a..b", "web1\n", "x" * 254, "a b"]
 GOOD = ["web1", "web1.example.org", "db_2", "A-1", "9host", "x" * 253]

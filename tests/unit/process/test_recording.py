@@ -12,7 +12,7 @@ from hostbook.manifest.config import load_config
 from hostbook.manifest.errors import BadInputError
 from hostbook.process.recording import RecordingRunner, ReplayRunner
 from hostbook.process.runner import LiveRunner
-from tests.conftest import FIXTURES
+from tests.paths import FIXTURES
 
 
 def test_live_runner_uses_c_locale_and_no_shell() -> None:

@@ -34,11 +34,10 @@ from hostbook.jobs.archive.streams.writer import stream_to_file
 from hostbook.jobs.replication.host_inventory import load_inventory
 from hostbook.jobs.replication.zfs.transfer import Endpoint
 from hostbook.process.runner import LiveRunner
-from tests.paths import REPO_ROOT
+from tests.paths import FAKES
 from tests.tiers import skip_or_fail
 
-ROOT = REPO_ROOT
-ZFS = (sys.executable, "-S", str(ROOT / "tests" / "fakes" / "zfs"))
+ZFS = (sys.executable, "-S", str(FAKES / "zfs"))
 DAY = 86400
 T0 = 1_800_000_000
 

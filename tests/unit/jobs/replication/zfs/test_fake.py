@@ -28,10 +28,9 @@ from hostbook.manifest.sections.retention import (
     RetentionSettings,
 )
 from hostbook.process.runner import LiveRunner
-from tests.paths import REPO_ROOT
+from tests.paths import FAKES
 
-ROOT = REPO_ROOT
-FAKE = ROOT / "tests" / "fakes" / "zfs"
+FAKE = FAKES / "zfs"
 # The fake is stdlib-only: run it without site (skips slow .pth imports and shims).
 ZFS = (sys.executable, "-S", str(FAKE))
 

@@ -27,11 +27,10 @@ from hostbook.jobs.replication.zfs.resume_token import (
 from hostbook.jobs.replication.zfs.transfer import Endpoint, TransferExecutor
 from hostbook.manifest.sections.retention import RetentionPolicy
 from hostbook.process.runner import LiveRunner
-from tests.paths import REPO_ROOT
+from tests.paths import FAKES, FIXTURES
 
-ROOT = REPO_ROOT
-FIXTURE = ROOT / "tests" / "fixtures" / "zfs" / "resume_tokens.tsv"
-ZFS = (sys.executable, "-S", str(ROOT / "tests" / "fakes" / "zfs"))
+FIXTURE = FIXTURES / "zfs" / "resume_tokens.tsv"
+ZFS = (sys.executable, "-S", str(FAKES / "zfs"))
 
 
 def tokens() -> dict[str, str]:
