@@ -47,3 +47,34 @@ def test_no_test_module_finds_them_on_its_own() -> None:
             if SELF_LOCATED.search(code) or SHARED_BY_NAME.search(code):
                 offenders.append(f"{relative}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def _indexed_names(readme: str) -> set[str]:
+    """Folder names the README's index table gives, with ``-suffix`` shorthands expanded.
+
+    A row may say ``storage-laptop``, ``-server`` (the stem of the name before it)
+    or ``restore-lab/laptop``; every backquoted word of its first cell counts.
+    """
+    names: set[str] = set()
+    for line in readme.splitlines():
+        if not line.startswith("| `"):
+            continue
+        first_cell = line.split("|")[1]
+        stem = ""
+        for word in re.findall(r"`([^`]+)`", first_cell):
+            if word.startswith("-"):
+                word = stem + word
+            else:
+                stem = word.rsplit("-", 1)[0]
+            names.add(word.split()[0])
+    return names
+
+
+def test_every_fixture_folder_is_in_the_fixture_index() -> None:
+    """tests/fixtures/README.md says, for each folder, its tier, recorder and re-record."""
+    indexed = _indexed_names((FIXTURES / "README.md").read_text())
+    folders = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
+    folders |= {f"{p.parent.name}/{p.name}" for group in ("jobs", "restore-lab")
+                for p in (FIXTURES / group).iterdir() if p.is_dir()}
+    assert sorted(folders - indexed - {"jobs", "restore-lab"}) == []
+    assert sorted(n for n in indexed - folders if "<" not in n) == []
