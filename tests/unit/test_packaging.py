@@ -42,9 +42,9 @@ def test_install_places_only_the_hostbook_package(tmp_path: Path) -> None:
     deps = next(p for p in sys.path if p.endswith("site-packages"))
     check = subprocess.run(
         [sys.executable, "-S", "-c",
-         "import hostbook.capture.runner as r, hostbook.manifest.store; print(r.__file__)"],
+         "import hostbook.process.runner as r, hostbook.manifest.store; print(r.__file__)"],
         env={"PYTHONPATH": f"{target}:{deps}"}, cwd=tmp_path,
         capture_output=True, text=True, check=False,
     )
     assert check.returncode == 0, check.stderr
-    assert check.stdout.strip() == str(target / "hostbook" / "capture" / "runner.py")
+    assert check.stdout.strip() == str(target / "hostbook" / "process" / "runner.py")
