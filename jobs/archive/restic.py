@@ -13,7 +13,10 @@ restic 0.14 cleans up only on SIGINT) leaves its lock in the repository, and
 ``restic check`` refuses to run from then on.  The backup is journaled as a
 ``restic-lock`` resource, and undoing it is ``restic unlock``, which removes
 only stale locks (this host's dead processes, or locks not refreshed for 30
-minutes): a live backup's lock, or another host's, stays.
+minutes): a live backup's lock, or another host's, stays.  In a local
+repository the locks are files under ``locks/``: when there are none, nothing
+is asked of restic, so a run killed before restic read its password (a
+password command that hung, a FIFO nobody wrote) costs the next run nothing.
 """
 
 from __future__ import annotations
@@ -150,9 +153,31 @@ def _locks(runner: Runner, repository: str, env: dict[str, str]) -> list[str] | 
     return sorted(line.strip() for line in listed.stdout.splitlines() if line.strip())
 
 
+def local_path(repository: str) -> str | None:
+    """The folder of a local repository (``/srv/repo``, ``local:/srv/repo``), else None."""
+    if repository.startswith("local:"):
+        return repository[len("local:"):]
+    return repository if repository.startswith("/") else None
+
+
+def _nothing_to_unlock(runner: Runner, repository: str) -> Undone | None:
+    """Said from the folder alone: a local repository with no lock files, or none at all."""
+    folder = local_path(repository)
+    if folder is None:
+        return None
+    if runner.list_dir(f"{folder}/locks") == []:
+        return Undone(f"no restic lock left in {repository}")
+    if runner.list_dir(folder) is None:
+        return Undone(f"no restic repository at {repository}: no lock to remove")
+    return None
+
+
 def unlock(runner: Runner, resource: Resource) -> str | Undone | None:
     """``restic unlock`` after a killed backup; says how many locks went and stayed."""
     repository = str(resource.details["target"])
+    said = _nothing_to_unlock(runner, repository)
+    if said is not None:
+        return said
     try:
         env = env_of("restic", resource.details)
     except HostbookError as exc:

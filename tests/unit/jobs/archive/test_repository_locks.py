@@ -182,6 +182,31 @@ def test_no_lock_left_is_said_so(tmp_path: Path, password: Path) -> None:
     )
 
 
+
+@needs("restic")
+def test_a_local_repository_without_locks_is_not_asked_for_a_password(
+    tmp_path: Path, password: Path
+) -> None:
+    """A run killed while restic waited for its password left no lock: nothing blocks.
+
+    The password file is a FIFO nobody writes (as in the lab's kill test): restic
+    would wait on it until its timeout, in every later run that undoes the journal.
+    """
+    repository = tmp_path / "repo"
+    assert restic(repository, password, "init").returncode == 0
+    fifo = tmp_path / "pass.fifo"
+    os.mkfifo(fifo)
+    runner = LiveRunner()
+    for target in (str(repository), f"local:{repository}"):
+        spec = restic_spec(repository, fifo).model_copy(update={"repository": target})
+        resource = dead_run_left(tmp_path / target.replace("/", "_"), archive_restic.LOCK, spec)
+        assert undo(runner, resource) == Undone(f"no restic lock left in {target}")
+    missing = restic_spec(tmp_path / "gone", fifo)
+    resource = dead_run_left(tmp_path / "gone-state", archive_restic.LOCK, missing)
+    assert undo(runner, resource) == Undone(
+        f"no restic repository at {tmp_path / 'gone'}: no lock to remove")
+    assert runner.stats.commands == 0
+
 # -- borg -------------------------------------------------------------------------------
 
 
