@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import functools
 import gzip
 import hashlib
@@ -479,6 +480,26 @@ def _hidden_in_guest() -> list[str]:
                   if p.is_relative_to("/tmp") or p.is_relative_to("/run"))
 
 
+LAB_LOCK = Path(os.environ.get("HOSTBOOK_LAB_LOCK", "/run/lock/hostbook-lab.lock"))
+
+
+def _lab_lock() -> int:
+    """An fd holding the machine's one lab lock, waited for: one guest runs at a time.
+
+    Two guests side by side each take twice as long under TCG and time out; the
+    lock is passed to qemu (``pass_fds``), so it is held exactly as long as the
+    guest runs, whoever started it, and a killed test cannot leave it behind.
+    """
+    LAB_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(LAB_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _set_pdeathsig() -> None:
     """In the qemu child: die with the parent (belt and braces next to the guardian)."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -720,18 +741,21 @@ class Guest:
         self._prepare_disks()
         self._prepare_firmware()
         boot = Boot(self, list(steps), boot_dir)
+        lock = _lab_lock()
         try:
             with open(boot.qemu_log, "wb") as log:
                 self._proc = subprocess.Popen(
                     self._qemu_cmd(share, boot.console_log), stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                    preexec_fn=_set_pdeathsig,
+                    preexec_fn=_set_pdeathsig, pass_fds=(lock,),
                 )
             self.guardian.register(self._proc.pid)
         except BaseException:
             self._kill()
             self._drop_disks()
             raise
+        finally:
+            os.close(lock)
         boot.proc = self._proc
         return boot
 
@@ -778,9 +802,13 @@ class Guest:
         self._write_share(share, steps, "shell", False)
         self._prepare_disks()
         self._prepare_firmware()
+        lock = _lab_lock()
         try:
-            self._proc = subprocess.Popen(self._qemu_cmd(share, None),
-                                          preexec_fn=_set_pdeathsig)
+            try:
+                self._proc = subprocess.Popen(self._qemu_cmd(share, None),
+                                              preexec_fn=_set_pdeathsig, pass_fds=(lock,))
+            finally:
+                os.close(lock)
             self.guardian.register(self._proc.pid)
             rc = self._proc.wait()
             self._proc = None
