@@ -511,6 +511,22 @@ def _set_pdeathsig() -> None:
 # --------------------------------------------------------------------------------------
 
 
+@dataclass
+class DiskBoot:
+    """What a boot of an installed system showed (Guest.boot_disks)."""
+
+    console: str
+    seconds: float
+    powered_off: bool
+    """True when the system powered itself off; False when ``until`` ended it."""
+    returncode: int | None
+
+    def lines(self, prefix: str) -> list[str]:
+        """The console lines starting with ``prefix`` (a marker unit's reports)."""
+        return [line.strip() for line in self.console.splitlines()
+                if line.strip().startswith(prefix)]
+
+
 class Guest:
     """A lab guest definition: disks plus machine settings; each `run*` is one boot.
 
@@ -657,6 +673,30 @@ class Guest:
 
     # -- the boot ----------------------------------------------------------------------
 
+    def _machine_args(self) -> list[str]:
+        """The emulated machine every boot uses, whatever it starts."""
+        return [
+            self.qemu, "-name", f"hostbook-lab,process={self.workdir.name}",
+            "-machine", "pc,accel=tcg", "-cpu", os.environ.get("HOSTBOOK_LAB_CPU", "max"),
+            "-smp", str(self.cpus), "-m", str(self.memory_mb),
+            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        ]
+
+    def _disk_args(self, boot_disk: int | None = None) -> list[str]:
+        """The virtio disks with their serials; ``boot_disk`` is the firmware's first."""
+        cmd: list[str] = []
+        for i, (spec, path) in enumerate(zip(self.disks, self.disk_paths, strict=True)):
+            cmd += ["-drive", f"if=none,id=d{i},file={path},format=raw,cache=unsafe,"
+                    "discard=unmap"]
+            dev = f"virtio-blk-pci,drive=d{i},serial={self.serials[i]}"
+            if spec.sector_size != 512:
+                dev += f",logical_block_size={spec.sector_size}," \
+                       f"physical_block_size={spec.sector_size}"
+            if boot_disk == i:
+                dev += ",bootindex=1"
+            cmd += ["-device", dev]
+        return cmd
+
     def _qemu_cmd(self, share: Path, console: Path | None) -> list[str]:
         append = " ".join(
             [
@@ -667,10 +707,7 @@ class Guest:
             ]
         ).strip()
         cmd = [
-            self.qemu, "-name", f"hostbook-lab,process={self.workdir.name}",
-            "-machine", "pc,accel=tcg", "-cpu", os.environ.get("HOSTBOOK_LAB_CPU", "max"),
-            "-smp", str(self.cpus), "-m", str(self.memory_mb),
-            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            *self._machine_args(),
             "-kernel", str(self.kernel.vmlinuz), "-initrd", str(self.initramfs),
             "-append", append,
             "-serial", f"file:{console}" if console else "mon:stdio",
@@ -681,16 +718,60 @@ class Guest:
             f"local,path={share},mount_tag={SHARE_TAG},security_model=none,multidevs=remap",
             "-device", "virtio-rng-pci",
         ]
-        cmd += self._firmware_args()
-        for i, (spec, path) in enumerate(zip(self.disks, self.disk_paths, strict=True)):
-            cmd += ["-drive", f"if=none,id=d{i},file={path},format=raw,cache=unsafe,"
-                    "discard=unmap"]
-            dev = f"virtio-blk-pci,drive=d{i},serial={self.serials[i]}"
-            if spec.sector_size != 512:
-                dev += f",logical_block_size={spec.sector_size}," \
-                       f"physical_block_size={spec.sector_size}"
-            cmd += ["-device", dev]
-        return cmd
+        return cmd + self._firmware_args() + self._disk_args()
+
+    def boot_disks(self, *, timeout: float, boot_disk: int = 0,
+                   until: str | None = None) -> DiskBoot:
+        """Boot what is installed on the disks: firmware, its bootloader, its kernel.
+
+        No ``-kernel``, no shared root: the installed system is on its own, the way
+        a rebuilt machine is.  It tells the test what it saw on its serial console
+        (a marker unit, say) and powers itself off.  ``until``: stop the guest as
+        soon as the console shows this text instead of waiting for the power-off.
+        The images must outlive the boot that installed them (``keep_images``).
+        Raises GuestTimeout, with the console tail, when neither happens in time.
+        """
+        if self._closed:
+            raise RuntimeError("Guest is closed")
+        if not self.keep_images and any(d.path is None for d in self.disks):
+            raise ValueError("boot_disks needs keep_images=True (or caller-owned images)")
+        self.boots += 1
+        boot_dir = self.workdir / f"boot{self.boots}"
+        boot_dir.mkdir(parents=True)
+        console = boot_dir / "console.log"
+        self._prepare_disks()
+        self._prepare_firmware()
+        cmd = [*self._machine_args(), "-serial", f"file:{console}",
+               "-device", "virtio-rng-pci", *self._firmware_args(),
+               *self._disk_args(boot_disk)]
+        lock = _lab_lock()
+        started = time.monotonic()
+        try:
+            with open(boot_dir / "qemu.log", "wb") as log:
+                self._proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, preexec_fn=_set_pdeathsig, pass_fds=(lock,))
+            self.guardian.register(self._proc.pid)
+        finally:
+            os.close(lock)
+        proc = self._proc
+        seen = False
+        try:
+            while proc.poll() is None:
+                if time.monotonic() - started > timeout:
+                    raise GuestTimeout(
+                        f"installed system did not finish within {timeout}s and was killed\n"
+                        + _tail(_read(console)))
+                if until is not None and until in _read(console):
+                    seen = True
+                    break
+                time.sleep(0.5)
+        finally:
+            self._kill()
+            self._proc = None
+        text = _read(console)
+        return DiskBoot(console=text, seconds=time.monotonic() - started,
+                        powered_off=not seen, returncode=proc.returncode)
 
     def _write_share(self, share: Path, steps: Sequence[Step], mode: str,
                      stop_on_error: bool) -> None:
