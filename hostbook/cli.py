@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("capture", "capture"),
     "show": ("show", "show"),
     "log": ("show", "log"),
+    "diff": ("review", "diff"),
     "schema": ("show", "schema"),
     "plan": ("plan", "plan_group"),
     "run": ("run", "run"),

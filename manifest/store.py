@@ -306,6 +306,15 @@ class ManifestRepository:
             except git.GitCommandError:
                 return None
 
+    def revision(self, rev: str) -> str:
+        """The full sha of commit ``rev``; exit 2 naming it when there is no such commit."""
+        with self._git() as handle:
+            try:
+                return str(handle.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                                f"{rev}^{{commit}}"))
+            except git.GitCommandError:
+                raise BadInputError(f"{self.path}: no commit {rev!r}") from None
+
     def log(self, host: str, limit: int | None = None) -> list[CommitInfo]:
         """Commits that touched the host's folder, newest first."""
         rel = self._host_rel(host)
