@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "show"),
     "log": ("show", "log"),
     "diff": ("review", "diff"),
+    "hosts": ("review", "hosts"),
+    "metrics": ("review", "metrics"),
     "schema": ("show", "schema"),
     "plan": ("plan", "plan_group"),
     "run": ("run", "run"),

@@ -1,8 +1,9 @@
-"""`hostbook diff`: what changed in a host between two captures, and whether it matters."""
+"""`hostbook diff`, `hosts` and `metrics`: reviewing hosts from the repository."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -38,3 +39,60 @@ def diff(host: str, revisions: tuple[str, ...], repo: Path | None,
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:
         click.echo(render_diff(result), nl=False)
+
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(path_type=Path, file_okay=False),
+    help="Where run history is kept (default: /var/lib/hostbook/state).")
+capture_age_option = click.option(
+    "--capture-max-age", default="2d", show_default=True, metavar="DURATION",
+    help="A host whose last capture is older is not ready.")
+
+
+@click.command()
+@repo_option
+@state_dir_option
+@capture_age_option
+@click.option("--json", "as_json", is_flag=True, help="Print the hosts as JSON.")
+@handle_errors
+def hosts(repo: Path | None, state_dir: Path | None, capture_max_age: str,
+          as_json: bool) -> None:
+    """Every host in the repository: last capture, rebuild readiness, last archive.
+
+    Exit 1 when a host is not ready, 0 otherwise.
+    """
+    from hostbook.manifest.store import ManifestRepository
+    from hostbook.review.readiness import fleet_readiness, render_hosts
+
+    store = ManifestRepository.open(resolve_repo(repo))
+    rows = fleet_readiness(store, state_dir=state_dir, capture_max_age=capture_max_age)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
+    else:
+        click.echo(render_hosts(rows), nl=False)
+    sys.exit(1 if any(r.verdict != "ready" for r in rows) else 0)
+
+
+@click.command()
+@click.argument("names", nargs=-1, metavar="[HOST]...")
+@repo_option
+@state_dir_option
+@capture_age_option
+@click.option("--textfile", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Write DIR/hostbook.prom for node_exporter's textfile collector.")
+@handle_errors
+def metrics(names: tuple[str, ...], repo: Path | None, state_dir: Path | None,
+            capture_max_age: str, textfile: Path | None) -> None:
+    """Prometheus text format: capture age, readiness, each volume's last archive."""
+    from hostbook.manifest.store import ManifestRepository
+    from hostbook.review.metrics import render_metrics, write_textfile
+    from hostbook.review.readiness import fleet_readiness
+
+    store = ManifestRepository.open(resolve_repo(repo))
+    chosen = [host_name(n) for n in names] or None
+    rows = fleet_readiness(store, chosen, state_dir=state_dir, capture_max_age=capture_max_age)
+    text = render_metrics(rows, state_dir)
+    if textfile is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {write_textfile(textfile, text)}")
