@@ -25,7 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from hostbook.jobs.run.jobs_file import default_host
 from hostbook.jobs.run.status import VolumeStatus, host_status, human_age
+from hostbook.manifest.hostname import check_host
 from hostbook.manifest.registry import HOST_SECTIONS
 from hostbook.manifest.sections.retention import parse_duration
 from hostbook.manifest.store import ManifestRepository
@@ -206,4 +208,24 @@ def render_hosts(rows: list[Readiness]) -> str:
         age = "never" if archive is None else f"{human_age(row.now - archive)} ago"
         lines.append(f"{row.host:<24} {when:<17} {row.verdict:<10} {age}")
         lines += [f"    {r.check}: {r.message}" for r in row.reasons]
+    return "\n".join(lines) + "\n"
+
+
+def status_readiness(repository: Path | None, host: str | None,
+                     state_dir: Path | None) -> Readiness | None:
+    """Readiness for ``hostbook status``: None when there is no repository or no capture
+    of the host to judge (status then reports the history alone, as before)."""
+    if repository is None or not (repository / ".git").exists():
+        return None
+    repo = ManifestRepository.open(repository)
+    name = check_host(host or default_host())
+    if not repo.log(name, 1):
+        return None
+    return host_readiness(repo, name, state_dir=state_dir)
+
+
+def render_readiness(readiness: Readiness) -> str:
+    """The lines ``hostbook status`` adds below its table."""
+    lines = [f"readiness: {readiness.verdict}"]
+    lines += [f"  {r.check}: {r.message}" for r in readiness.reasons]
     return "\n".join(lines) + "\n"

@@ -159,3 +159,20 @@ def test_the_metrics_command_writes_the_textfile(fleet, tmp_path: Path) -> None:
                                       str(state), "--textfile", str(tmp_path / "tf")])
     assert result.exit_code == 0, result.output
     assert 'hostbook_ready{host="uefi"} 0' in (tmp_path / "tf" / "hostbook.prom").read_text()
+
+
+def test_status_shows_readiness(fleet) -> None:  # type: ignore[no-untyped-def]
+    repo, state, _ = fleet
+    runner = CliRunner()
+    args = ["status", "--host", "bios", "--repo", str(repo.path), "--state-dir", str(state)]
+    text = runner.invoke(cli, args)
+    assert text.exit_code == 0, text.output  # no jobs, no history: nothing stale
+    assert text.output == (
+        "no archiving jobs and no history\n"
+        "readiness: not-ready\n"
+        "  coverage: /: no job archives it and restore.yaml does not skip it\n"
+        "  coverage: /home: no job archives it and restore.yaml does not skip it\n"
+        "  boot: BIOS firmware but no GRUB install device recorded\n")
+    data = json.loads(runner.invoke(cli, [*args, "--json"]).output)
+    assert data["readiness"]["verdict"] == "not-ready"
+    assert data["readiness"]["checks"]["boot"] is False
