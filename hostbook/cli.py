@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("review", "diff"),
     "hosts": ("review", "hosts"),
     "metrics": ("review", "metrics"),
+    "report": ("review", "report"),
     "schema": ("show", "schema"),
     "plan": ("plan", "plan_group"),
     "run": ("run", "run"),

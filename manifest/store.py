@@ -33,7 +33,8 @@ from hostbook.manifest.access import (
     user_name,
 )
 from hostbook.manifest.access import repair as repair_ownership
-from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.manifest.bounds import MAX_DOCUMENT_BYTES, mib
+from hostbook.manifest.errors import BadInputError, ManifestError, RuntimeFailure
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.locking import held
 from hostbook.manifest.validate import validate_document
@@ -331,6 +332,61 @@ class ManifestRepository:
             sha, date, author, subject = line.split("\x1f", 3)
             commits.append(CommitInfo(sha, date, author, subject))
         return commits
+
+    def histories(self, limit: int | None = None) -> dict[str, list[CommitInfo]]:
+        """Per host, the commits that touched ``hosts/<host>/``, newest first (at most
+        ``limit`` each), from one ``git log`` over the whole repository."""
+        with self._git() as handle:
+            try:
+                out = handle.git.log("--format=%x1e%H%x1f%aI%x1f%an%x1f%s", "--name-only",
+                                     "--", HOSTS_DIR)
+            except git.GitCommandError:
+                return {}
+        found: dict[str, list[CommitInfo]] = {}
+        for record in out.split("\x1e")[1:]:
+            header, _, names = record.partition("\n")
+            sha, date, author, subject = header.split("\x1f", 3)
+            commit = CommitInfo(sha, date, author, subject)
+            hosts = {line.split("/")[1] for line in names.splitlines()
+                     if line.startswith(f"{HOSTS_DIR}/") and line.count("/") >= 2}
+            for host in sorted(hosts):
+                listed = found.setdefault(host, [])
+                if limit is None or len(listed) < limit:
+                    listed.append(commit)
+        return found
+
+    def section_texts(
+        self, wanted: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[str, str] | None]:
+        """For each (rev, host, section): (blob id, text) of the file, or None if absent.
+
+        One repository handle (and its one ``git cat-file --batch``) reads them all;
+        a file over the size limit is refused here, before it is decoded.
+        """
+        out: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        with self._git() as handle:
+            trees: dict[str, Any] = {}
+            for rev, host, section in wanted:
+                rel = f"{self._host_rel(host)}/{section}.yaml"
+                try:
+                    tree = trees.get(rev)
+                    if tree is None:
+                        tree = trees[rev] = handle.commit(rev).tree
+                    blob = tree / rel
+                except (KeyError, ValueError, git.BadName):
+                    out[(rev, host, section)] = None
+                    continue
+                if blob.size > MAX_DOCUMENT_BYTES:
+                    raise ManifestError([f"{rev[:12]}:{rel}:1:1: larger than "
+                                         f"{mib(MAX_DOCUMENT_BYTES)}, the most a manifest "
+                                         "file may be"])
+                data = blob.data_stream.read()
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ManifestError([f"{rev[:12]}:{rel}:1:1: not UTF-8 text"]) from None
+                out[(rev, host, section)] = (blob.hexsha, text)
+        return out
 
     def push(self, remote: str | None = None) -> str:
         """Push the current branch; a rejected push is reported, never forced."""

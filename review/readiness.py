@@ -100,20 +100,28 @@ def host_readiness(
     repo: ManifestRepository, host: str, *, state_dir: Path | None = None,
     now: float | None = None, capture_max_age: str = DEFAULT_CAPTURE_MAX_AGE,
 ) -> Readiness:
-    """Check ``host`` in ``repo`` against the run history in ``state_dir``."""
+    """Check ``host`` in ``repo`` (its files as they are) against the run history."""
     moment = time.time() if now is None else now
     commits = repo.log(host, 1)
     last = datetime.fromisoformat(commits[0].date).timestamp() if commits else None
     volumes = host_status(repo.path, host, None, state_dir, None, now=moment)
-    result = Readiness(host, last, volumes, now=moment)
     documents = {s: repo.load(host, s) for s in HOST_SECTIONS}
     plain = {s: d.to_plain() for s, d in documents.items() if d is not None}
+    return judge(host, plain, last, volumes, moment, capture_max_age)
+
+
+def judge(host: str, plain: dict[str, dict[str, Any]], last_capture: float | None,
+          volumes: list[VolumeStatus], now: float,
+          capture_max_age: str = DEFAULT_CAPTURE_MAX_AGE) -> Readiness:
+    """The verdict from a host's documents (plain data per section), the time of its
+    last capture and its volumes' archive status."""
+    result = Readiness(host, last_capture, volumes, now=now)
     limit = parse_duration(capture_max_age)
-    if last is None:
+    if last_capture is None:
         result.reasons.append(Reason("capture", "never captured"))
-    elif moment - last > limit:
+    elif now - last_capture > limit:
         result.reasons.append(Reason(
-            "capture", f"last capture {human_age(moment - last)} ago (more than "
+            "capture", f"last capture {human_age(now - last_capture)} ago (more than "
             f"{capture_max_age})"))
     for section, data in plain.items():
         for item in data.get("incomplete", []):

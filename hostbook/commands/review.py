@@ -96,3 +96,24 @@ def metrics(names: tuple[str, ...], repo: Path | None, state_dir: Path | None,
         click.echo(text, nl=False)
     else:
         click.echo(f"wrote {write_textfile(textfile, text)}")
+
+
+@click.command()
+@click.argument("names", nargs=-1, metavar="[HOST]...")
+@repo_option
+@state_dir_option
+@capture_age_option
+@click.option("-o", "--output", "output", required=True,
+              type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Directory the site is written to (index.html, hosts/<host>.html).")
+@handle_errors
+def report(names: tuple[str, ...], repo: Path | None, state_dir: Path | None,
+           capture_max_age: str, output: Path) -> None:
+    """A static HTML site: an index of hosts and a page per host (no JavaScript needed)."""
+    from hostbook.manifest.store import ManifestRepository
+    from hostbook.review.site import build_site
+
+    store = ManifestRepository.open(resolve_repo(repo))
+    site = build_site(store, output, [host_name(n) for n in names] or None,
+                      state_dir=state_dir, capture_max_age=capture_max_age)
+    click.echo(f"wrote {len(site.pages)} pages for {site.hosts} hosts to {site.directory}")

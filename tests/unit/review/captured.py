@@ -23,8 +23,10 @@ HOST = "laptop"
 def capture_into(repository: Path, recording: Path, host: str = HOST,
                  section: str = "storage") -> ManifestRepository:
     """Capture one recording (with its capture.json configuration) as ``host``."""
-    settings = json.loads((recording / "capture.json").read_text())
-    config = ConfigDocument.model_validate(settings["config"])
+    settings_file = recording / "capture.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    config = ConfigDocument.model_validate(
+        settings.get("config") or {"schema": ConfigDocument.schema_string()})
     capture(CaptureRequest(repository=repository, sections=[section], config=config,
                            host=host, replay=recording))
     return ManifestRepository.open(repository)

@@ -59,7 +59,7 @@ def fleet(tmp_path: Path) -> tuple[ManifestRepository, Path, float]:
 def archived(state: Path, host: str, volume: str, key: str, finished: float,
              status: str = "ok") -> None:
     History(history_path(state, host)).append(Outcome(
-        run="r1", job=key, volume=volume, volume_key=key, status=status,
+        run="r1", job=key.rsplit("-", 1)[-1], volume=volume, volume_key=key, status=status,
         started=finished - 42.5, finished=finished, archiver="restic", tool="restic",
         location="/srv/restic", archive_id="4f3e2d1c", bytes=123456789))
 
