@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,19 @@ class CommitInfo:
     date: str
     author: str
     subject: str
+
+
+@dataclass(frozen=True)
+class CommitChanges:
+    """A commit and, per section file of one host it touched, the blob ids before and
+    after (None: the file did not exist on that side)."""
+
+    commit: CommitInfo
+    files: dict[str, tuple[str | None, str | None]]
+
+
+def _blob_or_none(ident: str) -> str | None:
+    return None if set(ident) == {"0"} else ident
 
 
 def _git_env(path: Path) -> dict[str, str]:
@@ -333,60 +347,87 @@ class ManifestRepository:
             commits.append(CommitInfo(sha, date, author, subject))
         return commits
 
-    def histories(self, limit: int | None = None) -> dict[str, list[CommitInfo]]:
+    def histories(self, limit: int | None = None) -> dict[str, list[CommitChanges]]:
         """Per host, the commits that touched ``hosts/<host>/``, newest first (at most
-        ``limit`` each), from one ``git log`` over the whole repository."""
+        ``limit`` each), with the blob ids of each section file before and after,
+        from one ``git log`` over the whole repository."""
         with self._git() as handle:
             try:
-                out = handle.git.log("--format=%x1e%H%x1f%aI%x1f%an%x1f%s", "--name-only",
-                                     "--", HOSTS_DIR)
+                out = handle.git.log("--format=%x1e%H%x1f%aI%x1f%an%x1f%s", "--raw", "--root",
+                                     "--no-abbrev", "--no-renames", "--", HOSTS_DIR)
             except git.GitCommandError:
                 return {}
-        found: dict[str, list[CommitInfo]] = {}
+        found: dict[str, list[CommitChanges]] = {}
         for record in out.split("\x1e")[1:]:
-            header, _, names = record.partition("\n")
+            header, _, raw = record.partition("\n")
             sha, date, author, subject = header.split("\x1f", 3)
             commit = CommitInfo(sha, date, author, subject)
-            hosts = {line.split("/")[1] for line in names.splitlines()
-                     if line.startswith(f"{HOSTS_DIR}/") and line.count("/") >= 2}
-            for host in sorted(hosts):
+            changes: dict[str, CommitChanges] = {}
+            for line in raw.splitlines():
+                meta, _, path = line.partition("\t")
+                parts = path.split("/")
+                if not meta.startswith(":") or len(parts) != 3 or parts[0] != HOSTS_DIR:
+                    continue
+                fields = meta.split()
+                host, name = parts[1], parts[2]
+                entry = changes.setdefault(host, CommitChanges(commit, {}))
+                if name.endswith(".yaml"):
+                    entry.files[name[: -len(".yaml")]] = (_blob_or_none(fields[2]),
+                                                         _blob_or_none(fields[3]))
+            for host, entry in sorted(changes.items()):
                 listed = found.setdefault(host, [])
                 if limit is None or len(listed) < limit:
-                    listed.append(commit)
+                    listed.append(entry)
         return found
 
-    def section_texts(
-        self, wanted: list[tuple[str, str, str]]
-    ) -> dict[tuple[str, str, str], tuple[str, str] | None]:
-        """For each (rev, host, section): (blob id, text) of the file, or None if absent.
-
-        One repository handle (and its one ``git cat-file --batch``) reads them all;
-        a file over the size limit is refused here, before it is decoded.
-        """
-        out: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+    def current_blobs(self) -> dict[tuple[str, str], str]:
+        """(host, section) -> blob id of every section file at HEAD, from one ``git ls-tree``."""
         with self._git() as handle:
-            trees: dict[str, Any] = {}
-            for rev, host, section in wanted:
-                rel = f"{self._host_rel(host)}/{section}.yaml"
-                try:
-                    tree = trees.get(rev)
-                    if tree is None:
-                        tree = trees[rev] = handle.commit(rev).tree
-                    blob = tree / rel
-                except (KeyError, ValueError, git.BadName):
-                    out[(rev, host, section)] = None
-                    continue
-                if blob.size > MAX_DOCUMENT_BYTES:
-                    raise ManifestError([f"{rev[:12]}:{rel}:1:1: larger than "
-                                         f"{mib(MAX_DOCUMENT_BYTES)}, the most a manifest "
-                                         "file may be"])
-                data = blob.data_stream.read()
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ManifestError([f"{rev[:12]}:{rel}:1:1: not UTF-8 text"]) from None
-                out[(rev, host, section)] = (blob.hexsha, text)
-        return out
+            try:
+                out = handle.git.ls_tree("-r", "--full-tree", "HEAD", "--", HOSTS_DIR)
+            except git.GitCommandError:
+                return {}
+        found = {}
+        for line in out.splitlines():
+            meta, _, path = line.partition("\t")
+            parts = path.split("/")
+            if len(parts) == 3 and parts[2].endswith(".yaml") and meta.split()[1] == "blob":
+                found[(parts[1], parts[2][: -len(".yaml")])] = meta.split()[2]
+        return found
+
+    def read_blobs(self, ids: list[str]) -> dict[str, str]:
+        """The text of each blob, from one ``git cat-file --batch``.
+
+        A blob over the manifest size limit, or not UTF-8, is refused (exit 2)
+        before it is decoded; the name in the message is the blob id.
+        """
+        if not ids:
+            return {}
+        unique = list(dict.fromkeys(ids))
+        with tempfile.TemporaryFile() as request, self._git() as handle:
+            request.write("".join(f"{i}\n" for i in unique).encode())
+            request.seek(0)
+            data = handle.git.execute(["git", "cat-file", "--batch"], istream=request,
+                                      stdout_as_string=False)
+        texts: dict[str, str] = {}
+        at = 0
+        for ident in unique:
+            end = data.index(b"\n", at)
+            header = data[at:end].split()
+            at = end + 1
+            if len(header) != 3:
+                raise RuntimeFailure(f"{self.path}: git cat-file: no object {ident}")
+            size = int(header[2])
+            body = data[at: at + size]
+            at += size + 1
+            if size > MAX_DOCUMENT_BYTES:
+                raise ManifestError([f"blob {ident}:1:1: larger than {mib(MAX_DOCUMENT_BYTES)}"
+                                     ", the most a manifest file may be"])
+            try:
+                texts[ident] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError([f"blob {ident}:1:1: not UTF-8 text"]) from None
+        return texts
 
     def push(self, remote: str | None = None) -> str:
         """Push the current branch; a rejected push is reported, never forced."""

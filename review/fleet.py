@@ -1,9 +1,10 @@
 """Everything the report shows about many hosts, read with as few processes as possible.
 
-One ``git log`` gives every host's commits; one ``git cat-file`` process reads
-every section file at every revision needed; each distinct file (by blob id)
-is parsed once by the fast plain reader and validated.  A timeline entry
-compares only the sections whose blob changed in that commit.
+One ``git log --raw`` gives every host's commits with the blob ids of the
+files each changed, one ``git ls-tree`` the files as they are, and one
+``git cat-file --batch`` the text of every blob needed; each distinct blob is
+parsed once by the fast plain reader and validated.  A timeline entry compares
+only the sections a commit changed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.plainyaml import load_section
 from hostbook.manifest.registry import HOST_SECTIONS
 from hostbook.manifest.sections.jobs import JobsDocument
-from hostbook.manifest.store import CommitInfo, ManifestRepository
+from hostbook.manifest.store import CommitChanges, CommitInfo, ManifestRepository
 from hostbook.review.history import HostDiff
 from hostbook.review.readiness import DEFAULT_CAPTURE_MAX_AGE, Readiness, judge
 from hostbook.review.semantic import compare_section
@@ -46,29 +47,23 @@ class HostView:
 
 
 class _Files:
-    """Section files at revisions, each distinct blob parsed and validated once."""
+    """Section files by blob id, each distinct blob parsed and validated once."""
 
     def __init__(self, repo: ManifestRepository) -> None:
         self.repo = repo
-        self.texts: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        self.texts: dict[str, str] = {}
         self.parsed: dict[str, tuple[SectionDocument, dict[str, Any]]] = {}
 
-    def fetch(self, wanted: list[tuple[str, str, str]]) -> None:
-        self.texts.update(self.repo.section_texts(wanted))
+    def fetch(self, blobs: list[str]) -> None:
+        self.texts.update(self.repo.read_blobs(blobs))
 
-    def blob(self, rev: str, host: str, section: str) -> str | None:
-        found = self.texts.get((rev, host, section))
-        return found[0] if found else None
-
-    def load(self, rev: str, host: str,
+    def load(self, blob: str | None, host: str,
              section: str) -> tuple[SectionDocument, dict[str, Any]] | None:
-        found = self.texts.get((rev, host, section))
-        if found is None:
+        if blob is None:
             return None
-        blob, text = found
         if blob not in self.parsed:
             self.parsed[blob] = load_section(
-                text, f"{rev[:12]}:hosts/{host}/{section}.yaml", section)
+                self.texts[blob], f"hosts/{host}/{section}.yaml@{blob[:12]}", section)
         return self.parsed[blob]
 
 
@@ -85,24 +80,24 @@ def load_fleet(
     if missing:
         known = ", ".join(sorted(histories)) or "none"
         raise BadInputError(f"{repo.path}: no capture of host {missing[0]!r} (hosts: {known})")
+    current = repo.current_blobs()
     files = _Files(repo)
-    wanted = []
+    wanted = [current[(h, s)] for h in chosen for s in HOST_SECTIONS if (h, s) in current]
     for host in chosen:
-        for commit in histories[host]:
-            for rev in (commit.sha, f"{commit.sha}^"):
-                wanted += [(rev, host, section) for section in HOST_SECTIONS]
+        for change in histories[host]:
+            wanted += [b for pair in change.files.values() for b in pair if b is not None]
     files.fetch(wanted)
-    return [_host_view(files, host, histories[host], state_dir, moment, capture_max_age)
-            for host in chosen]
+    return [_host_view(files, host, histories[host], current, state_dir, moment,
+                       capture_max_age) for host in chosen]
 
 
-def _host_view(files: _Files, host: str, commits: list[CommitInfo], state_dir: Path | None,
+def _host_view(files: _Files, host: str, changes: list[CommitChanges],
+               current: dict[tuple[str, str], str], state_dir: Path | None,
                now: float, capture_max_age: str) -> HostView:
-    latest = commits[0].sha
     documents: dict[str, SectionDocument] = {}
     plain: dict[str, dict[str, Any]] = {}
     for section in HOST_SECTIONS:
-        loaded = files.load(latest, host, section)
+        loaded = files.load(current.get((host, section)), host, section)
         if loaded is not None:
             documents[section], plain[section] = loaded[0], loaded[0].to_plain()
     jobs = documents.get("jobs")
@@ -111,19 +106,18 @@ def _host_view(files: _Files, host: str, commits: list[CommitInfo], state_dir: P
                           jobs_doc.settings.state_dir else default_state_dir())
     outcomes = list(History(history_path(state, host)).records())
     volumes: list[VolumeStatus] = volume_status(jobs_doc, outcomes, now=now)
+    commits = [c.commit for c in changes]
     last = datetime.fromisoformat(commits[0].date).timestamp()
     view = HostView(host, commits, documents, plain,
                     judge(host, plain, last, volumes, now, capture_max_age), outcomes)
-    for commit in commits:
-        diff = HostDiff(host, f"{commit.sha}^", commit.sha)
+    for change in changes:
+        diff = HostDiff(host, f"{change.commit.sha}^", change.commit.sha)
         for section in HOST_SECTIONS:
-            before, after = (files.blob(f"{commit.sha}^", host, section),
-                             files.blob(commit.sha, host, section))
-            if before == after:
+            if section not in change.files:
                 continue
-            old = files.load(f"{commit.sha}^", host, section)
-            new = files.load(commit.sha, host, section)
+            before, after = change.files[section]
+            old, new = files.load(before, host, section), files.load(after, host, section)
             diff.differences += compare_section(
                 section, None if old is None else old[1], None if new is None else new[1])
-        view.timeline.append((commit, diff))
+        view.timeline.append((change.commit, diff))
     return view
