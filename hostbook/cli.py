@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hosts": ("review", "hosts"),
     "metrics": ("review", "metrics"),
     "report": ("review", "report"),
+    "install-units": ("units", "install_units"),
     "schema": ("show", "schema"),
     "plan": ("plan", "plan_group"),
     "run": ("run", "run"),

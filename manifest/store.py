@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,10 @@ from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import read_document
 
 HOSTS_DIR = "hosts"
+PUSH_ATTEMPTS = 10
+"""Pushes tried when other hosts keep pushing in between (each after a fetch and rebase)."""
+PUSH_PAUSE_CAP = 30.0
+"""The longest pause between two pushes, seconds (all ten: about two minutes at most)."""
 LOCK_NAME = "hostbook.lock"
 SURE_DIR = "sure"
 """``hosts/<host>/sure/``: root's integrity databases when jobs keep them beside the
@@ -429,24 +435,74 @@ class ManifestRepository:
                 raise ManifestError([f"blob {ident}:1:1: not UTF-8 text"]) from None
         return texts
 
-    def push(self, remote: str | None = None) -> str:
-        """Push the current branch; a rejected push is reported, never forced."""
+    def remotes(self) -> list[str]:
+        """The names of the configured remotes."""
+        with self._git() as handle:
+            return [r.name for r in handle.remotes]
+
+    def push(self, remote: str | None = None, attempts: int = PUSH_ATTEMPTS,
+             pause: float = 0.1) -> str:
+        """Push the current branch; never forced.
+
+        When the remote has commits this repository lacks (another host of the
+        fleet pushed meanwhile), its branch is fetched and this repository's own
+        commits are rebased onto it (each host commits only its own
+        hosts/<name>/, so they apply cleanly), then the push is tried again: at
+        most ``attempts`` pushes, the pause before each catch-up doubling from
+        ``pause`` (randomised by half either way, at most ``PUSH_PAUSE_CAP``), so
+        hosts that keep colliding spread out.
+        A rebase that conflicts (someone else changed this host's files) is
+        undone and reported; nothing is ever forced.
+        """
         with self._git() as handle:
             remotes = [r.name for r in handle.remotes]
             if not remotes:
                 raise BadInputError(f"{self.path}: --push given but no remote is configured")
             name = remote or ("origin" if "origin" in remotes else remotes[0])
             branch = handle.active_branch.name
-            try:
-                handle.git.push("--porcelain", name, f"HEAD:refs/heads/{branch}")
-            except git.GitCommandError as exc:
-                detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-                reason = next(
-                    (line.strip() for line in detail if "rejected" in line or "!" in line),
-                    detail[-1].strip() if detail else "unknown error",
-                )
-                raise RuntimeFailure(
-                    f"push to {name} failed: {reason}; the remote has commits this repository "
-                    "lacks: pull (or rebase) and push again; hostbook never forces a push"
-                ) from None
-            return name
+            handle.git.update_environment(**self._identity(handle))
+            for attempt in range(1, attempts + 1):
+                try:
+                    handle.git.push("--porcelain", name, f"HEAD:refs/heads/{branch}")
+                    return name
+                except git.GitCommandError as exc:
+                    reason = _push_reason(exc)
+                    if not _behind(exc) or attempt == attempts:
+                        raise RuntimeFailure(
+                            f"push to {name} failed after {attempt} attempt"
+                            f"{'s' if attempt > 1 else ''}: {reason}; hostbook never forces "
+                            "a push") from None
+                time.sleep(min(PUSH_PAUSE_CAP, pause * 2 ** (attempt - 1))
+                           * (0.5 + random.random()))
+                self._catch_up(handle, name, branch)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _catch_up(self, handle: git.Repo, remote: str, branch: str) -> None:
+        """Fetch the remote branch and rebase this repository's commits onto it."""
+        handle.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+        try:
+            handle.git.rebase("--quiet", "--autostash", f"refs/remotes/{remote}/{branch}")
+        except git.GitCommandError:
+            with contextlib.suppress(git.GitCommandError):
+                handle.git.rebase("--abort")
+            raise RuntimeFailure(
+                f"{self.path}: the commits on {remote}/{branch} conflict with this "
+                "repository's (someone else changed this host's files): resolve by hand; "
+                "nothing was pushed") from None
+
+
+def _push_reason(exc: git.GitCommandError) -> str:
+    detail = str(exc.stderr or exc.stdout or "").strip().splitlines()
+    return next((line.strip() for line in detail if "rejected" in line or "!" in line),
+                detail[-1].strip() if detail else "unknown error")
+
+
+def _behind(exc: git.GitCommandError) -> bool:
+    """Whether a push was refused because the remote has commits we lack."""
+    text = str(exc.stderr or "") + str(exc.stdout or "")
+    return any(word in text for word in (
+        "non-fast-forward", "fetch first", "[rejected]",
+        # Another push updated the ref while ours was being applied (seen in the two-clone
+        # test: "[remote rejected] (failed to update ref)", "cannot lock ref ... is at X but
+        # expected Y"): a race, not a refusal.
+        "cannot lock ref", "failed to update ref", "incorrect old value"))
