@@ -4,7 +4,7 @@
 
 The fleet (tests/fleet_fixture.py) is made of recorded manifests, every host's
 files distinct.  Timed: ``hostbook report`` of every host (build_site), and
-the bare git commands that read the same data (one git log --name-only over
+the bare git commands that read the same data (one git log --raw over
 hosts/, one git cat-file --batch of every file).  Printed: the times, the
 largest page and the site's total size.
 """
@@ -28,8 +28,8 @@ from tests.fleet_fixture import make_fleet
 
 def bare_git(repo: Path) -> None:
     """What the report reads, by git alone: the log and every section file's bytes."""
-    subprocess.run(["git", "log", "--format=%H%x1f%aI%x1f%an%x1f%s", "--name-only", "--",
-                    "hosts"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "log", "--format=%H%x1f%aI%x1f%an%x1f%s", "--raw", "--root",
+                    "--no-abbrev", "--", "hosts"], cwd=repo, check=True, capture_output=True)
     listing = subprocess.run(["git", "ls-tree", "-r", "--format=%(objectname)", "HEAD",
                               "hosts"], cwd=repo, check=True, capture_output=True, text=True)
     subprocess.run(["git", "cat-file", "--batch"], cwd=repo, input=listing.stdout.encode(),
