@@ -70,3 +70,30 @@ def test_two_clones_push_fifty_rounds_each_and_nothing_is_lost(tmp_path: Path) -
     for newer, older in itertools.pairwise(updates):
         subprocess.run(["git", "-C", str(remote), "merge-base", "--is-ancestor", older, newer],
                        check=True)
+
+
+def test_the_timers_capture_pushes_only_when_there_is_a_remote(tmp_path: Path) -> None:
+    """``capture --push-if-remote`` (what hostbook-capture.service runs) over a real recording."""
+    from click.testing import CliRunner
+
+    from hostbook.cli import cli
+    from tests.unit.review.captured import PAIRS
+
+    args = ["capture", "--only", "storage", "--host", "laptop", "--push-if-remote",
+            "--config", str(tmp_path / "config.json"), "--json"]
+    (tmp_path / "config.json").write_text(
+        '{"schema": "hostbook/config/v1", "storage": {"exclude_devices": ["vdb"]}}')
+    alone = CliRunner().invoke(cli, [*args, "--repo", str(tmp_path / "alone"),
+                                     "--replay", str(PAIRS / "before")])
+    assert alone.exit_code == 0, alone.output
+    assert '"pushed_to": null' in alone.output
+
+    remote = tmp_path / "fleet.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    repo = ManifestRepository.init(tmp_path / "member")
+    git(repo.path, "remote", "add", "origin", str(remote))
+    pushed = CliRunner().invoke(cli, [*args, "--repo", str(repo.path),
+                                      "--replay", str(PAIRS / "before")])
+    assert pushed.exit_code == 0, pushed.output
+    assert '"pushed_to": "origin"' in pushed.output
+    assert git(remote, "log", "-1", "--format=%s", "main").startswith("storage: +storage file")
