@@ -108,8 +108,9 @@ def _host_view(files: _Files, host: str, changes: list[CommitChanges],
     volumes: list[VolumeStatus] = volume_status(jobs_doc, outcomes, now=now)
     commits = [c.commit for c in changes]
     last = datetime.fromisoformat(commits[0].date).timestamp()
-    view = HostView(host, commits, documents, plain,
-                    judge(host, plain, last, volumes, now, capture_max_age), outcomes)
+    readiness = judge(host, plain, last, volumes, now, capture_max_age)
+    readiness.outcomes = outcomes
+    view = HostView(host, commits, documents, plain, readiness, outcomes)
     for change in changes:
         diff = HostDiff(host, f"{change.commit.sha}^", change.commit.sha)
         for section in HOST_SECTIONS:

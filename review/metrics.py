@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hostbook.jobs.run.history import History, Outcome, history_path
-from hostbook.manifest.paths import default_state_dir
+from hostbook.jobs.run.history import Outcome
 from hostbook.manifest.yamlio import atomic_write_text
 from hostbook.review.readiness import CHECKS, Readiness
 
@@ -68,8 +67,8 @@ def latest_per_target(records: Iterable[Outcome]) -> dict[tuple[str, str], dict[
     return found
 
 
-def render_metrics(rows: list[Readiness], state_dir: Path | None = None) -> str:
-    """The whole textfile for these hosts (histories read from ``state_dir``)."""
+def render_metrics(rows: list[Readiness]) -> str:
+    """The whole textfile for these hosts (each with the run history it was judged on)."""
     families = {name: Family(name, text) for name, text in (
         ("hostbook_capture_timestamp_seconds", "Time of the host's last capture commit."),
         ("hostbook_capture_age_seconds", "Seconds since the host's last capture commit."),
@@ -94,8 +93,7 @@ def render_metrics(rows: list[Readiness], state_dir: Path | None = None) -> str:
         for check in CHECKS:
             families["hostbook_readiness_check"].add(int(row.passed(check)), host=host,
                                                      check=check)
-        history = History(history_path(state_dir or default_state_dir(), host))
-        for (volume, target), slot in sorted(latest_per_target(history.records()).items()):
+        for (volume, target), slot in sorted(latest_per_target(row.outcomes).items()):
             labels = {"host": host, "volume": volume, "target": target}
             success = slot.get("success")
             if success is not None:

@@ -25,8 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from hostbook.jobs.run.history import Outcome
 from hostbook.jobs.run.jobs_file import default_host
-from hostbook.jobs.run.status import VolumeStatus, host_status, human_age
+from hostbook.jobs.run.status import VolumeStatus, host_history, human_age, volume_status
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.registry import HOST_SECTIONS
 from hostbook.manifest.sections.retention import parse_duration
@@ -61,6 +62,8 @@ class Readiness:
     volumes: list[VolumeStatus] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
     now: float = 0.0
+    outcomes: list[Outcome] = field(default_factory=list)
+    """The host's run history, which the volumes' status was drawn from."""
 
     @property
     def verdict(self) -> Verdict:
@@ -104,10 +107,14 @@ def host_readiness(
     moment = time.time() if now is None else now
     commits = repo.log(host, 1)
     last = datetime.fromisoformat(commits[0].date).timestamp() if commits else None
-    volumes = host_status(repo.path, host, None, state_dir, None, now=moment)
+    jobs, history = host_history(repo.path, host, None, state_dir)
+    outcomes = list(history.records())
+    volumes = volume_status(jobs, outcomes, now=moment)
     documents = {s: repo.load(host, s) for s in HOST_SECTIONS}
     plain = {s: d.to_plain() for s, d in documents.items() if d is not None}
-    return judge(host, plain, last, volumes, moment, capture_max_age)
+    result = judge(host, plain, last, volumes, moment, capture_max_age)
+    result.outcomes = outcomes
+    return result
 
 
 def judge(host: str, plain: dict[str, dict[str, Any]], last_capture: float | None,

@@ -91,7 +91,7 @@ def metrics(names: tuple[str, ...], repo: Path | None, state_dir: Path | None,
     store = ManifestRepository.open(resolve_repo(repo))
     chosen = [host_name(n) for n in names] or None
     rows = fleet_readiness(store, chosen, state_dir=state_dir, capture_max_age=capture_max_age)
-    text = render_metrics(rows, state_dir)
+    text = render_metrics(rows)
     if textfile is None:
         click.echo(text, nl=False)
     else:

@@ -120,7 +120,7 @@ def metrics_text(repo: ManifestRepository, state: Path, now: float) -> str:
     archived(state, "uefi", "laptopvg/root", "lv-laptopvg-root", now - 600)
     archived(state, "uefi", "/home", "path-home", now - 900)
     archived(state, "uefi", "/home", "path-home", now - 300, status="failed")
-    return render_metrics(fleet_readiness(repo, state_dir=state, now=now), state)
+    return render_metrics(fleet_readiness(repo, state_dir=state, now=now))
 
 
 def test_metrics_say_what_the_checks_and_history_say(fleet) -> None:  # type: ignore[no-untyped-def]
@@ -176,3 +176,14 @@ def test_status_shows_readiness(fleet) -> None:  # type: ignore[no-untyped-def]
     data = json.loads(runner.invoke(cli, [*args, "--json"]).output)
     assert data["readiness"]["verdict"] == "not-ready"
     assert data["readiness"]["checks"]["boot"] is False
+
+
+def test_metrics_read_the_history_where_the_jobs_keep_it(fleet, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, _, now = fleet
+    state = tmp_path / "jobs-state"
+    (repo.host_dir("uefi") / "jobs.yaml").write_text(
+        JOBS.replace("jobs:\n", f"settings:\n  state_dir: {state}\njobs:\n", 1))
+    archived(state, "uefi", "/home", "path-home", now - 900)
+    text = render_metrics(fleet_readiness(repo, ["uefi"], now=now))  # no --state-dir
+    assert 'hostbook_archive_last_run_status{host="uefi",volume="/home",target="restic",' \
+        'status="ok"} 1' in text
