@@ -33,6 +33,8 @@ class CaptureRequest:
     host: str | None = None
     commit: bool = True
     push: bool = False
+    push_if_remote: bool = False
+    """Push only when the repository has a remote (the capture timer's setting)."""
     record: Path | None = None
     replay: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -91,7 +93,8 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
         # Commit whenever the folder differs from the last commit, which also
         # picks up files left uncommitted by an earlier --no-commit run.
         sha = repo.commit_host(host, commit_message(diffs)) if request.commit else None
-        pushed = repo.push() if request.push else None
+        wants_push = request.push or (request.push_if_remote and bool(repo.remotes()))
+        pushed = repo.push() if wants_push else None
     stats = getattr(runner, "stats", None)
     return CaptureOutcome(
         host=host,

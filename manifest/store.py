@@ -15,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import socket
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +36,18 @@ from hostbook.manifest.access import (
     user_name,
 )
 from hostbook.manifest.access import repair as repair_ownership
-from hostbook.manifest.errors import BadInputError, RuntimeFailure
+from hostbook.manifest.bounds import MAX_DOCUMENT_BYTES, mib
+from hostbook.manifest.errors import BadInputError, ManifestError, RuntimeFailure
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.locking import held
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import read_document
 
 HOSTS_DIR = "hosts"
+PUSH_ATTEMPTS = 10
+"""Pushes tried when other hosts keep pushing in between (each after a fetch and rebase)."""
+PUSH_PAUSE_CAP = 30.0
+"""The longest pause between two pushes, seconds (all ten: about two minutes at most)."""
 LOCK_NAME = "hostbook.lock"
 SURE_DIR = "sure"
 """``hosts/<host>/sure/``: root's integrity databases when jobs keep them beside the
@@ -66,6 +74,19 @@ class CommitInfo:
     date: str
     author: str
     subject: str
+
+
+@dataclass(frozen=True)
+class CommitChanges:
+    """A commit and, per section file of one host it touched, the blob ids before and
+    after (None: the file did not exist on that side)."""
+
+    commit: CommitInfo
+    files: dict[str, tuple[str | None, str | None]]
+
+
+def _blob_or_none(ident: str) -> str | None:
+    return None if set(ident) == {"0"} else ident
 
 
 def _git_env(path: Path) -> dict[str, str]:
@@ -306,6 +327,15 @@ class ManifestRepository:
             except git.GitCommandError:
                 return None
 
+    def revision(self, rev: str) -> str:
+        """The full sha of commit ``rev``; exit 2 naming it when there is no such commit."""
+        with self._git() as handle:
+            try:
+                return str(handle.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                                f"{rev}^{{commit}}"))
+            except git.GitCommandError:
+                raise BadInputError(f"{self.path}: no commit {rev!r}") from None
+
     def log(self, host: str, limit: int | None = None) -> list[CommitInfo]:
         """Commits that touched the host's folder, newest first."""
         rel = self._host_rel(host)
@@ -323,24 +353,156 @@ class ManifestRepository:
             commits.append(CommitInfo(sha, date, author, subject))
         return commits
 
-    def push(self, remote: str | None = None) -> str:
-        """Push the current branch; a rejected push is reported, never forced."""
+    def histories(self, limit: int | None = None) -> dict[str, list[CommitChanges]]:
+        """Per host, the commits that touched ``hosts/<host>/``, newest first (at most
+        ``limit`` each), with the blob ids of each section file before and after,
+        from one ``git log`` over the whole repository."""
+        with self._git() as handle:
+            try:
+                out = handle.git.log("--format=%x1e%H%x1f%aI%x1f%an%x1f%s", "--raw", "--root",
+                                     "--no-abbrev", "--no-renames", "--", HOSTS_DIR)
+            except git.GitCommandError:
+                return {}
+        found: dict[str, list[CommitChanges]] = {}
+        for record in out.split("\x1e")[1:]:
+            header, _, raw = record.partition("\n")
+            sha, date, author, subject = header.split("\x1f", 3)
+            commit = CommitInfo(sha, date, author, subject)
+            changes: dict[str, CommitChanges] = {}
+            for line in raw.splitlines():
+                meta, _, path = line.partition("\t")
+                parts = path.split("/")
+                if not meta.startswith(":") or len(parts) != 3 or parts[0] != HOSTS_DIR:
+                    continue
+                fields = meta.split()
+                host, name = parts[1], parts[2]
+                entry = changes.setdefault(host, CommitChanges(commit, {}))
+                if name.endswith(".yaml"):
+                    entry.files[name[: -len(".yaml")]] = (_blob_or_none(fields[2]),
+                                                         _blob_or_none(fields[3]))
+            for host, entry in sorted(changes.items()):
+                listed = found.setdefault(host, [])
+                if limit is None or len(listed) < limit:
+                    listed.append(entry)
+        return found
+
+    def current_blobs(self) -> dict[tuple[str, str], str]:
+        """(host, section) -> blob id of every section file at HEAD, from one ``git ls-tree``."""
+        with self._git() as handle:
+            try:
+                out = handle.git.ls_tree("-r", "--full-tree", "HEAD", "--", HOSTS_DIR)
+            except git.GitCommandError:
+                return {}
+        found = {}
+        for line in out.splitlines():
+            meta, _, path = line.partition("\t")
+            parts = path.split("/")
+            if len(parts) == 3 and parts[2].endswith(".yaml") and meta.split()[1] == "blob":
+                found[(parts[1], parts[2][: -len(".yaml")])] = meta.split()[2]
+        return found
+
+    def read_blobs(self, ids: list[str]) -> dict[str, str]:
+        """The text of each blob, from one ``git cat-file --batch``.
+
+        A blob over the manifest size limit, or not UTF-8, is refused (exit 2)
+        before it is decoded; the name in the message is the blob id.
+        """
+        if not ids:
+            return {}
+        unique = list(dict.fromkeys(ids))
+        with tempfile.TemporaryFile() as request, self._git() as handle:
+            request.write("".join(f"{i}\n" for i in unique).encode())
+            request.seek(0)
+            data = handle.git.execute(["git", "cat-file", "--batch"], istream=request,
+                                      stdout_as_string=False)
+        texts: dict[str, str] = {}
+        at = 0
+        for ident in unique:
+            end = data.index(b"\n", at)
+            header = data[at:end].split()
+            at = end + 1
+            if len(header) != 3:
+                raise RuntimeFailure(f"{self.path}: git cat-file: no object {ident}")
+            size = int(header[2])
+            body = data[at: at + size]
+            at += size + 1
+            if size > MAX_DOCUMENT_BYTES:
+                raise ManifestError([f"blob {ident}:1:1: larger than {mib(MAX_DOCUMENT_BYTES)}"
+                                     ", the most a manifest file may be"])
+            try:
+                texts[ident] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError([f"blob {ident}:1:1: not UTF-8 text"]) from None
+        return texts
+
+    def remotes(self) -> list[str]:
+        """The names of the configured remotes."""
+        with self._git() as handle:
+            return [r.name for r in handle.remotes]
+
+    def push(self, remote: str | None = None, attempts: int = PUSH_ATTEMPTS,
+             pause: float = 0.1) -> str:
+        """Push the current branch; never forced.
+
+        When the remote has commits this repository lacks (another host of the
+        fleet pushed meanwhile), its branch is fetched and this repository's own
+        commits are rebased onto it (each host commits only its own
+        hosts/<name>/, so they apply cleanly), then the push is tried again: at
+        most ``attempts`` pushes, the pause before each catch-up doubling from
+        ``pause`` (randomised by half either way, at most ``PUSH_PAUSE_CAP``), so
+        hosts that keep colliding spread out.
+        A rebase that conflicts (someone else changed this host's files) is
+        undone and reported; nothing is ever forced.
+        """
         with self._git() as handle:
             remotes = [r.name for r in handle.remotes]
             if not remotes:
                 raise BadInputError(f"{self.path}: --push given but no remote is configured")
             name = remote or ("origin" if "origin" in remotes else remotes[0])
             branch = handle.active_branch.name
-            try:
-                handle.git.push("--porcelain", name, f"HEAD:refs/heads/{branch}")
-            except git.GitCommandError as exc:
-                detail = (exc.stderr or exc.stdout or "").strip().splitlines()
-                reason = next(
-                    (line.strip() for line in detail if "rejected" in line or "!" in line),
-                    detail[-1].strip() if detail else "unknown error",
-                )
-                raise RuntimeFailure(
-                    f"push to {name} failed: {reason}; the remote has commits this repository "
-                    "lacks: pull (or rebase) and push again; hostbook never forces a push"
-                ) from None
-            return name
+            handle.git.update_environment(**self._identity(handle))
+            for attempt in range(1, attempts + 1):
+                try:
+                    handle.git.push("--porcelain", name, f"HEAD:refs/heads/{branch}")
+                    return name
+                except git.GitCommandError as exc:
+                    reason = _push_reason(exc)
+                    if not _behind(exc) or attempt == attempts:
+                        raise RuntimeFailure(
+                            f"push to {name} failed after {attempt} attempt"
+                            f"{'s' if attempt > 1 else ''}: {reason}; hostbook never forces "
+                            "a push") from None
+                time.sleep(min(PUSH_PAUSE_CAP, pause * 2 ** (attempt - 1))
+                           * (0.5 + random.random()))
+                self._catch_up(handle, name, branch)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _catch_up(self, handle: git.Repo, remote: str, branch: str) -> None:
+        """Fetch the remote branch and rebase this repository's commits onto it."""
+        handle.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+        try:
+            handle.git.rebase("--quiet", "--autostash", f"refs/remotes/{remote}/{branch}")
+        except git.GitCommandError:
+            with contextlib.suppress(git.GitCommandError):
+                handle.git.rebase("--abort")
+            raise RuntimeFailure(
+                f"{self.path}: the commits on {remote}/{branch} conflict with this "
+                "repository's (someone else changed this host's files): resolve by hand; "
+                "nothing was pushed") from None
+
+
+def _push_reason(exc: git.GitCommandError) -> str:
+    detail = str(exc.stderr or exc.stdout or "").strip().splitlines()
+    return next((line.strip() for line in detail if "rejected" in line or "!" in line),
+                detail[-1].strip() if detail else "unknown error")
+
+
+def _behind(exc: git.GitCommandError) -> bool:
+    """Whether a push was refused because the remote has commits we lack."""
+    text = str(exc.stderr or "") + str(exc.stdout or "")
+    return any(word in text for word in (
+        "non-fast-forward", "fetch first", "[rejected]",
+        # Another push updated the ref while ours was being applied (seen in the two-clone
+        # test: "[remote rejected] (failed to update ref)", "cannot lock ref ... is at X but
+        # expected Y"): a race, not a refusal.
+        "cannot lock ref", "failed to update ref", "incorrect old value"))

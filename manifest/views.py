@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from hostbook.manifest.errors import BadInputError
@@ -10,27 +11,50 @@ from hostbook.manifest.registry import HOST_SECTIONS, SECTIONS, section_model
 from hostbook.manifest.store import ManifestRepository
 
 
-def host_documents(repo: ManifestRepository, host: str) -> dict[str, dict[str, Any]]:
-    """Every section file of a host, validated, as plain data."""
+def check_sections(sections: Iterable[str] | None) -> tuple[str, ...]:
+    """The host sections named (every one when None or empty), in the order given.
+
+    A name that is not a host file is refused (exit 2) with the list of those that are.
+    """
+    chosen = tuple(dict.fromkeys(sections or ()))
+    if not chosen:
+        return HOST_SECTIONS
+    unknown = [s for s in chosen if s not in HOST_SECTIONS]
+    if unknown:
+        raise BadInputError(
+            f"no section {unknown[0]!r} (sections: {', '.join(HOST_SECTIONS)})")
+    return chosen
+
+
+def host_documents(
+    repo: ManifestRepository, host: str, sections: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The host's section files (every one, or those named), validated, as plain data."""
+    chosen = check_sections(sections)
     if not repo.host_dir(host).is_dir():
         known = ", ".join(repo.hosts()) or "none"
         raise BadInputError(f"{repo.path}: no host {host!r} (hosts: {known})")
     documents = {}
-    for section in HOST_SECTIONS:
+    for section in chosen:
         doc = repo.load(host, section)
         if doc is not None:
             documents[section] = doc.to_plain()
+    if sections and not documents:
+        raise BadInputError(
+            f"{repo.host_dir(host)}: no {', '.join(f'{s}.yaml' for s in chosen)}")
     return documents
 
 
-def host_text(repo: ManifestRepository, host: str) -> str:
-    """The host's files as a person reads them: each file's text under a header."""
-    host_documents(repo, host)  # validates every file first
+def host_text(repo: ManifestRepository, host: str, sections: Iterable[str] | None = None) -> str:
+    """The host's files as a person reads them: each file's text under a header.
+
+    With ``sections``, only those files (``show HOST --section storage``).
+    """
+    documents = host_documents(repo, host, sections)  # validates each file first
     parts = []
-    for section in HOST_SECTIONS:
+    for section in documents:
         path = repo.section_path(host, section)
-        if path.exists():
-            parts.append(f"# ==> {path.relative_to(repo.path)} <==\n{path.read_text()}")
+        parts.append(f"# ==> {path.relative_to(repo.path)} <==\n{path.read_text()}")
     return "\n".join(parts)
 
 

@@ -21,7 +21,10 @@ from hostbook.manifest.errors import EXIT_OK, EXIT_PARTIAL
     help="Comma-separated sections to capture: system,storage,packages,checkouts.",
 )
 @click.option("--no-commit", is_flag=True, help="Write the files but do not commit.")
-@click.option("--push", is_flag=True, help="Push to the configured remote after committing.")
+@click.option("--push", is_flag=True,
+              help="Push after committing; when others pushed first, fetch, rebase and retry.")
+@click.option("--push-if-remote", is_flag=True,
+              help="Push as --push does, but only when the repository has a remote.")
 @click.option(
     "--record",
     type=click.Path(path_type=Path, file_okay=False),
@@ -48,6 +51,7 @@ def capture(
     only: str | None,
     no_commit: bool,
     push: bool,
+    push_if_remote: bool,
     record: Path | None,
     replay: Path | None,
     checkout_roots: tuple[Path, ...],
@@ -73,6 +77,7 @@ def capture(
         host=host_name(host),
         commit=not no_commit,
         push=push,
+        push_if_remote=push_if_remote,
         record=record,
         replay=replay,
         options={"checkout_roots": [str(p) for p in checkout_roots]},

@@ -42,18 +42,20 @@ def status(
 ) -> None:
     """Per volume: the last successful archive, where it went, and whether it is stale.
 
+    With the host's captures in the repository, its rebuild readiness follows.
     Exit 1 when a volume is stale or was never archived, 0 otherwise.
     """
     from hostbook.jobs.run.status import host_status
+    from hostbook.review.readiness import render_readiness, status_readiness
 
-    rows = host_status(
-        None if jobs_file else resolve_repo(repo), host_name(host), jobs_file, state_dir,
-        stale_after,
-    )
+    repository = None if jobs_file else resolve_repo(repo)
+    rows = host_status(repository, host_name(host), jobs_file, state_dir, stale_after)
+    readiness = status_readiness(repository, host_name(host), state_dir)
     if as_json:
         click.echo(
             json.dumps(
-                {"time": time.time(), "volumes": [r.to_json() for r in rows]},
+                {"time": time.time(), "volumes": [r.to_json() for r in rows],
+                 "readiness": readiness.to_json() if readiness else None},
                 indent=2, sort_keys=True,
             )
         )
@@ -61,4 +63,6 @@ def status(
         from hostbook.jobs.run.status import render_status
 
         click.echo(render_status(rows), nl=False)
+        if readiness is not None:
+            click.echo(render_readiness(readiness), nl=False)
     sys.exit(1 if any(r.stale for r in rows) else 0)

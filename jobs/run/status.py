@@ -150,6 +150,30 @@ def render_status(rows: list[VolumeStatus]) -> str:
 
 
 
+def host_history(
+    repository: Path | None, host: str | None, jobs_file: Path | None, state_dir: Path | None,
+) -> tuple[JobsDocument | None, History]:
+    """A host's jobs (None without a jobs.yaml) and its run history, kept where the
+    jobs' settings (or ``state_dir``, or the default) say."""
+    document = None
+    name = check_host(host or default_host())
+    state = state_dir
+    try:
+        loaded = load_jobs(repository, name, jobs_file, state_dir=state_dir)
+    except ManifestError:
+        raise
+    except BadInputError as exc:
+        text = str(exc)
+        if jobs_file is not None or not (
+            "no jobs.yaml" in text or "not a hostbook manifest repository" in text
+        ):
+            raise
+    else:
+        document = loaded.document
+        state = loaded.state_dir
+    return document, History(history_path(state or default_state_dir(), name))
+
+
 def host_status(
     repository: Path | None,
     host: str | None,
@@ -168,21 +192,5 @@ def host_status(
             parse_duration(stale_after)
         except ValueError as exc:
             raise BadInputError(f"--stale-after: {exc}") from None
-    document = None
-    name = check_host(host or default_host())
-    state = state_dir
-    try:
-        loaded = load_jobs(repository, name, jobs_file, state_dir=state_dir)
-    except ManifestError:
-        raise
-    except BadInputError as exc:
-        text = str(exc)
-        if jobs_file is not None or not (
-            "no jobs.yaml" in text or "not a hostbook manifest repository" in text
-        ):
-            raise
-    else:
-        document = loaded.document
-        state = loaded.state_dir
-    history = History(history_path(state or default_state_dir(), name))
+    document, history = host_history(repository, host, jobs_file, state_dir)
     return volume_status(document, history.records(), now=now, stale_after=stale_after)

@@ -1,6 +1,6 @@
 """The import graph follows the layers, and the command line holds no logic.
 
-``manifest <- process <- capture, jobs <- restore <- hostbook (CLI)``: a layer
+``manifest <- process <- capture, jobs <- restore, review, fleet <- hostbook (CLI)``: a layer
 imports only itself and the layers to its left, so the model never depends on
 how a host is read, capture and jobs never on each other, and nothing in the
 library on the command line.  Every module's imports are read from its syntax
@@ -25,7 +25,8 @@ import pytest
 
 from tests.paths import REPO_ROOT
 
-LIBRARY_LAYERS = ("manifest", "process", "capture", "jobs", "restore", "templates")
+LIBRARY_LAYERS = ("manifest", "process", "capture", "jobs", "restore", "review", "fleet",
+                  "templates")
 """Top-level folders installed as ``hostbook.<folder>``."""
 CLI = "hostbook"
 """The command line: hostbook/ (``hostbook``, ``hostbook.cli``, ``hostbook.commands``)."""
@@ -35,6 +36,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "capture": frozenset({"manifest", "process", "capture"}),
     "jobs": frozenset({"manifest", "process", "jobs"}),
     "restore": frozenset({"manifest", "process", "capture", "jobs", "restore", "templates"}),
+    "review": frozenset({"manifest", "process", "jobs", "review", "templates"}),
+    "fleet": frozenset({"manifest", "process", "jobs", "fleet", "templates"}),
     "templates": frozenset(),
     CLI: frozenset({*LIBRARY_LAYERS, CLI}),
 }

@@ -104,7 +104,8 @@ def test_repository_owned_by_another_user(tmp_path: Path) -> None:
     assert repo.log("h1")[0].subject == "as root into nobody's repo"
 
 
-def test_push_reports_a_conflict_and_never_forces(tmp_path: Path) -> None:
+def _fleet_remote(tmp_path: Path) -> tuple[ManifestRepository, Path, Path]:
+    """A repository that pushed once to a bare remote, and another clone of that remote."""
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
     repo = ManifestRepository.init(tmp_path / "m")
@@ -112,19 +113,41 @@ def test_push_reports_a_conflict_and_never_forces(tmp_path: Path) -> None:
     write_host(repo, "schema: hostbook/system/v1\n")
     repo.commit_host("h1", "first")
     assert repo.push() == "origin"
-    # Someone else pushes first.
     other = tmp_path / "other"
     subprocess.run(["git", "clone", "-q", str(remote), str(other)], check=True)
-    (other / "note").write_text("x")
-    git(other, "add", "note")
+    return repo, remote, other
+
+
+def _push_other(other: Path, path: str, text: str) -> str:
+    (other / path).parent.mkdir(parents=True, exist_ok=True)
+    (other / path).write_text(text)
+    git(other, "add", path)
     git(other, "-c", "user.name=o", "-c", "user.email=o@x", "commit", "-qm", "theirs")
     git(other, "push", "-q", "origin", "main")
-    theirs = git(remote, "rev-parse", "main")
+    return git(other, "rev-parse", "HEAD").strip()
+
+
+def test_push_rebases_onto_what_others_pushed_and_never_forces(tmp_path: Path) -> None:
+    repo, remote, other = _fleet_remote(tmp_path)
+    theirs = _push_other(other, "hosts/h2/system.yaml", "schema: hostbook/system/v1\n")
     write_host(repo, "schema: hostbook/system/v1\nhostname: h1\n")
     repo.commit_host("h1", "ours")
-    with pytest.raises(RuntimeFailure, match="never forces"):
+    assert repo.push() == "origin"
+    log = git(remote, "log", "--format=%s", "main").splitlines()
+    assert log == ["ours", "theirs", "first", "init hostbook manifest repository"]
+    git(remote, "merge-base", "--is-ancestor", theirs, "main")  # fails if it is not
+
+
+def test_push_reports_a_conflict_and_never_forces(tmp_path: Path) -> None:
+    repo, remote, other = _fleet_remote(tmp_path)
+    theirs = _push_other(other, "hosts/h1/system.yaml", "schema: hostbook/system/v1\n# x\n")
+    write_host(repo, "schema: hostbook/system/v1\nhostname: h1\n")
+    repo.commit_host("h1", "ours")
+    with pytest.raises(RuntimeFailure, match="conflict"):
         repo.push()
-    assert git(remote, "rev-parse", "main") == theirs
+    assert git(remote, "rev-parse", "main").strip() == theirs
+    assert git(repo.path, "status", "--porcelain").strip() == ""  # the rebase was undone
+    assert git(repo.path, "log", "-1", "--format=%s").strip() == "ours"
 
 
 def test_push_without_remote_is_a_usage_error(tmp_path: Path) -> None:
