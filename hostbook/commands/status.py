@@ -40,25 +40,20 @@ def status(
     stale_after: str | None,
     state_dir: Path | None,
 ) -> None:
-    """Per volume: the last successful archive, where it went, and whether it is stale.
+    """Per volume and archive target: the last archive, where it went, whether it is stale.
 
-    Exit 1 when a volume is stale or was never archived, 0 otherwise.
+    The worst target decides its volume, the worst volume the exit code:
+    0 all fresh, 1 a target stale, never archived or its last attempt failed,
+    2 bad input (unknown host, missing repository), 4 nothing configured.
     """
-    from hostbook.jobs.run.status import host_status
+    from hostbook.jobs.run.status import host_status, render_status
 
-    rows = host_status(
+    report = host_status(
         None if jobs_file else resolve_repo(repo), host_name(host), jobs_file, state_dir,
         stale_after,
     )
     if as_json:
-        click.echo(
-            json.dumps(
-                {"time": time.time(), "volumes": [r.to_json() for r in rows]},
-                indent=2, sort_keys=True,
-            )
-        )
+        click.echo(json.dumps(report.to_json(time.time()), indent=2, sort_keys=True))
     else:
-        from hostbook.jobs.run.status import render_status
-
-        click.echo(render_status(rows), nl=False)
-    sys.exit(1 if any(r.stale for r in rows) else 0)
+        click.echo(render_status(report.volumes), nl=False)
+    sys.exit(report.exit_code)
