@@ -36,6 +36,7 @@ from hostbook.manifest.access import repair as repair_ownership
 from hostbook.manifest.errors import BadInputError, RuntimeFailure
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.locking import held
+from hostbook.manifest.paths import check_repository_location
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import read_document
 
@@ -138,6 +139,7 @@ class ManifestRepository:
         An existing directory that belongs to another user is made a
         repository as that user (see :mod:`hostbook.manifest.access`).
         """
+        check_repository_location(path)
         if not (path / ".git").exists():
             require_writable(path)
         try:
@@ -171,6 +173,7 @@ class ManifestRepository:
         """Open an existing repository, or create it when ``create`` is set."""
         if create:
             return cls.init(path)
+        check_repository_location(path)
         if not (path / ".git").exists():
             raise BadInputError(f"{path}: not a hostbook manifest repository (run hostbook init)")
         return cls(path)
@@ -195,6 +198,14 @@ class ManifestRepository:
     def _host_rel(self, host: str) -> str:
         """``hosts/<host>`` as git names it (the host name checked first)."""
         return f"{HOSTS_DIR}/{check_host(host)}"
+
+    def require_host(self, host: str) -> Path:
+        """The host's folder; a host the repository does not know is bad input (exit 2)."""
+        folder = self.host_dir(host)
+        if not folder.is_dir():
+            known = ", ".join(self.hosts()) or "none"
+            raise BadInputError(f"{self.path}: no host {host!r} (hosts: {known})")
+        return folder
 
     def section_path(self, host: str, section: str) -> Path:
         return self.host_dir(host) / f"{section}.yaml"

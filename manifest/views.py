@@ -5,22 +5,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.registry import HOST_SECTIONS, SECTIONS, section_model
-from hostbook.manifest.store import ManifestRepository
+from hostbook.manifest.store import CommitInfo, ManifestRepository
 
 
 def host_documents(repo: ManifestRepository, host: str) -> dict[str, dict[str, Any]]:
     """Every section file of a host, validated, as plain data."""
-    if not repo.host_dir(host).is_dir():
-        known = ", ".join(repo.hosts()) or "none"
-        raise BadInputError(f"{repo.path}: no host {host!r} (hosts: {known})")
+    repo.require_host(host)
     documents = {}
     for section in HOST_SECTIONS:
         doc = repo.load(host, section)
         if doc is not None:
             documents[section] = doc.to_plain()
     return documents
+
+
+def host_log(repo: ManifestRepository, host: str, limit: int | None) -> list[CommitInfo]:
+    """The commits that changed a host; a host never in the repository is bad input.
+
+    A host whose folder was removed still shows the commits that touched it.
+    """
+    commits = repo.log(host, limit)
+    if not commits:
+        repo.require_host(host)
+    return commits
 
 
 def host_text(repo: ManifestRepository, host: str) -> str:

@@ -37,9 +37,9 @@ def show(host: str, repo: Path | None, as_json: bool) -> None:
 def log(host: str, repo: Path | None, limit: int | None, as_json: bool) -> None:
     """List the commits that changed a host, newest first."""
     from hostbook.manifest.store import ManifestRepository
+    from hostbook.manifest.views import host_log
 
-    store = ManifestRepository.open(resolve_repo(repo))
-    commits = store.log(host_name(host), limit)
+    commits = host_log(ManifestRepository.open(resolve_repo(repo)), host_name(host), limit)
     if as_json:
         click.echo(json.dumps([c.__dict__ for c in commits], indent=2))
         return

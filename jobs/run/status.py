@@ -251,10 +251,7 @@ def render_status(rows: list[VolumeStatus]) -> str:
 
 def _host_in_repository(repository: Path, host: str) -> None:
     """Refuse a repository that is missing or not one, and a host it does not know."""
-    store = ManifestRepository.open(repository)
-    if not store.host_dir(host).is_dir():
-        known = ", ".join(store.hosts()) or "none"
-        raise BadInputError(f"{store.path}: no host {host!r} in this repository (hosts: {known})")
+    ManifestRepository.open(repository).require_host(host)
 
 
 def host_status(

@@ -77,10 +77,10 @@ def _no_secrets(data: Any, where: str) -> Any:
     if isinstance(data, dict):
         for key in data:
             if isinstance(key, str) and key.lower() in _SECRET_KEYS:
-                raise ValueError(
+                raise fail_at([((key,), (
                     f"{where}: secrets never go into jobs.yaml; use password_command "
                     "(a command that prints it) or password_file (a root-only file)"
-                )
+                ))])
     return data
 
 
