@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,7 +176,8 @@ class ManifestRepository:
             return cls.init(path)
         check_repository_location(path)
         if not (path / ".git").exists():
-            raise BadInputError(f"{path}: not a hostbook manifest repository (run hostbook init)")
+            raise BadInputError(f"{path}: not a hostbook manifest repository "
+                                f"(run: hostbook init {shlex.quote(str(path))})")
         return cls(path)
 
     @contextlib.contextmanager

@@ -9,6 +9,7 @@ targets (:mod:`hostbook.restore.target.safety`), and keeps the journal.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,28 @@ class Prepared:
     resuming: bool
     finished_before: int = 0
     warnings: list[str] = field(default_factory=list)
+    verify_argv: list[str] = field(default_factory=list)
+    """The ``hostbook restore verify`` command that checks this restore, runnable as printed."""
+
+    @property
+    def verify_command(self) -> str:
+        """:attr:`verify_argv` as a shell command line (quoted where needed)."""
+        return shlex.join(self.verify_argv)
+
+
+def verify_argv(repository: Path, host: str, map_args: Sequence[str],
+                target: str | None) -> list[str]:
+    """The verify command for a restore: the same repository, map and target as given.
+
+    The repository is always named (absolute), so the command runs as printed
+    from any directory and without the environment that chose it.
+    """
+    argv = ["hostbook", "restore", "verify", host, "--repo", str(repository.resolve())]
+    for value in map_args:
+        argv += ["--map", value]
+    if target is not None:
+        argv += ["--target", target]
+    return argv
 
 
 def allowance_for(documents: HostDocuments, target_root: str) -> Allowance:
@@ -191,7 +214,8 @@ def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str]
     ))
     finished = journal.finished()
     done_before = sum(1 for s in plan.steps if s.id in finished)
-    return Prepared(plan, documents, devices, journal, resuming, done_before)
+    return Prepared(plan, documents, devices, journal, resuming, done_before,
+                    verify_argv=verify_argv(repository, host, map_args, target))
 
 
 def confirmation_text(prepared: Prepared) -> str:

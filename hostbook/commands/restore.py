@@ -94,7 +94,7 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
         from hostbook.manifest.yamlio import atomic_write_text
         from hostbook.restore.plan.script import render_script  # jinja2: only when asked
 
-        atomic_write_text(script_path, render_script(plan), mode=0o755)
+        atomic_write_text(script_path, render_script(plan, prepared.verify_argv), mode=0o755)
     if as_json:
         click.echo(json.dumps(plan.as_dict(), indent=2))
     else:
@@ -172,8 +172,7 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
                f"(their result was already there)")
     for line in plan.keyfiles:
         click.echo(f"key file: {line}")
-    click.echo(f"next: hostbook restore verify {host}"
-               + "".join(f" --map {m}" for m in maps))
+    click.echo(f"next: {prepared.verify_command}")
 
 
 @restore.command("verify")

@@ -11,8 +11,10 @@ and md round trips are the lab tier's (tests/lab/test_restore_layouts.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from hostbook.cli import cli as hostbook_cli
 from hostbook.commands.restore import restore
 from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
 from tests.paths import FIXTURES
@@ -240,7 +243,13 @@ def restore_and_verify(host: Host, targets: list[LoopDevice], target_root: Path)
     assert result.exit_code == 0, result.output
     for dev in targets:
         dev.rescan()
-    result = cli(host, "verify", *args, "--target", str(target_root))
+    # verify exactly as apply printed it (the repository included), from another directory
+    printed = shlex.split(result.output.split("\nnext: ", 1)[1].splitlines()[0])
+    assert printed[:4] == ["hostbook", "restore", "verify", host.name], printed
+    with contextlib.chdir("/"):
+        result = CliRunner().invoke(
+            hostbook_cli, printed[1:], catch_exceptions=False,
+            env={"HOSTBOOK_STATE_DIR": str(host.state), "LC_ALL": "C", "HOSTBOOK_REPO": None})
     assert result.exit_code == 0, result.output
     assert "matches the manifest" in result.output
     return result.output

@@ -25,3 +25,10 @@ def test_log_of_an_unknown_host_is_exit_2_and_of_a_removed_one_shows_its_commits
     shutil.rmtree(repo / "hosts" / "web1")
     result = runner.invoke(cli, ["log", "web1", "--repo", str(repo)])
     assert result.exit_code == 0 and "system" in result.output
+
+
+def test_the_init_hint_names_the_repository(tmp_path: Path) -> None:
+    missing = tmp_path / "not yet"
+    result = CliRunner().invoke(cli, ["log", "h", "--repo", str(missing)])
+    assert result.exit_code == 2
+    assert result.stderr.endswith(f"(run: hostbook init '{missing}')\n")
