@@ -35,6 +35,7 @@ from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
 
 EXIT_PARTIAL = 3
+EXIT_NO_REPOSITORY = 10
 LOCK = "restic-lock"
 _NO_REPOSITORY = "Is there a repository at the following location?"
 
@@ -59,14 +60,33 @@ def backup_argv(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
     return argv
 
 
+def missing_repository(probe: CommandResult) -> bool:
+    """Whether a failed ``restic cat config`` says there is no repository at all.
+
+    restic 0.14 exits 1 for a missing repository and a wrong password alike,
+    and says which: "Is there a repository at the following location?" only
+    when the config file cannot be opened; 0.17+ also exits 10.  Anything else
+    (a wrong password, an unreachable server) is an existing repository that
+    cannot be opened, and ``init`` would only fail with "config file already
+    exists" and hide the cause.
+    """
+    return probe.returncode == EXIT_NO_REPOSITORY or _NO_REPOSITORY in probe.stderr
+
+
 def ensure_repository(request: ArchiveRequest, spec: ResticArchive,
                       env: dict[str, str]) -> CommandResult | None:
-    """``restic init`` when the repository does not exist and ``init`` is set."""
+    """``restic init`` when the repository does not exist and ``init`` is set.
+
+    A repository that exists but cannot be opened is returned as the probe's
+    failure (its own message, e.g. "wrong password or no key found").
+    """
     runner = request.ctx.runner
     probe = runner.query(
         ["restic", "--repo", spec.repository, "cat", "config"], env=env, timeout=300.0)
     if probe.ok:
         return None
+    if not missing_repository(probe) and not runner.dry_run:
+        return probe
     return runner.command(["restic", "--repo", spec.repository, "init"], env=env, timeout=300.0)
 
 
