@@ -48,6 +48,21 @@ def load_settings(document: Any, path: str) -> tuple[RetentionSettings, Replicat
     return retention, replication
 
 
+def zfs_planned(document: Any, kinds: set[str], has_btrfs: bool,
+                replication: ReplicationSettings) -> bool:
+    """Whether the host has ZFS to plan: a ZFS job or target, or a file of retention only.
+
+    A jobs.yaml whose jobs snapshot no ZFS dataset (tar of a path, LVM,
+    btrfs) plans no ZFS: asking ``zfs`` there fails on every host without it.
+    A jobs.yaml with no job at all and no btrfs target is the retention of
+    snapshots made outside hostbook, which only ZFS datasets can be.
+    """
+    if "zfs" in kinds or any(t.kind == "zfs" for t in replication.targets):
+        return True
+    jobs = document.get("jobs") if isinstance(document, Mapping) else None
+    return not has_btrfs and not jobs
+
+
 def plan_from_repository(
     repo: Any,
     host: str,
@@ -69,8 +84,7 @@ def plan_from_repository(
         runner = ReplayRunner(Path(replay)) if replay is not None else LiveRunner()
     kinds = job_kinds(document)
     has_btrfs = "btrfs" in kinds or any(t.kind == "btrfs" for t in replication.targets)
-    zfs_wanted = (not has_btrfs or "zfs" in kinds
-                  or any(t.kind == "zfs" for t in replication.targets))
+    zfs_wanted = zfs_planned(document, kinds, has_btrfs, replication)
     source = load_inventory(runner, source_root) if zfs_wanted else {}
     targets = load_zfs_targets(runner, replication)
     plan = plan_host(host, retention, replication, source, targets, now, source_root=source_root)
@@ -80,7 +94,10 @@ def plan_from_repository(
             sources = {d: names for d, names in sources.items() if d.startswith(source_root)}
         plans = plan_btrfs_host(retention, load_btrfs_sources(runner, replication, sources), now)
         plan = HostPlan(plan.host, plan.now, plan.datasets, plans, tuple(problems))
-    if as_json:
+    if not zfs_wanted and not has_btrfs and not as_json:
+        text = (f"{what} plan for {host}: nothing to plan: its jobs snapshot no ZFS dataset "
+                "and no btrfs subvolume, and it has no replication target\n")
+    elif as_json:
         text = render_json(plan, what)
     else:
         text = render_retention(plan) if what == "retention" else render_replication(plan)
