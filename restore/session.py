@@ -62,8 +62,12 @@ class HostDocuments:
     storage_path: Path
 
 
-def load_host(repository: Path, host: str) -> HostDocuments:
-    """Read and validate hosts/HOST/storage.yaml and restore.yaml."""
+def load_host(repository: Path, host: str, allow_incomplete: bool = False) -> HostDocuments:
+    """Read and validate hosts/HOST/storage.yaml and restore.yaml.
+
+    A storage.yaml whose capture was incomplete is refused unless
+    ``allow_incomplete``: then the plan covers what is known and lists the rest.
+    """
     from hostbook.manifest.sections.storage import StorageDocument
 
     if not host or "/" in host or host.startswith("."):
@@ -76,11 +80,12 @@ def load_host(repository: Path, host: str) -> HostDocuments:
                           if hosts.is_dir() else []) or "none"
         raise BadInputError(f"{path}: no storage.yaml for host {host!r} (hosts: {known})")
     storage = validate_as(StorageDocument, data, str(path))
-    if storage.incomplete:
+    if storage.incomplete and not allow_incomplete:
         parts = ", ".join(i.part for i in storage.incomplete)
         raise BadInputError(
             f"{path}: the capture was incomplete ({parts}); a restore from it would be "
-            "incomplete too: capture again, or fix the file"
+            "incomplete too: capture again, fix the file, or plan what is known with "
+            "--allow-incomplete"
         )
     policy_path = hosts / host / "restore.yaml"
     policy_data = read_document(policy_path)
@@ -186,9 +191,10 @@ def choose_map(system: Runner, documents: HostDocuments, map_args: Sequence[str]
 
 def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str],
             target: str | None = None, state_dir: Path | None = None,
-            check_busy: bool = True, list_existing: bool = True) -> Prepared:
+            check_busy: bool = True, list_existing: bool = True,
+            allow_incomplete: bool = False) -> Prepared:
     """Plan a restore of ``host`` against this system (nothing is written)."""
-    documents = load_host(repository, host)
+    documents = load_host(repository, host, allow_incomplete)
     target_root = (target or documents.policy.target).rstrip("/") or "/"
     if not target_root.startswith("/") or target_root == "/":
         raise BadInputError(f"--target {target_root}: must be an absolute path other than /")

@@ -52,6 +52,10 @@ def _print_plan(plan: Any, resuming: bool, done_before: int) -> None:
         click.echo("Notes:")
         for note in plan.notes:
             click.echo(f"  {note}")
+    if plan.unknown:
+        click.echo("Not known (the capture was incomplete; not restored by this plan):")
+        for line in plan.unknown:
+            click.echo(f"  {line}")
     if plan.keyfiles:
         click.echo("Key files regenerated:")
         for line in plan.keyfiles:
@@ -78,9 +82,12 @@ def restore() -> None:
 @click.option("--script", "script_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the shell script that does the same steps to FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Plan from a storage.yaml whose capture was incomplete: what is known is "
+              "planned, what is not is listed.")
 @handle_errors
 def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
-                 script_path: Path | None, as_json: bool) -> None:
+                 script_path: Path | None, as_json: bool, allow_incomplete: bool) -> None:
     """Show the steps that would rebuild HOST's storage (a dry run: nothing is written).
 
     Exit 2 when the plan is refused (a disk too small, busy, or a layer that
@@ -88,7 +95,8 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
     """
     from hostbook.restore.session import prepare
 
-    prepared = prepare(_live(), resolve_repo(repo), host_name(host), maps, target)
+    prepared = prepare(_live(), resolve_repo(repo), host_name(host), maps, target,
+                       allow_incomplete=allow_incomplete)
     plan = prepared.plan
     if script_path is not None:
         from hostbook.manifest.yamlio import atomic_write_text

@@ -73,6 +73,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     keyfiles: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    """Parts the capture could not read (``--allow-incomplete``): not restored by the plan."""
 
     @property
     def refused(self) -> bool:
@@ -95,6 +97,7 @@ class Plan:
             "signatures": dict(self.signatures),
             "notes": list(self.notes),
             "keyfiles": list(self.keyfiles),
+            "unknown": list(self.unknown),
             "refusals": list(self.refusals),
             "steps": [s.as_dict() for s in self.steps],
         }
@@ -157,6 +160,7 @@ def make_plan(request: PlanInput) -> Plan:
         notes=ctx.notes,
         refusals=list(dict.fromkeys(ctx.problems + sizing.problems)),
         keyfiles=reports,
+        unknown=[f"{i.part}: {i.reason}" for i in request.storage.incomplete],
     )
 
 

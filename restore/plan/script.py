@@ -95,7 +95,8 @@ def render_script(plan: Plan, verify: Sequence[str] = ()) -> str:
         steps=plan.steps,
         map_lines=[_comment(x) for x in plan.map_lines()],
         arithmetic=[_comment(x) for x in plan.sizing.lines],
-        notes=[_comment(x) for x in plan.notes + plan.keyfiles],
+        notes=[_comment(x) for x in plan.notes + plan.keyfiles
+               + [f"not known (the capture was incomplete): {u}" for u in plan.unknown]],
         refusals=[_comment(x) for x in plan.refusals],
         verify=shlex.join(verify) if verify else f"hostbook restore verify {plan.host}",
     )
