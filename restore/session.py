@@ -192,7 +192,7 @@ def choose_map(system: Runner, documents: HostDocuments, map_args: Sequence[str]
 def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str],
             target: str | None = None, state_dir: Path | None = None,
             check_busy: bool = True, list_existing: bool = True,
-            allow_incomplete: bool = False) -> Prepared:
+            allow_incomplete: bool = False, new_identities: bool = False) -> Prepared:
     """Plan a restore of ``host`` against this system (nothing is written)."""
     documents = load_host(repository, host, allow_incomplete)
     target_root = (target or documents.policy.target).rstrip("/") or "/"
@@ -216,7 +216,7 @@ def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str]
     plan = make_plan(PlanInput(
         host=host, storage=documents.storage, policy=documents.policy, mapping=mapping,
         target_root=target_root, signatures=signatures, existing=existing,
-        resuming=resuming, foreign=foreign,
+        resuming=resuming, foreign=foreign, new_identities=new_identities,
     ))
     finished = journal.finished()
     done_before = sum(1 for s in plan.steps if s.id in finished)

@@ -69,6 +69,12 @@ def _print_plan(plan: Any, resuming: bool, done_before: int) -> None:
             click.echo(f"  {line}", err=True)
 
 
+new_identities_option = click.option(
+    "--new-identities", is_flag=True,
+    help="Give a filesystem or swap whose UUID another attached device carries a new UUID "
+    "instead of refusing (the plan names each; update fstab and the bootloader).")
+
+
 @click.group("restore")
 def restore() -> None:
     """Rebuild a host's disks from its storage.yaml: plan, apply, verify."""
@@ -85,9 +91,11 @@ def restore() -> None:
 @click.option("--allow-incomplete", is_flag=True,
               help="Plan from a storage.yaml whose capture was incomplete: what is known is "
               "planned, what is not is listed.")
+@new_identities_option
 @handle_errors
 def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
-                 script_path: Path | None, as_json: bool, allow_incomplete: bool) -> None:
+                 script_path: Path | None, as_json: bool, allow_incomplete: bool,
+                 new_identities: bool) -> None:
     """Show the steps that would rebuild HOST's storage (a dry run: nothing is written).
 
     Exit 2 when the plan is refused (a disk too small, busy, or a layer that
@@ -96,7 +104,7 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
     from hostbook.restore.session import prepare
 
     prepared = prepare(_live(), resolve_repo(repo), host_name(host), maps, target,
-                       allow_incomplete=allow_incomplete)
+                       allow_incomplete=allow_incomplete, new_identities=new_identities)
     plan = prepared.plan
     if script_path is not None:
         from hostbook.manifest.yamlio import atomic_write_text
@@ -126,10 +134,11 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
               "HOSTBOOK_CONTAINER_NAME name the container.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the plan and what ran as JSON at the end (no progress lines).")
+@new_identities_option
 @handle_errors
 def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
                   yes: bool, passphrase_file: Path | None, passphrase_command: str | None,
-                  as_json: bool) -> None:
+                  as_json: bool, new_identities: bool) -> None:
     """Rebuild HOST's storage on the mapped disks and mount it under the target root.
 
     Every step is journaled: after an interruption, run the same command again
@@ -146,7 +155,7 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
     if passphrase_file is not None and passphrase_command is not None:
         raise BadInputError("give --passphrase-file or --passphrase-command, not both")
     system = _live()
-    prepared = prepare(system, repository, host, maps, target)
+    prepared = prepare(system, repository, host, maps, target, new_identities=new_identities)
     plan = prepared.plan
     if plan.refused:
         _print_plan(plan, prepared.resuming, prepared.finished_before)

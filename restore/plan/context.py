@@ -37,6 +37,8 @@ class PlanInput:
     resuming: bool = False
     # Identities already on disks that are not targets: UUID or "vg:<name>" -> device.
     foreign: dict[str, str] = field(default_factory=dict)
+    # Give filesystems whose UUID is in ``foreign`` a new one instead of refusing.
+    new_identities: bool = False
 
 
 @dataclass

@@ -23,7 +23,7 @@ already carries are refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hostbook.manifest.sections.storage import (
@@ -41,6 +41,7 @@ from hostbook.manifest.sections.storage import (
 )
 from hostbook.restore.plan import btrfs, filesystems, keyfiles, luks, lvm, md, mounts, partitions
 from hostbook.restore.plan.context import PlanInput, Planning
+from hostbook.restore.plan.identities import RENAMEABLE, with_new_identities
 from hostbook.restore.plan.layout import StorageView
 from hostbook.restore.plan.mounts import PlannedMount
 from hostbook.restore.plan.selection import select
@@ -124,6 +125,11 @@ LAYERS: dict[type, Callable[[Planning, Any], None]] = {
 
 def make_plan(request: PlanInput) -> Plan:
     """The restore plan for ``request`` (refusals are in ``plan.refusals``)."""
+    renamed: list[str] = []
+    if request.new_identities:
+        storage, renamed = with_new_identities(request.storage, request.foreign,
+                                               [e.target.path for e in request.mapping])
+        request = replace(request, storage=storage)
     view = StorageView(request.storage)
     targets = {e.recorded.key: e.target for e in request.mapping}
     chosen = select(view, request.policy, set(targets))
@@ -131,7 +137,8 @@ def make_plan(request: PlanInput) -> Plan:
     sizing = plan_sizes(view, chosen.restored, fits,
                         {k: (t.size, t.logical_sector_size) for k, t in targets.items()},
                         request.policy)
-    ctx = Planning(request, view, targets, chosen.restored, fits, sizing, notes=chosen.notes,
+    ctx = Planning(request, view, targets, chosen.restored, fits, sizing,
+                   notes=renamed + chosen.notes,
                    problems=chosen.problems + fit_problems)
     for disk_id in targets:
         partitions.plan_disk(ctx, disk_id)
@@ -209,4 +216,6 @@ def _clashes(ctx: Planning) -> None:
                 ctx.problems.append(
                     f"{what} is already on {where}, which is not a target: a second copy "
                     "would clash; detach or wipe that device first"
+                    + (", or plan with --new-identities" if isinstance(
+                        ctx.view.get(ident), RENAMEABLE) else "")
                 )
