@@ -88,10 +88,14 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
     repo = ManifestRepository.open(request.repository, create=True)
     with repo.lock():
         written, diffs = write_documents(repo, host, collected)
-        # Commit whenever the folder differs from the last commit, which also
-        # picks up files left uncommitted by an earlier --no-commit run.
-        sha = repo.commit_host(host, commit_message(diffs)) if request.commit else None
+        # Commit the captured files whenever they differ from the last commit
+        # (which also picks up those an earlier --no-commit run left); files
+        # people write (jobs.yaml, restore.yaml) are committed only on purpose.
+        captured = [repo.section_path(host, s).name for s in collected.documents]
+        sha = (repo.commit_host(host, commit_message(diffs), captured)
+               if request.commit else None)
         pushed = repo.push() if request.push else None
+        by_hand = repo.uncommitted(host, captured)
     stats = getattr(runner, "stats", None)
     return CaptureOutcome(
         host=host,
@@ -100,7 +104,9 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
         diffs=[d for d in diffs if d.changes],
         commit=sha,
         pushed_to=pushed,
-        warnings=collected.warnings,
+        warnings=collected.warnings + [
+            f"{path} is not committed (capture commits only what it captured): "
+            f"hostbook commit {host}" for path in by_hand],
         partial=collected.partial,
         recording=recording,
         commands_run=stats.commands if stats else 0,

@@ -17,7 +17,7 @@ import functools
 import os
 import shlex
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,14 +301,24 @@ class ManifestRepository:
             out = handle.git.status("--porcelain", "--untracked-files=all", "--", rel)
         return [line[3:] for line in out.splitlines() if line.strip()]
 
-    def commit_host(self, host: str, message: str) -> str | None:
-        """Commit the host's folder if any byte changed; return the new sha or None."""
+    def commit_host(self, host: str, message: str, names: list[str] | None = None
+                    ) -> str | None:
+        """Commit the host's folder (or only the files ``names`` in it) if any byte
+        changed; return the new sha or None."""
         rel = self._host_rel(host)
-        if not self.changed_paths(host):
+        paths = [rel] if names is None else [f"{rel}/{name}" for name in names]
+        changed = set(self.changed_paths(host))
+        if not any(c == p or c.startswith(p + "/") for c in changed for p in paths):
             return None
         with self._git() as handle:
-            handle.git.add("-A", "--", rel)
-            return self._commit(handle, message, [rel])
+            handle.git.add("-A", "--", *paths)
+            return self._commit(handle, message, paths)
+
+    def uncommitted(self, host: str, leave_out: Sequence[str] = ()) -> list[str]:
+        """Files of the host's folder that differ from the last commit, but ``leave_out``."""
+        rel = self._host_rel(host)
+        skip = {f"{rel}/{name}" for name in leave_out}
+        return [p for p in self.changed_paths(host) if p not in skip]
 
     def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
         """A section file's text at a revision, or None if it did not exist."""
