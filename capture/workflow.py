@@ -52,6 +52,10 @@ class CaptureOutcome:
     partial: bool
     recording: Path | None = None
     commands_run: int = 0
+    sections: list[str] = field(default_factory=list)
+    """The sections captured (each file written or already up to date)."""
+    not_captured: list[str] = field(default_factory=list)
+    """``section: part (reason)`` for each part that could not be captured."""
 
 
 def make_runner(request: CaptureRequest) -> Runner:
@@ -110,6 +114,8 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
         partial=collected.partial,
         recording=recording,
         commands_run=stats.commands if stats else 0,
+        sections=list(collected.documents),
+        not_captured=collected.not_captured(),
     )
 
 
