@@ -120,6 +120,8 @@ def prune(runner: Runner, spec: RepositoryArchive, owner: Owner) -> tuple[str, s
     env = _env(spec)
     if isinstance(spec, ResticArchive):
         done = runner.command(restic_forget_argv(spec, owner), env=env, timeout=TIMEOUT)
+        if runner.dry_run:
+            return OK, "prune: dry run"
         if not done.ok:
             return FAILED, f"prune: {done.failure()}"
         removed = len(re.findall(r"^remove \d+ snapshots?", done.stdout, re.M))
@@ -130,6 +132,9 @@ def prune(runner: Runner, spec: RepositoryArchive, owner: Owner) -> tuple[str, s
     done = runner.command(borg_prune_argv(spec, owner), env=env, timeout=TIMEOUT)
     if not done.ok:
         return FAILED, f"prune: {done.failure()}"
+    if runner.dry_run:
+        runner.command(["borg", "compact", spec.repository], env=env, timeout=TIMEOUT)
+        return OK, "prune: dry run"
     pruned = sum(1 for line in done.stderr.splitlines() if line.startswith("Pruning archive"))
     compacted = runner.command(["borg", "compact", spec.repository], env=env, timeout=TIMEOUT)
     if not compacted.ok:
@@ -147,6 +152,8 @@ def check_due(spec: RepositoryArchive, last_check: float | None, now: float) -> 
 def check(runner: Runner, spec: RepositoryArchive) -> tuple[str, str]:
     """Run the repository check: (status, what was said)."""
     done = runner.command(check_argv(spec), env=_env(spec), timeout=TIMEOUT)
+    if runner.dry_run:
+        return OK, "check: dry run"
     if not done.ok:
         return FAILED, f"check: {done.failure()}"
     return OK, f"check: {' '.join(check_argv(spec)[3 if spec.tool == 'restic' else 1:])} ok"
