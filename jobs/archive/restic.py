@@ -27,6 +27,7 @@ from typing import Any
 from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
 from hostbook.jobs.archive.repository import env_of, guarded, json_line, open_repository
 from hostbook.jobs.run.context import FAILED, OK, WARNING
+from hostbook.jobs.run.progress import Transfer, TransferMeter
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.manifest.errors import HostbookError
@@ -90,6 +91,18 @@ def ensure_repository(request: ArchiveRequest, spec: ResticArchive,
     return runner.command(["restic", "--repo", spec.repository, "init"], env=env, timeout=300.0)
 
 
+def status_reading(meter: TransferMeter, status: dict[str, Any]) -> Transfer:
+    """A ``--json`` status line as bytes and files done, of the totals, and time left."""
+    def count(key: str) -> int | None:
+        value = status.get(key)
+        return int(value) if isinstance(value, int | float) else None
+
+    left = status.get("seconds_remaining")
+    return meter.reading(count("bytes_done") or 0, count("files_done") or 0,
+                         count("total_bytes"), count("total_files"),
+                         float(left) if isinstance(left, int | float) else None)
+
+
 def parse_summary(stdout: str) -> dict[str, Any] | None:
     """The ``message_type: summary`` object of ``backup --json`` output."""
     summary = None
@@ -121,6 +134,7 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
     if not usable:
         return result_of
     runner = request.ctx.runner
+    meter = TransferMeter()
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout" or not line.startswith('{"message_type":"status"'):
@@ -129,8 +143,9 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
         if status is None:
             return
         done = status.get("percent_done")
-        request.report(float(done) if done is not None else None,
-                       f"{status.get('files_done', 0)} files")
+        transfer = status_reading(meter, status)
+        request.report(float(done) if done is not None else transfer.fraction,
+                       transfer.text(), transfer)
 
     result = guarded(request, LOCK_RESOURCE, spec.repository, spec, lambda: runner.command(
         backup_argv(request, spec), env=env, timeout=spec.timeout_seconds(), on_line=on_line
