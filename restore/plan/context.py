@@ -71,6 +71,8 @@ class Planning:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    """What an incomplete capture left out and the plan therefore does not make."""
     paths: DevicePaths = field(init=False)
 
     def __post_init__(self) -> None:

@@ -105,6 +105,13 @@ class Plan:
 
 
 def _filesystem(ctx: Planning, fs: FilesystemEntry) -> None:
+    missing = filesystems.missing_facts(fs)
+    if missing is not None and ctx.request.storage.incomplete:
+        # --allow-incomplete: what the capture could not read is left out, not guessed
+        ctx.restored.discard(fs.id)
+        ctx.unknown.append(f"{fs.fstype} {fs.id}: not made and not mounted (no {missing} "
+                           "recorded)")
+        return
     if fs.fstype == "btrfs":
         btrfs.plan_btrfs(ctx, fs)
     else:
@@ -167,7 +174,7 @@ def make_plan(request: PlanInput) -> Plan:
         notes=ctx.notes,
         refusals=list(dict.fromkeys(ctx.problems + sizing.problems)),
         keyfiles=reports,
-        unknown=[f"{i.part}: {i.reason}" for i in request.storage.incomplete],
+        unknown=[f"{i.part}: {i.reason}" for i in request.storage.incomplete] + ctx.unknown,
     )
 
 

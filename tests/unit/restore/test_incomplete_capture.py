@@ -35,10 +35,14 @@ def test_allow_incomplete_plans_what_is_known_and_lists_what_is_not(tmp_path: Pa
     plan = make_plan(PlanInput(host="build", storage=documents.storage,
                                policy=documents.policy, mapping=same_disks(documents.storage),
                                target_root="/mnt/target"))
-    assert plan.unknown == ["device vda: blkid: Operation not permitted"]
-    assert plan.steps  # the disk's partition table is known and planned
+    assert plan.unknown == [
+        "device vda: blkid: Operation not permitted",
+        "ext4 fs:disk:virtio-overlayblk: not made and not mounted (no ext superblock facts "
+        "recorded)"]
+    assert [s.layer for s in plan.steps] == ["wipe"]  # the disk itself is known
     assert plan.as_dict()["unknown"] == plan.unknown
     assert ("#   not known (the capture was incomplete): device vda: blkid: Operation not "
             "permitted") in render_script(plan)
-    # what the missing part held cannot be made again: named, never guessed
-    assert plan.refusals == ["ext4 fs:disk:virtio-overlayblk: no ext superblock facts recorded"]
+    # what the missing part held is not made again: named, never guessed, and the plan
+    # of what is known stands
+    assert plan.refusals == []
