@@ -35,6 +35,14 @@ class Collected:
     def partial(self) -> bool:
         return any(doc.get("incomplete") for doc in self.documents.values())
 
+    def not_captured(self) -> list[str]:
+        """``section: part (reason)`` for every part a section could not capture."""
+        return [
+            f"{section}: {item.get('part')} ({item.get('reason')})"
+            for section, doc in self.documents.items()
+            for item in doc.get("incomplete") or [] if isinstance(item, dict)
+        ]
+
 
 def parse_sections(only: str | Iterable[str] | None) -> list[str]:
     """Turn ``--only packages,checkouts`` into a checked list of captured sections."""

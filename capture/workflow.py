@@ -54,6 +54,10 @@ class CaptureOutcome:
     partial: bool
     recording: Path | None = None
     commands_run: int = 0
+    sections: list[str] = field(default_factory=list)
+    """The sections captured (each file written or already up to date)."""
+    not_captured: list[str] = field(default_factory=list)
+    """``section: part (reason)`` for each part that could not be captured."""
 
 
 def make_runner(request: CaptureRequest) -> Runner:
@@ -90,11 +94,15 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
     repo = ManifestRepository.open(request.repository, create=True)
     with repo.lock():
         written, diffs = write_documents(repo, host, collected)
-        # Commit whenever the folder differs from the last commit, which also
-        # picks up files left uncommitted by an earlier --no-commit run.
-        sha = repo.commit_host(host, commit_message(diffs)) if request.commit else None
+        # Commit the captured files whenever they differ from the last commit
+        # (which also picks up those an earlier --no-commit run left); files
+        # people write (jobs.yaml, restore.yaml) are committed only on purpose.
+        captured = [repo.section_path(host, s).name for s in collected.documents]
+        sha = (repo.commit_host(host, commit_message(diffs), captured)
+               if request.commit else None)
         wants_push = request.push or (request.push_if_remote and bool(repo.remotes()))
         pushed = repo.push() if wants_push else None
+        by_hand = repo.uncommitted(host, captured)
     stats = getattr(runner, "stats", None)
     return CaptureOutcome(
         host=host,
@@ -103,10 +111,14 @@ def capture(request: CaptureRequest) -> CaptureOutcome:
         diffs=[d for d in diffs if d.changes],
         commit=sha,
         pushed_to=pushed,
-        warnings=collected.warnings,
+        warnings=collected.warnings + [
+            f"{path} is not committed (capture commits only what it captured): "
+            f"hostbook commit {host}" for path in by_hand],
         partial=collected.partial,
         recording=recording,
         commands_run=stats.commands if stats else 0,
+        sections=list(collected.documents),
+        not_captured=collected.not_captured(),
     )
 
 

@@ -18,6 +18,7 @@ from hostbook.manifest.errors import EXIT_BAD_INPUT
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("capture", "capture"),
+    "commit": ("commit", "commit"),
     "show": ("show", "show"),
     "log": ("show", "log"),
     "diff": ("review", "diff"),

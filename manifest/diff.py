@@ -54,6 +54,9 @@ class SectionDiff:
         """A short phrase for a commit subject line."""
         if not self.changes:
             return ""
+        whole_file = f"{self.section} file"
+        if any(c.label == whole_file for c in self.changes):  # a new (or removed) file
+            return f"{self.section}: {', '.join(c.describe() for c in self.changes)}"
         if self.section in _COUNTED_SECTIONS or len(self.changes) > _MAX_LISTED:
             counts = {
                 kind: sum(1 for c in self.changes if c.kind == kind)

@@ -16,10 +16,11 @@ import contextlib
 import functools
 import os
 import random
+import shlex
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from hostbook.manifest.bounds import MAX_DOCUMENT_BYTES, mib
 from hostbook.manifest.errors import BadInputError, ManifestError, RuntimeFailure
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.locking import held
+from hostbook.manifest.paths import check_repository_location
 from hostbook.manifest.validate import validate_document
 from hostbook.manifest.yamlio import read_document
 
@@ -159,6 +161,7 @@ class ManifestRepository:
         An existing directory that belongs to another user is made a
         repository as that user (see :mod:`hostbook.manifest.access`).
         """
+        check_repository_location(path)
         if not (path / ".git").exists():
             require_writable(path)
         try:
@@ -192,8 +195,10 @@ class ManifestRepository:
         """Open an existing repository, or create it when ``create`` is set."""
         if create:
             return cls.init(path)
+        check_repository_location(path)
         if not (path / ".git").exists():
-            raise BadInputError(f"{path}: not a hostbook manifest repository (run hostbook init)")
+            raise BadInputError(f"{path}: not a hostbook manifest repository "
+                                f"(run: hostbook init {shlex.quote(str(path))})")
         return cls(path)
 
     @contextlib.contextmanager
@@ -216,6 +221,14 @@ class ManifestRepository:
     def _host_rel(self, host: str) -> str:
         """``hosts/<host>`` as git names it (the host name checked first)."""
         return f"{HOSTS_DIR}/{check_host(host)}"
+
+    def require_host(self, host: str) -> Path:
+        """The host's folder; a host the repository does not know is bad input (exit 2)."""
+        folder = self.host_dir(host)
+        if not folder.is_dir():
+            known = ", ".join(self.hosts()) or "none"
+            raise BadInputError(f"{self.path}: no host {host!r} (hosts: {known})")
+        return folder
 
     def section_path(self, host: str, section: str) -> Path:
         return self.host_dir(host) / f"{section}.yaml"
@@ -309,14 +322,24 @@ class ManifestRepository:
             out = handle.git.status("--porcelain", "--untracked-files=all", "--", rel)
         return [line[3:] for line in out.splitlines() if line.strip()]
 
-    def commit_host(self, host: str, message: str) -> str | None:
-        """Commit the host's folder if any byte changed; return the new sha or None."""
+    def commit_host(self, host: str, message: str, names: list[str] | None = None
+                    ) -> str | None:
+        """Commit the host's folder (or only the files ``names`` in it) if any byte
+        changed; return the new sha or None."""
         rel = self._host_rel(host)
-        if not self.changed_paths(host):
+        paths = [rel] if names is None else [f"{rel}/{name}" for name in names]
+        changed = set(self.changed_paths(host))
+        if not any(c == p or c.startswith(p + "/") for c in changed for p in paths):
             return None
         with self._git() as handle:
-            handle.git.add("-A", "--", rel)
-            return self._commit(handle, message, [rel])
+            handle.git.add("-A", "--", *paths)
+            return self._commit(handle, message, paths)
+
+    def uncommitted(self, host: str, leave_out: Sequence[str] = ()) -> list[str]:
+        """Files of the host's folder that differ from the last commit, but ``leave_out``."""
+        rel = self._host_rel(host)
+        skip = {f"{rel}/{name}" for name in leave_out}
+        return [p for p in self.changed_paths(host) if p not in skip]
 
     def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
         """A section file's text at a revision, or None if it did not exist."""

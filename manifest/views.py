@@ -8,7 +8,7 @@ from typing import Any
 
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.registry import HOST_SECTIONS, SECTIONS, section_model
-from hostbook.manifest.store import ManifestRepository
+from hostbook.manifest.store import CommitInfo, ManifestRepository
 
 
 def check_sections(sections: Iterable[str] | None) -> tuple[str, ...]:
@@ -31,9 +31,7 @@ def host_documents(
 ) -> dict[str, dict[str, Any]]:
     """The host's section files (every one, or those named), validated, as plain data."""
     chosen = check_sections(sections)
-    if not repo.host_dir(host).is_dir():
-        known = ", ".join(repo.hosts()) or "none"
-        raise BadInputError(f"{repo.path}: no host {host!r} (hosts: {known})")
+    repo.require_host(host)
     documents = {}
     for section in chosen:
         doc = repo.load(host, section)
@@ -43,6 +41,17 @@ def host_documents(
         raise BadInputError(
             f"{repo.host_dir(host)}: no {', '.join(f'{s}.yaml' for s in chosen)}")
     return documents
+
+
+def host_log(repo: ManifestRepository, host: str, limit: int | None) -> list[CommitInfo]:
+    """The commits that changed a host; a host never in the repository is bad input.
+
+    A host whose folder was removed still shows the commits that touched it.
+    """
+    commits = repo.log(host, limit)
+    if not commits:
+        repo.require_host(host)
+    return commits
 
 
 def host_text(repo: ManifestRepository, host: str, sections: Iterable[str] | None = None) -> str:

@@ -9,6 +9,7 @@ targets (:mod:`hostbook.restore.target.safety`), and keeps the journal.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +62,12 @@ class HostDocuments:
     storage_path: Path
 
 
-def load_host(repository: Path, host: str) -> HostDocuments:
-    """Read and validate hosts/HOST/storage.yaml and restore.yaml."""
+def load_host(repository: Path, host: str, allow_incomplete: bool = False) -> HostDocuments:
+    """Read and validate hosts/HOST/storage.yaml and restore.yaml.
+
+    A storage.yaml whose capture was incomplete is refused unless
+    ``allow_incomplete``: then the plan covers what is known and lists the rest.
+    """
     from hostbook.manifest.sections.storage import StorageDocument
 
     if not host or "/" in host or host.startswith("."):
@@ -75,11 +80,12 @@ def load_host(repository: Path, host: str) -> HostDocuments:
                           if hosts.is_dir() else []) or "none"
         raise BadInputError(f"{path}: no storage.yaml for host {host!r} (hosts: {known})")
     storage = validate_as(StorageDocument, data, str(path))
-    if storage.incomplete:
+    if storage.incomplete and not allow_incomplete:
         parts = ", ".join(i.part for i in storage.incomplete)
         raise BadInputError(
             f"{path}: the capture was incomplete ({parts}); a restore from it would be "
-            "incomplete too: capture again, or fix the file"
+            "incomplete too: capture again, fix the file, or plan what is known with "
+            "--allow-incomplete"
         )
     policy_path = hosts / host / "restore.yaml"
     policy_data = read_document(policy_path)
@@ -134,6 +140,28 @@ class Prepared:
     resuming: bool
     finished_before: int = 0
     warnings: list[str] = field(default_factory=list)
+    verify_argv: list[str] = field(default_factory=list)
+    """The ``hostbook restore verify`` command that checks this restore, runnable as printed."""
+
+    @property
+    def verify_command(self) -> str:
+        """:attr:`verify_argv` as a shell command line (quoted where needed)."""
+        return shlex.join(self.verify_argv)
+
+
+def verify_argv(repository: Path, host: str, map_args: Sequence[str],
+                target: str | None) -> list[str]:
+    """The verify command for a restore: the same repository, map and target as given.
+
+    The repository is always named (absolute), so the command runs as printed
+    from any directory and without the environment that chose it.
+    """
+    argv = ["hostbook", "restore", "verify", host, "--repo", str(repository.resolve())]
+    for value in map_args:
+        argv += ["--map", value]
+    if target is not None:
+        argv += ["--target", target]
+    return argv
 
 
 def allowance_for(documents: HostDocuments, target_root: str) -> Allowance:
@@ -163,9 +191,10 @@ def choose_map(system: Runner, documents: HostDocuments, map_args: Sequence[str]
 
 def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str],
             target: str | None = None, state_dir: Path | None = None,
-            check_busy: bool = True, list_existing: bool = True) -> Prepared:
+            check_busy: bool = True, list_existing: bool = True,
+            allow_incomplete: bool = False, new_identities: bool = False) -> Prepared:
     """Plan a restore of ``host`` against this system (nothing is written)."""
-    documents = load_host(repository, host)
+    documents = load_host(repository, host, allow_incomplete)
     target_root = (target or documents.policy.target).rstrip("/") or "/"
     if not target_root.startswith("/") or target_root == "/":
         raise BadInputError(f"--target {target_root}: must be an absolute path other than /")
@@ -187,11 +216,12 @@ def prepare(system: Runner, repository: Path, host: str, map_args: Sequence[str]
     plan = make_plan(PlanInput(
         host=host, storage=documents.storage, policy=documents.policy, mapping=mapping,
         target_root=target_root, signatures=signatures, existing=existing,
-        resuming=resuming, foreign=foreign,
+        resuming=resuming, foreign=foreign, new_identities=new_identities,
     ))
     finished = journal.finished()
     done_before = sum(1 for s in plan.steps if s.id in finished)
-    return Prepared(plan, documents, devices, journal, resuming, done_before)
+    return Prepared(plan, documents, devices, journal, resuming, done_before,
+                    verify_argv=verify_argv(repository, host, map_args, target))
 
 
 def confirmation_text(prepared: Prepared) -> str:

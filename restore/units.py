@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hostbook.manifest.units import human
+
+__all__ = ["GIB", "KIB", "MIB", "align_down", "align_up", "human"]
+
 KIB = 1 << 10
 MIB = 1 << 20
 GIB = 1 << 30
@@ -13,19 +17,3 @@ def align_down(value: int, step: int) -> int:
 
 def align_up(value: int, step: int) -> int:
     return -(-value // step) * step
-
-
-def human(size: int) -> str:
-    """1073741824 -> '1 GiB'; 1288490188 -> '1.2 GiB'; exact below 1 KiB."""
-    negative = size < 0
-    value = float(abs(size))
-    unit = "B"
-    for name in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024:
-            break
-        value /= 1024
-        unit = name
-    text = f"{int(value)} {unit}" if unit == "B" or value == int(value) else f"{value:.2f} {unit}"
-    if unit != "B" and value != int(value):
-        text = text.replace(".00 ", " ")
-    return ("-" if negative else "") + text

@@ -99,6 +99,8 @@ def capture(
                         d.section: [c.describe() for c in d.changes] for d in outcome.diffs
                     },
                     "partial": outcome.partial,
+                    "captured": outcome.sections,
+                    "not_captured": outcome.not_captured,
                     "warnings": outcome.warnings,
                     "recording": str(outcome.recording) if outcome.recording else None,
                 },
@@ -111,6 +113,11 @@ def capture(
         if not outcome.written and not outcome.commit:
             where = "nothing to commit"
         click.echo(f"{outcome.host}: {summary} ({where})")
+        click.echo(f"captured: {', '.join(outcome.sections)}")
+        for part in outcome.not_captured:
+            click.echo(f"not captured: {part}")
+        if outcome.partial:
+            click.echo("exit 1: the capture is partial; everything else was captured")
         if outcome.recording:
             click.echo(f"recording saved to {outcome.recording}")
     sys.exit(EXIT_PARTIAL if outcome.partial else EXIT_OK)

@@ -12,7 +12,7 @@ import click
 
 from hostbook.manifest.errors import EXIT_RUNTIME, HostbookError, ManifestError
 from hostbook.manifest.hostname import check_host
-from hostbook.manifest.paths import default_repository
+from hostbook.manifest.paths import check_repository_location, default_repository
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +27,8 @@ repo_option = click.option(
 
 
 def resolve_repo(repo: Path | None) -> Path:
-    return repo if repo is not None else default_repository()
+    """--repo or the default, refused (exit 2) when it is a file or lies under one."""
+    return check_repository_location(repo if repo is not None else default_repository())
 
 
 @overload

@@ -52,6 +52,10 @@ def _print_plan(plan: Any, resuming: bool, done_before: int) -> None:
         click.echo("Notes:")
         for note in plan.notes:
             click.echo(f"  {note}")
+    if plan.unknown:
+        click.echo("Not known (the capture was incomplete; not restored by this plan):")
+        for line in plan.unknown:
+            click.echo(f"  {line}")
     if plan.keyfiles:
         click.echo("Key files regenerated:")
         for line in plan.keyfiles:
@@ -63,6 +67,12 @@ def _print_plan(plan: Any, resuming: bool, done_before: int) -> None:
         click.echo("REFUSED:", err=True)
         for line in plan.refusals:
             click.echo(f"  {line}", err=True)
+
+
+new_identities_option = click.option(
+    "--new-identities", is_flag=True,
+    help="Give a filesystem or swap whose UUID another attached device carries a new UUID "
+    "instead of refusing (the plan names each; update fstab and the bootloader).")
 
 
 @click.group("restore")
@@ -78,9 +88,14 @@ def restore() -> None:
 @click.option("--script", "script_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the shell script that does the same steps to FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Plan from a storage.yaml whose capture was incomplete: what is known is "
+              "planned, what is not is listed.")
+@new_identities_option
 @handle_errors
 def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
-                 script_path: Path | None, as_json: bool) -> None:
+                 script_path: Path | None, as_json: bool, allow_incomplete: bool,
+                 new_identities: bool) -> None:
     """Show the steps that would rebuild HOST's storage (a dry run: nothing is written).
 
     Exit 2 when the plan is refused (a disk too small, busy, or a layer that
@@ -88,13 +103,14 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
     """
     from hostbook.restore.session import prepare
 
-    prepared = prepare(_live(), resolve_repo(repo), host_name(host), maps, target)
+    prepared = prepare(_live(), resolve_repo(repo), host_name(host), maps, target,
+                       allow_incomplete=allow_incomplete, new_identities=new_identities)
     plan = prepared.plan
     if script_path is not None:
         from hostbook.manifest.yamlio import atomic_write_text
         from hostbook.restore.plan.script import render_script  # jinja2: only when asked
 
-        atomic_write_text(script_path, render_script(plan), mode=0o755)
+        atomic_write_text(script_path, render_script(plan, prepared.verify_argv), mode=0o755)
     if as_json:
         click.echo(json.dumps(plan.as_dict(), indent=2))
     else:
@@ -118,10 +134,11 @@ def plan_command(repo: Path | None, host: str, maps: tuple[str, ...], target: st
               "HOSTBOOK_CONTAINER_NAME name the container.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the plan and what ran as JSON at the end (no progress lines).")
+@new_identities_option
 @handle_errors
 def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
                   yes: bool, passphrase_file: Path | None, passphrase_command: str | None,
-                  as_json: bool) -> None:
+                  as_json: bool, new_identities: bool) -> None:
     """Rebuild HOST's storage on the mapped disks and mount it under the target root.
 
     Every step is journaled: after an interruption, run the same command again
@@ -138,7 +155,7 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
     if passphrase_file is not None and passphrase_command is not None:
         raise BadInputError("give --passphrase-file or --passphrase-command, not both")
     system = _live()
-    prepared = prepare(system, repository, host, maps, target)
+    prepared = prepare(system, repository, host, maps, target, new_identities=new_identities)
     plan = prepared.plan
     if plan.refused:
         _print_plan(plan, prepared.resuming, prepared.finished_before)
@@ -172,8 +189,7 @@ def apply_command(repo: Path | None, host: str, maps: tuple[str, ...], target: s
                f"(their result was already there)")
     for line in plan.keyfiles:
         click.echo(f"key file: {line}")
-    click.echo(f"next: hostbook restore verify {host}"
-               + "".join(f" --map {m}" for m in maps))
+    click.echo(f"next: {prepared.verify_command}")
 
 
 @restore.command("verify")

@@ -68,10 +68,7 @@ def run(
     from hostbook.manifest.errors import BadInputError
     from hostbook.manifest.sections.retention import parse_duration
 
-    loaded = load_jobs(
-        None if jobs_file else resolve_repo(repo), host_name(host), jobs_file,
-        state_dir=state_dir,
-    )
+    loaded = load_jobs(resolve_repo(repo), host_name(host), jobs_file, state_dir=state_dir)
     try:
         wait_seconds = float(parse_duration(wait)) if wait else None
     except ValueError as exc:

@@ -40,14 +40,15 @@ def show(host: str, repo: Path | None, as_json: bool, sections: tuple[str, ...])
 def log(host: str, repo: Path | None, limit: int | None, as_json: bool) -> None:
     """List the commits that changed a host, newest first."""
     from hostbook.manifest.store import ManifestRepository
+    from hostbook.manifest.views import host_log
 
     store = ManifestRepository.open(resolve_repo(repo))
+    commits = host_log(store, host_name(host), limit)
     if as_json:
         from hostbook.review.history import log_entries
 
         click.echo(json.dumps(log_entries(store, host_name(host), limit), indent=2))
         return
-    commits = store.log(host_name(host), limit)
     for commit in commits:
         click.echo(f"{commit.sha[:12]}  {commit.date}  {commit.subject}")
 

@@ -40,29 +40,25 @@ def status(
     stale_after: str | None,
     state_dir: Path | None,
 ) -> None:
-    """Per volume: the last successful archive, where it went, and whether it is stale.
+    """Per volume and archive target: the last archive, where it went, whether it is stale.
 
     With the host's captures in the repository, its rebuild readiness follows.
-    Exit 1 when a volume is stale or was never archived, 0 otherwise.
+    The worst target decides its volume, the worst volume the exit code:
+    0 all fresh, 1 a target stale, never archived or its last attempt failed,
+    2 bad input (unknown host, missing repository), 4 nothing configured.
     """
-    from hostbook.jobs.run.status import host_status
+    from hostbook.jobs.run.status import host_status, render_status
     from hostbook.review.readiness import render_readiness, status_readiness
 
     repository = None if jobs_file else resolve_repo(repo)
-    rows = host_status(repository, host_name(host), jobs_file, state_dir, stale_after)
+    report = host_status(repository, host_name(host), jobs_file, state_dir, stale_after)
     readiness = status_readiness(repository, host_name(host), state_dir)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"time": time.time(), "volumes": [r.to_json() for r in rows],
-                 "readiness": readiness.to_json() if readiness else None},
-                indent=2, sort_keys=True,
-            )
-        )
+        document = report.to_json(time.time())
+        document["readiness"] = readiness.to_json() if readiness else None
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
     else:
-        from hostbook.jobs.run.status import render_status
-
-        click.echo(render_status(rows), nl=False)
+        click.echo(render_status(report.volumes), nl=False)
         if readiness is not None:
             click.echo(render_readiness(readiness), nl=False)
-    sys.exit(1 if any(r.stale for r in rows) else 0)
+    sys.exit(report.exit_code)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from hostbook.jobs.run.context import ProgressFn, StepContext
+from hostbook.jobs.run.progress import Transfer
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.jobs.snapshot.provider import Taken
@@ -57,9 +58,10 @@ class ArchiveRequest:
         """``<host>-<job>-<volume key>-<UTC time>``: unique, sortable, readable."""
         return f"{self.host}-{self.job}-{self.volume_key}-{self.ctx.stamp}"
 
-    def report(self, fraction: float | None, text: str) -> None:
+    def report(self, fraction: float | None, text: str,
+               transfer: Transfer | None = None) -> None:
         if self.progress is not None:
-            self.progress(fraction, text)
+            self.progress(fraction, text, transfer.to_json() if transfer else None)
 
 
 @dataclass

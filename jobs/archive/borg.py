@@ -29,6 +29,7 @@ from pathlib import Path
 from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
 from hostbook.jobs.archive.repository import env_of, guarded, json_line, open_repository
 from hostbook.jobs.run.context import FAILED, OK, WARNING
+from hostbook.jobs.run.progress import Transfer, TransferMeter
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.manifest.errors import HostbookError
@@ -45,7 +46,8 @@ def is_warning(code: int) -> bool:
 
 
 def create_argv(request: ArchiveRequest, spec: BorgArchive) -> list[str]:
-    argv = ["borg", "create", "--json", "--log-json", "--compression", spec.compression]
+    argv = ["borg", "create", "--json", "--log-json", "--progress", "--compression",
+            spec.compression]
     for rel in request.excludes:
         argv += ["--exclude", f"pp:{rel}"]
     for pattern in spec.exclude:
@@ -70,6 +72,16 @@ def ensure_repository(request: ArchiveRequest, spec: BorgArchive,
     )
 
 
+def progress_reading(meter: TransferMeter, info: dict[str, object]) -> Transfer:
+    """An ``archive_progress`` line (``--progress --log-json``): bytes read, files.
+
+    borg does not know the total before it has read everything: no ETA.
+    """
+    size, files = info.get("original_size"), info.get("nfiles")
+    return meter.reading(size if isinstance(size, int) else 0,
+                         files if isinstance(files, int) else 0)
+
+
 def log_messages(stderr: str, levels: tuple[str, ...] = ("WARNING", "ERROR", "CRITICAL")
                  ) -> list[str]:
     """Messages of the given levels from ``--log-json`` output."""
@@ -91,12 +103,15 @@ def archive(request: ArchiveRequest, spec: BorgArchive) -> ArchiveResult:
     if not usable:
         return result_of
     runner = request.ctx.runner
+    meter = TransferMeter()
 
     def on_line(stream: str, line: str) -> None:
-        if stream == "stderr" and line.startswith('{"type": "archive_progress"'):
+        # borg 1.2 writes the keys of archive_progress with "type" near the end
+        if stream == "stderr" and '"type": "archive_progress"' in line:
             info = json_line(line)
-            if info is not None:
-                request.report(None, f"{info.get('nfiles', 0)} files")
+            if info is not None and not info.get("finished"):
+                transfer = progress_reading(meter, info)
+                request.report(None, transfer.text(), transfer)
 
     result = guarded(request, LOCK_RESOURCE, spec.repository, spec, lambda: runner.command(
         create_argv(request, spec), env=env, cwd=request.source,

@@ -27,6 +27,7 @@ from typing import Any
 from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
 from hostbook.jobs.archive.repository import env_of, guarded, json_line, open_repository
 from hostbook.jobs.run.context import FAILED, OK, WARNING
+from hostbook.jobs.run.progress import Transfer, TransferMeter
 from hostbook.jobs.run.resource_kind import ResourceKind, Undone
 from hostbook.jobs.run.run_journal import Resource
 from hostbook.manifest.errors import HostbookError
@@ -35,6 +36,7 @@ from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
 
 EXIT_PARTIAL = 3
+EXIT_NO_REPOSITORY = 10
 LOCK = "restic-lock"
 _NO_REPOSITORY = "Is there a repository at the following location?"
 
@@ -59,15 +61,46 @@ def backup_argv(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
     return argv
 
 
+def missing_repository(probe: CommandResult) -> bool:
+    """Whether a failed ``restic cat config`` says there is no repository at all.
+
+    restic 0.14 exits 1 for a missing repository and a wrong password alike,
+    and says which: "Is there a repository at the following location?" only
+    when the config file cannot be opened; 0.17+ also exits 10.  Anything else
+    (a wrong password, an unreachable server) is an existing repository that
+    cannot be opened, and ``init`` would only fail with "config file already
+    exists" and hide the cause.
+    """
+    return probe.returncode == EXIT_NO_REPOSITORY or _NO_REPOSITORY in probe.stderr
+
+
 def ensure_repository(request: ArchiveRequest, spec: ResticArchive,
                       env: dict[str, str]) -> CommandResult | None:
-    """``restic init`` when the repository does not exist and ``init`` is set."""
+    """``restic init`` when the repository does not exist and ``init`` is set.
+
+    A repository that exists but cannot be opened is returned as the probe's
+    failure (its own message, e.g. "wrong password or no key found").
+    """
     runner = request.ctx.runner
     probe = runner.query(
         ["restic", "--repo", spec.repository, "cat", "config"], env=env, timeout=300.0)
     if probe.ok:
         return None
+    if not missing_repository(probe) and not runner.dry_run:
+        return probe
     return runner.command(["restic", "--repo", spec.repository, "init"], env=env, timeout=300.0)
+
+
+def status_reading(meter: TransferMeter, status: dict[str, Any]) -> Transfer:
+    """A ``--json`` status line as bytes and files done, of the totals, and time left."""
+    def count(key: str) -> int | None:
+        value = status.get(key)
+        return int(value) if isinstance(value, int | float) else None
+
+    left = status.get("seconds_remaining")
+    return meter.reading(count("bytes_done") or 0, count("files_done") or 0,
+                         count("total_bytes"), count("total_files"),
+                         float(left) if isinstance(left, int | float) else None)
 
 
 def parse_summary(stdout: str) -> dict[str, Any] | None:
@@ -101,6 +134,7 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
     if not usable:
         return result_of
     runner = request.ctx.runner
+    meter = TransferMeter()
 
     def on_line(stream: str, line: str) -> None:
         if stream != "stdout" or not line.startswith('{"message_type":"status"'):
@@ -109,8 +143,9 @@ def archive(request: ArchiveRequest, spec: ResticArchive) -> ArchiveResult:
         if status is None:
             return
         done = status.get("percent_done")
-        request.report(float(done) if done is not None else None,
-                       f"{status.get('files_done', 0)} files")
+        transfer = status_reading(meter, status)
+        request.report(float(done) if done is not None else transfer.fraction,
+                       transfer.text(), transfer)
 
     result = guarded(request, LOCK_RESOURCE, spec.repository, spec, lambda: runner.command(
         backup_argv(request, spec), env=env, timeout=spec.timeout_seconds(), on_line=on_line

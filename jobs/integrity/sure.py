@@ -29,6 +29,7 @@ from pathlib import Path
 from hostbook.jobs.integrity import database as sure_db
 from hostbook.jobs.integrity.database import Database, Entry
 from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.units import human, iso_ns
 
 # The folder a database is written to inside a writable snapshot; never recorded.
 IN_TREE_DIR = ".hostbook-sure"
@@ -70,8 +71,23 @@ class Difference:
         shown = sure_db.escape(self.path)
         if self.status != "changed":
             return f"{self.status}: {shown}"
-        parts = ", ".join(f"{name} {old} -> {new}" for name, old, new in self.changes)
+        parts = ", ".join(f"{name} {_readable(name, old)} -> {_readable(name, new)}"
+                          for name, old, new in self.changes)
         return f"changed: {shown}: {parts}"
+
+
+def _readable(name: str, value: str) -> str:
+    """A change's value as a person reads it: mtimes as ISO dates, sizes with units.
+
+    ``--json`` keeps the raw values (nanoseconds, bytes) for programs.
+    """
+    if name == "mtime" and value.lstrip("-").isdigit():
+        return iso_ns(int(value))
+    if name == "size" and value.isdigit() and int(value) >= 1024:
+        return f"{human(int(value))} ({value} bytes)"
+    if name == "size" and value.isdigit():
+        return f"{value} bytes"
+    return value
 
 
 def _kind(mode: int) -> str:

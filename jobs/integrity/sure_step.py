@@ -54,7 +54,8 @@ def record_snapshot(ctx: StepContext, settings: SureSettings, taken: Taken, stor
                 + (f" (reusing hashes from {previous.name})" if previous else ""))
         return SureRecord({"database": str(output)})
     if in_manifest:
-        private_dir(store_root)
+        # hostbook's own folder in a 0755 repository: a store made 0755 earlier is narrowed
+        private_dir(store_root, tighten=True)
         write_new(store_root / ".gitignore", GITIGNORE.encode())
     private_dir(store, tighten=True)
     stats = sure.update(

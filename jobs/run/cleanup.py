@@ -42,7 +42,9 @@ class Undoer:
             self.log(f"{why}: {problem.note}")
             return problem.note
         if resource.kind != TAKEN:
-            self.log(f"{why}: removed {resource.describe()}")
+            # a dry run only printed the command: nothing was there to remove
+            done = "would remove" if self.runner.dry_run else "removed"
+            self.log(f"{why}: {done} {resource.describe()}")
         return resource.describe()
 
     def undoable_now(self, resources: Iterable[Resource]) -> list[Resource]:

@@ -7,10 +7,11 @@ context, so a dry run, a test and a real run differ only in what is inside.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from hostbook.jobs.run.run_journal import Journal
 from hostbook.manifest.errors import RuntimeFailure
@@ -21,8 +22,12 @@ OK = "ok"
 WARNING = "warning"
 FAILED = "failed"
 
-ProgressFn = Callable[[float | None, str], None]
-"""Called with (fraction done or None when unknown, a short status text)."""
+class ProgressFn(Protocol):
+    """Called with the fraction done (None when unknown), a short status text and,
+    from archivers, the counters behind it (bytes, files, rate, ETA) for ``--json``."""
+
+    def __call__(self, fraction: float | None, text: str,
+                 data: Mapping[str, Any] | None = None, /) -> None: ...
 
 
 class StepFailed(RuntimeFailure):

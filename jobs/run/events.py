@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
+
+from hostbook.jobs.run.progress import Throttle
 
 
 @dataclass
 class Event:
     """One thing that happened: a run or step started or ended, a command, a message."""
 
-    event: str  # run-start, run-end, step-start, step-end, command, message
+    event: str  # run-start, run-end, step-start, step-end, command, message, progress
     job: str | None = None
     volume: str | None = None
     step: str | None = None
@@ -61,42 +64,64 @@ class Sink(Protocol):
 
     def emit(self, event: Event) -> None: ...
 
-    def progress(self, job: str | None, step: str, fraction: float | None, text: str) -> None: ...
+    def progress(self, job: str | None, step: str, fraction: float | None, text: str,
+                 data: Mapping[str, Any] | None = None) -> None: ...
 
     def close(self) -> None: ...
 
 
-class PlainSink:
-    """Timestamped lines: for logs, cron mail and anything that is not a terminal."""
+PLAIN_EVERY = 10.0
+"""Seconds between progress lines in a log (cron, journald): never silent for long."""
+JSON_EVERY = 2.0
+"""Seconds between ``progress`` events in ``run --json``."""
 
-    def __init__(self, stream: IO[str] | None = None, commands: bool = True) -> None:
+
+class PlainSink:
+    """Timestamped lines: for logs, cron mail and anything that is not a terminal.
+
+    A long step prints a progress line every :data:`PLAIN_EVERY` seconds
+    (``data archive: progress: 1.5 GiB of 3 GiB, ..., 0:38 left``).
+    """
+
+    def __init__(self, stream: IO[str] | None = None, commands: bool = True,
+                 every: float = PLAIN_EVERY, now: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stdout
         self.commands = commands
+        self.throttle = Throttle(every, now)
 
     def emit(self, event: Event) -> None:
         if event.event == "command" and not self.commands:
             return
+        if event.event == "step-start":
+            self.throttle.forget((event.job, event.step))
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.time))
         self.stream.write(f"{stamp} {event.text()}\n")
         self.stream.flush()
 
-    def progress(self, job: str | None, step: str, fraction: float | None, text: str) -> None:
-        return None
+    def progress(self, job: str | None, step: str, fraction: float | None, text: str,
+                 data: Mapping[str, Any] | None = None) -> None:
+        if not text or not self.throttle.due((job, step)):
+            return
+        self.emit(Event("message", job=job, step=step, message=f"progress: {text}"))
 
     def close(self) -> None:
         self.stream.flush()
 
 
 class JsonSink:
-    """One JSON object per line and per event (progress is left out: it is not an event).
+    """One JSON object per line and per event; progress every :data:`JSON_EVERY` seconds.
 
     Commands are events only in a dry run, where they are the point; otherwise
-    a script gets the steps and their outcomes.
+    a script gets the steps, their progress (``event: progress`` with the
+    fraction, the text and, from archivers, bytes, files, rate and ETA) and
+    their outcomes.
     """
 
-    def __init__(self, stream: IO[str] | None = None, commands: bool = False) -> None:
+    def __init__(self, stream: IO[str] | None = None, commands: bool = False,
+                 every: float = JSON_EVERY, now: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream or sys.stdout
         self.commands = commands
+        self.throttle = Throttle(every, now)
 
     def emit(self, event: Event) -> None:
         if event.event == "command" and not self.commands:
@@ -104,8 +129,13 @@ class JsonSink:
         self.stream.write(json.dumps(event.to_json(), sort_keys=True) + "\n")
         self.stream.flush()
 
-    def progress(self, job: str | None, step: str, fraction: float | None, text: str) -> None:
-        return None
+    def progress(self, job: str | None, step: str, fraction: float | None, text: str,
+                 data: Mapping[str, Any] | None = None) -> None:
+        if not self.throttle.due((job, step)):
+            return
+        fields: dict[str, Any] = {"fraction": None if fraction is None else round(fraction, 4)}
+        fields.update(data or {})
+        self.emit(Event("progress", job=job, step=step, message=text, data=fields))
 
     def close(self) -> None:
         self.stream.flush()
@@ -159,7 +189,8 @@ class ProgressSink:
         # read as markup, and number highlighting would split it.
         self._progress.console.print(text, markup=False, highlight=False)
 
-    def progress(self, job: str | None, step: str, fraction: float | None, text: str) -> None:
+    def progress(self, job: str | None, step: str, fraction: float | None, text: str,
+                 data: Mapping[str, Any] | None = None) -> None:
         task = self._tasks.get((job, step))
         if task is None:
             return

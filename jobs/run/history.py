@@ -126,6 +126,13 @@ class History:
             and r.status == "ok"
         )
 
+    def last_check(self, job: str, volume_key: str, archiver: str) -> float | None:
+        """When this target's repository last passed its scheduled check, or None."""
+        times = [float(r.extra["checked"]) for r in self.records()
+                 if r.job == job and r.volume_key == volume_key and r.archiver == archiver
+                 and isinstance(r.extra.get("checked"), int | float)]
+        return max(times, default=None)
+
     def compact(self) -> None:
         """Keep the newest records per (job, volume, archiver) once the file is large."""
         records = list(self.records())

@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostbook.jobs.integrity import database as sure_db
 from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.paths import default_state_dir
@@ -61,6 +62,51 @@ def default_host() -> str:
     return name or socket.gethostname()
 
 
+def _repository_with(repository: Path | None, host: str) -> Path | None:
+    """The manifest repository when it has this host's folder (its databases may be there)."""
+    if repository is None:
+        return None
+    try:
+        store = ManifestRepository.open(repository)
+    except BadInputError:
+        return None
+    return store.path if store.host_dir(host).is_dir() else None
+
+
+def _newest_database(store: Path) -> str | None:
+    """The newest database's name in a store (``<volume>/<UTC stamp>.sure.gz``), or None."""
+    names = [latest.name for folder in _folders(store)
+             if (latest := sure_db.latest(folder)) is not None]
+    return max(names, default=None)
+
+
+def _folders(store: Path) -> list[Path]:
+    try:
+        return [p for p in store.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+
+
+def host_sure_store(repository: Path | None, host: str, state: Path) -> Path:
+    """Where this host's integrity databases are: the store follows the host, not the flags.
+
+    The default is ``hosts/<host>/sure`` beside the manifest when the repository
+    has the host, else ``<state>/sure/<host>``.  Whether the jobs came from the
+    repository or from ``--jobs-file`` does not matter, and when only the other
+    place already holds this host's databases (or newer ones), that place is
+    kept: a different store would make the next run hash every file again.
+    """
+    in_state = state / SURE_DIR / host
+    if repository is None:
+        return in_state
+    in_manifest = repository / "hosts" / host / SURE_DIR
+    newest_there = _newest_database(in_manifest)
+    newest_state = _newest_database(in_state)
+    if newest_state is not None and (newest_there is None or newest_state > newest_there):
+        return in_state
+    return in_manifest
+
+
 def load_jobs(
     repository: Path | None = None,
     host: str | None = None,
@@ -79,6 +125,7 @@ def load_jobs(
         if data is None:
             raise BadInputError(f"{file}: no such file")
         path = file
+        repo_path = _repository_with(repository, name)
     else:
         if repository is None:
             raise BadInputError("no manifest repository given (--repo) and no jobs file")
@@ -93,10 +140,8 @@ def load_jobs(
     state = state_dir or (Path(settings.state_dir) if settings.state_dir else default_state_dir())
     if settings.sure_store:
         store_path = Path(settings.sure_store)
-    elif repo_path is not None:
-        store_path = repo_path / "hosts" / name / SURE_DIR
     else:
-        store_path = state / SURE_DIR / name
+        store_path = host_sure_store(repo_path, name, state)
     return LoadedJobs(
         document=document, host=name, path=path, repository=repo_path, state_dir=state,
         sure_store=store_path,

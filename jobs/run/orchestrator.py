@@ -30,7 +30,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hostbook.jobs.archive.base import ArchiveRequest
+from hostbook.jobs.archive.base import ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.maintenance import Owner, maintain
 from hostbook.jobs.archive.registry import run_archiver
 from hostbook.jobs.integrity.sure_step import record_snapshot
 from hostbook.jobs.replication.clone_step import clone
@@ -40,7 +41,7 @@ from hostbook.jobs.run.events import Event, PlainSink
 from hostbook.jobs.run.history import History, history_path
 from hostbook.jobs.run.lock import host_lock, running_holder
 from hostbook.jobs.run.monitor import RunMonitor
-from hostbook.jobs.run.outcome import JobOutcome, RunOutcome, interrupted
+from hostbook.jobs.run.outcome import JobOutcome, RunOutcome, StepState, interrupted
 from hostbook.jobs.run.reporter import RunReporter
 from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.run.run_journal import Journal, Resource
@@ -48,7 +49,7 @@ from hostbook.jobs.run.sigterm import Interrupted, stop_on_sigterm
 from hostbook.jobs.snapshot import registry as snapshots
 from hostbook.jobs.snapshot.provider import TAKEN, Taken
 from hostbook.manifest.errors import BadInputError
-from hostbook.manifest.sections.jobs import Job
+from hostbook.manifest.sections.jobs import Job, RepositoryArchive
 from hostbook.manifest.sections.retention import parse_duration
 from hostbook.process.runner import DryRunRunner, LiveRunner, Runner
 
@@ -244,6 +245,19 @@ class JobRun:
                     self.ctx, job, taken, successes, self.report.progress), spec)
                 outcome.archives.append(result)
                 st.mark(result.status, f"{spec.label}: {result.summary()}")
+                if isinstance(spec, RepositoryArchive) and result.status != FAILED:
+                    self._maintain(job, spec, result, st)
+
+    def _maintain(self, job: Job, spec: RepositoryArchive, result: ArchiveResult,
+                  st: StepState) -> None:
+        """Prune and check the repository the archive went to (see maintenance)."""
+        owner = Owner(self.ctx.host, job.name, job.volume.ident, job.volume.key)
+        last = self.history.last_check(job.name, job.volume.key, spec.label)
+        said, checked = maintain(self.ctx.runner, spec, owner, last, time.time())
+        for status, message in said:
+            st.mark(status, f"{spec.label}: {message}")
+        if checked:
+            result.extra["checked"] = time.time()
 
     def _unsnap_phase(self) -> None:
         """Undo this run's (and adopted) resources per volume, newest first."""

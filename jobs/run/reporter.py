@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from hostbook.jobs.run.context import FAILED
@@ -55,9 +55,10 @@ class RunReporter:
         else:
             print(text, file=sys.stderr)
 
-    def progress(self, fraction: float | None, text: str) -> None:
+    def progress(self, fraction: float | None, text: str,
+                 data: Mapping[str, Any] | None = None) -> None:
         job, step = self.current
-        self.sink.progress(job, step or "", fraction, text)
+        self.sink.progress(job, step or "", fraction, text, data)
 
     @contextlib.contextmanager
     def step(self, outcome: JobOutcome, job: Job, step: str, **data: Any

@@ -77,10 +77,10 @@ def _no_secrets(data: Any, where: str) -> Any:
     if isinstance(data, dict):
         for key in data:
             if isinstance(key, str) and key.lower() in _SECRET_KEYS:
-                raise ValueError(
+                raise fail_at([((key,), (
                     f"{where}: secrets never go into jobs.yaml; use password_command "
                     "(a command that prints it) or password_file (a root-only file)"
-                )
+                ))])
     return data
 
 
@@ -301,6 +301,48 @@ class _Archiver(Record):
         return float(parse_duration(self.timeout)) if self.timeout else None
 
 
+class ArchiveKeep(Record):
+    """Which archives of this host, job and volume a repository keeps (the rest is pruned).
+
+    The snapshot-retention vocabulary, applied by the tool itself (restic
+    ``forget --prune``, borg ``prune`` + ``compact``) to the archives this host
+    and job made only; ``within`` keeps everything younger than it.
+    """
+
+    hourly: int | None = Field(None, ge=1)
+    daily: int | None = Field(None, ge=1)
+    weekly: int | None = Field(None, ge=1)
+    monthly: int | None = Field(None, ge=1)
+    yearly: int | None = Field(None, ge=1)
+    within: Duration | None = Field(None, description="Keep every archive younger than this.")
+
+    @model_validator(mode="after")
+    def _something(self) -> ArchiveKeep:
+        if all(getattr(self, k) is None for k in ARCHIVE_KEEP_RULES) and self.within is None:
+            raise ValueError("keep names no rule: give hourly, daily, weekly, monthly, yearly "
+                             "or within")
+        return self
+
+
+ARCHIVE_KEEP_RULES = ("hourly", "daily", "weekly", "monthly", "yearly")
+
+
+class RepositoryCheck(Record):
+    """A scheduled repository check (restic ``check``, borg ``check``) after an archive."""
+
+    every: Duration = Field("7d", description="Check when the last check is older than this.")
+    read_data_subset: str | None = Field(
+        None, description="restic only: also read this part of the data (e.g. 5% or 1/10).",
+    )
+
+    @field_validator("read_data_subset")
+    @classmethod
+    def _subset(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?", value):
+            raise ValueError(f"{value!r}: expected a percentage (5%), n/t or a size (1G)")
+        return value
+
+
 class RepositoryArchive(_Archiver):
     """An archiver that writes into a password-protected repository (restic, borg)."""
 
@@ -316,6 +358,10 @@ class RepositoryArchive(_Archiver):
         "(e.g. AWS_ACCESS_KEY_ID): secrets stay out of the manifest and argv.",
     )
     init: bool = Field(False, description="Create the repository when it does not exist.")
+    keep: ArchiveKeep | None = Field(
+        None, description="Prune this host's and job's archives to these after each archive.",
+    )
+    check: RepositoryCheck | None = Field(None, description="Check the repository on a schedule.")
 
     @model_validator(mode="after")
     def _password(self) -> RepositoryArchive:

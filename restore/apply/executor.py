@@ -28,6 +28,7 @@ from hostbook.manifest.errors import RuntimeFailure
 from hostbook.process.runner import Runner
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.apply.done_checks import is_done
+from hostbook.restore.apply.kernel_log import kernel_clock, kernel_lines_since
 from hostbook.restore.apply.passphrases import PassphraseSource
 from hostbook.restore.plan.steps import Step
 from hostbook.restore.target.guard import DeviceGuard
@@ -78,6 +79,15 @@ def _skip_reason(step: Step, runner: Runner, finished: dict[str, str],
     return None
 
 
+def _failed(runner: Runner, step: Step, detail: str, since: float | None) -> RuntimeFailure:
+    """The step's failure, followed by what the kernel said since the step started."""
+    message = f"step {step.id} ({step.summary}): {detail}"
+    kernel = kernel_lines_since(runner, since)
+    if kernel:
+        message += "\n" + "\n".join(f"  kernel: {line}" for line in kernel)
+    return RuntimeFailure(message)
+
+
 def apply_steps(
     steps: Sequence[Step],
     guard: DeviceGuard,
@@ -111,6 +121,7 @@ def apply_steps(
         if progress:
             progress("run", step, index, total)
         journal.record(step.id, fingerprint, "started")
+        since = kernel_clock(runner, step.id)
         for command in step.commands:
             stdin = command.stdin
             secrets: list[str] = []
@@ -125,12 +136,12 @@ def apply_steps(
             outcome.commands += 1
             if result.missing or result.timed_out or result.returncode not in command.ok_codes:
                 journal.record(step.id, fingerprint, "failed", result.failure())
-                raise RuntimeFailure(f"step {step.id} ({step.summary}): {result.failure()}")
+                raise _failed(runner, step, result.failure(), since)
         missing = wait_for_devices(runner, step.wait_for)
         if missing:
             detail = f"{', '.join(missing)} did not appear"
             journal.record(step.id, fingerprint, "failed", detail)
-            raise RuntimeFailure(f"step {step.id} ({step.summary}): {detail}")
+            raise _failed(runner, step, detail, since)
         journal.record(step.id, fingerprint, "done")
         outcome.ran.append(step.id)
     return outcome

@@ -37,6 +37,8 @@ class PlanInput:
     resuming: bool = False
     # Identities already on disks that are not targets: UUID or "vg:<name>" -> device.
     foreign: dict[str, str] = field(default_factory=dict)
+    # Give filesystems whose UUID is in ``foreign`` a new one instead of refusing.
+    new_identities: bool = False
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Planning:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    """What an incomplete capture left out and the plan therefore does not make."""
     paths: DevicePaths = field(init=False)
 
     def __post_init__(self) -> None:

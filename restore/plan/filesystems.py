@@ -49,6 +49,15 @@ def check_sector(entry: FilesystemEntry, device_sector: int) -> str | None:
     return None
 
 
+def missing_facts(entry: FilesystemEntry) -> str | None:
+    """What the capture did not record that making ``entry`` again needs, or None."""
+    if entry.fstype in EXT_TYPES and entry.ext is None:
+        return "ext superblock facts"
+    if entry.fstype == "xfs" and entry.xfs is None:
+        return "XFS geometry"
+    return None
+
+
 def ext_commands(entry: FilesystemEntry, device: str, exact: bool) -> Built:
     built = Built()
     ext = entry.ext

@@ -23,7 +23,7 @@ already carries are refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hostbook.manifest.sections.storage import (
@@ -41,6 +41,7 @@ from hostbook.manifest.sections.storage import (
 )
 from hostbook.restore.plan import btrfs, filesystems, keyfiles, luks, lvm, md, mounts, partitions
 from hostbook.restore.plan.context import PlanInput, Planning
+from hostbook.restore.plan.identities import RENAMEABLE, with_new_identities
 from hostbook.restore.plan.layout import StorageView
 from hostbook.restore.plan.mounts import PlannedMount
 from hostbook.restore.plan.selection import select
@@ -73,6 +74,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     keyfiles: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    """Parts the capture could not read (``--allow-incomplete``): not restored by the plan."""
 
     @property
     def refused(self) -> bool:
@@ -95,12 +98,20 @@ class Plan:
             "signatures": dict(self.signatures),
             "notes": list(self.notes),
             "keyfiles": list(self.keyfiles),
+            "unknown": list(self.unknown),
             "refusals": list(self.refusals),
             "steps": [s.as_dict() for s in self.steps],
         }
 
 
 def _filesystem(ctx: Planning, fs: FilesystemEntry) -> None:
+    missing = filesystems.missing_facts(fs)
+    if missing is not None and ctx.request.storage.incomplete:
+        # --allow-incomplete: what the capture could not read is left out, not guessed
+        ctx.restored.discard(fs.id)
+        ctx.unknown.append(f"{fs.fstype} {fs.id}: not made and not mounted (no {missing} "
+                           "recorded)")
+        return
     if fs.fstype == "btrfs":
         btrfs.plan_btrfs(ctx, fs)
     else:
@@ -121,6 +132,11 @@ LAYERS: dict[type, Callable[[Planning, Any], None]] = {
 
 def make_plan(request: PlanInput) -> Plan:
     """The restore plan for ``request`` (refusals are in ``plan.refusals``)."""
+    renamed: list[str] = []
+    if request.new_identities:
+        storage, renamed = with_new_identities(request.storage, request.foreign,
+                                               [e.target.path for e in request.mapping])
+        request = replace(request, storage=storage)
     view = StorageView(request.storage)
     targets = {e.recorded.key: e.target for e in request.mapping}
     chosen = select(view, request.policy, set(targets))
@@ -128,7 +144,8 @@ def make_plan(request: PlanInput) -> Plan:
     sizing = plan_sizes(view, chosen.restored, fits,
                         {k: (t.size, t.logical_sector_size) for k, t in targets.items()},
                         request.policy)
-    ctx = Planning(request, view, targets, chosen.restored, fits, sizing, notes=chosen.notes,
+    ctx = Planning(request, view, targets, chosen.restored, fits, sizing,
+                   notes=renamed + chosen.notes,
                    problems=chosen.problems + fit_problems)
     for disk_id in targets:
         partitions.plan_disk(ctx, disk_id)
@@ -157,6 +174,7 @@ def make_plan(request: PlanInput) -> Plan:
         notes=ctx.notes,
         refusals=list(dict.fromkeys(ctx.problems + sizing.problems)),
         keyfiles=reports,
+        unknown=[f"{i.part}: {i.reason}" for i in request.storage.incomplete] + ctx.unknown,
     )
 
 
@@ -205,4 +223,6 @@ def _clashes(ctx: Planning) -> None:
                 ctx.problems.append(
                     f"{what} is already on {where}, which is not a target: a second copy "
                     "would clash; detach or wipe that device first"
+                    + (", or plan with --new-identities" if isinstance(
+                        ctx.view.get(ident), RENAMEABLE) else "")
                 )

@@ -8,6 +8,7 @@ a path with spaces or quotes cannot change what a line does.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -78,8 +79,8 @@ def _comment(line: str) -> str:
     return " ".join(line.splitlines())
 
 
-def render_script(plan: Plan) -> str:
-    """The restore script for ``plan``."""
+def render_script(plan: Plan, verify: Sequence[str] = ()) -> str:
+    """The restore script for ``plan``; ``verify`` is the command it names at the end."""
     for step in plan.steps:
         for command in step.commands:
             # Only a line that is exactly the marker ends the heredoc early; the
@@ -94,6 +95,8 @@ def render_script(plan: Plan) -> str:
         steps=plan.steps,
         map_lines=[_comment(x) for x in plan.map_lines()],
         arithmetic=[_comment(x) for x in plan.sizing.lines],
-        notes=[_comment(x) for x in plan.notes + plan.keyfiles],
+        notes=[_comment(x) for x in plan.notes + plan.keyfiles
+               + [f"not known (the capture was incomplete): {u}" for u in plan.unknown]],
         refusals=[_comment(x) for x in plan.refusals],
+        verify=shlex.join(verify) if verify else f"hostbook restore verify {plan.host}",
     )

@@ -11,8 +11,10 @@ and md round trips are the lab tier's (tests/lab/test_restore_layouts.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from hostbook.cli import cli as hostbook_cli
 from hostbook.commands.restore import restore
 from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
 from tests.paths import FIXTURES
@@ -240,7 +243,13 @@ def restore_and_verify(host: Host, targets: list[LoopDevice], target_root: Path)
     assert result.exit_code == 0, result.output
     for dev in targets:
         dev.rescan()
-    result = cli(host, "verify", *args, "--target", str(target_root))
+    # verify exactly as apply printed it (the repository included), from another directory
+    printed = shlex.split(result.output.split("\nnext: ", 1)[1].splitlines()[0])
+    assert printed[:4] == ["hostbook", "restore", "verify", host.name], printed
+    with contextlib.chdir("/"):
+        result = CliRunner().invoke(
+            hostbook_cli, printed[1:], catch_exceptions=False,
+            env={"HOSTBOOK_STATE_DIR": str(host.state), "LC_ALL": "C", "HOSTBOOK_REPO": None})
     assert result.exit_code == 0, result.output
     assert "matches the manifest" in result.output
     return result.output
@@ -439,3 +448,85 @@ def test_script_is_valid_bash_and_names_only_mapped_disks(make: LoopDevices,
     named = {w.strip("'\",()") for w in text.split() if w.startswith(("/dev/", "'/dev/"))}
     assert named <= {target.path, *(f"{target.path}p{n}" for n in range(1, 6)),
                      "/dev/urandom", "/dev/tty"}
+
+
+XFS_FSTAB = "UUID={data}  /srv  xfs  defaults  0 2\n"
+
+
+@pytest.fixture(scope="module")
+def xfs_host(make: LoopDevices) -> Host:
+    """One GPT disk with one XFS filesystem (XFS refuses a second mount of one UUID)."""
+    dev = make("512M")
+    (data,) = partition(dev, "label: gpt\ntype=L, name=data\n")
+    sh("mkfs.xfs", "-q", "-f", "-L", "xsrv", data)
+    return capture_host(make, "xfshost", [dev], XFS_FSTAB, {"data": uuid_of(data)})
+
+
+def test_an_xfs_restored_beside_its_mounted_original_is_refused_by_the_plan(
+    make: LoopDevices, xfs_host: Host,
+) -> None:
+    original = xfs_host.devices[0].partitions()[0]
+    where = make.workdir / "xfs-original"
+    where.mkdir(exist_ok=True)
+    sh("mount", original, str(where))
+    try:
+        other = make("512M")
+        result = cli(xfs_host, "plan", *maps(xfs_host, [other]))
+        assert result.exit_code == 2, result.output
+        assert f"UUID {xfs_host.uuids['data']}" in result.output, result.output
+        assert f"is already on {original}" in result.output, result.output
+        assert "--new-identities" in result.output
+        # asked for, the copy gets a new UUID, said in the plan, and mounts beside it
+        result = cli(xfs_host, "plan", *maps(xfs_host, [other]), "--new-identities")
+        assert result.exit_code == 0, result.output
+        assert f"(the recorded {xfs_host.uuids['data']} is on {original})" in result.output
+        root = make.workdir / "target-xfs-copy"
+        result = cli(xfs_host, "apply", *maps(xfs_host, [other]), "--target", str(root),
+                     "--yes", "--new-identities")
+        assert result.exit_code == 0, result.output
+        try:
+            copy = other.partitions()[0]
+            assert sh("findmnt", "-n", "-o", "SOURCE", str(root / "srv")).strip() == copy
+            assert uuid_of(copy) != xfs_host.uuids["data"]
+        finally:
+            subprocess.run(["umount", "-R", str(root / "srv")], check=False)
+            wipe(other)
+    finally:
+        sh("umount", str(where))
+
+
+def test_a_failed_mount_shows_what_the_kernel_said(make: LoopDevices, xfs_host: Host,
+                                                   tmp_path: Path) -> None:
+    """mount says only "dmesg(1) may have more information": apply shows those lines."""
+    from hostbook.manifest.errors import RuntimeFailure
+    from hostbook.process.runner import LiveRunner
+    from hostbook.restore.apply.apply_journal import Journal
+    from hostbook.restore.apply.executor import apply_steps
+    from hostbook.restore.apply.passphrases import PassphraseSource
+    from hostbook.restore.plan.steps import Command, Step
+    from hostbook.restore.target.guard import DeviceGuard
+
+    original = xfs_host.devices[0].partitions()[0]
+    twin = make("512M")
+    (copy,) = partition(twin, "label: gpt\ntype=L, name=data\n")
+    # the state a restore beside the mounted original leaves: the same XFS UUID twice
+    sh("mkfs.xfs", "-q", "-f", "-m", f"uuid={xfs_host.uuids['data']}", copy)
+    first, second = tmp_path / "original", tmp_path / "copy"
+    first.mkdir()
+    second.mkdir()
+    sh("mount", original, str(first))
+    try:
+        step = Step(id="mount:/srv", layer="mount", summary=f"mount {copy}",
+                    commands=(Command(("mount", "-t", "xfs", copy, str(second))),),
+                    devices=(copy,), destructive=False)
+        with pytest.raises(RuntimeFailure) as failed:
+            apply_steps([step], DeviceGuard(frozenset({twin.path, copy})),
+                        Journal(tmp_path / "journal"), LiveRunner(),
+                        PassphraseSource(interactive=False))
+        message = str(failed.value)
+        assert "dmesg(1) may have more information" in message or "exit 32" in message
+        assert "  kernel: XFS (" in message and "duplicate UUID" in message, message
+    finally:
+        sh("umount", str(first))
+        subprocess.run(["umount", str(second)], check=False, capture_output=True)
+        wipe(twin)

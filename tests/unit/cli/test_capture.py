@@ -168,3 +168,15 @@ def test_help_everywhere() -> None:
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
     assert "Exit codes: 0 ok, 1 partial" in runner.invoke(cli, ["--help"]).output
+
+
+def test_a_partial_capture_says_what_was_captured_and_what_was_not(tmp_path: Path) -> None:
+    """Recorded on a build host where blkid may not read /dev/vda: exit 1, said plainly."""
+    result = CliRunner().invoke(cli, ["capture", "--repo", str(tmp_path / "m"), "--host", "b",
+                                      "--only", "storage", "--replay",
+                                      str(FIXTURES / "storage-buildhost")])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "captured: storage" in lines
+    assert "not captured: storage: device vda (blkid: Operation not permitted)" in lines
+    assert any(line.startswith("exit 1: the capture is partial") for line in lines)

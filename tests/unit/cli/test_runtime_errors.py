@@ -54,12 +54,14 @@ jobs:
     assert one_line(result).startswith(f"hostbook: {blocker}: state directory not writable")
 
 
-def test_a_repository_that_cannot_be_written_fails_before_capturing(tmp_path: Path) -> None:
+def test_a_repository_under_a_file_fails_before_capturing(tmp_path: Path) -> None:
+    """A path that cannot be a directory is bad input (exit 2), not the host's failure."""
     blocker = tmp_path / "file"
     blocker.write_text("not a directory\n")
     result = hostbook("capture", "--repo", str(blocker / "m"), "--only", "system",
                       "--replay", str(FIXTURES / "system-debian12"))
-    assert result.returncode == 3
-    assert one_line(result).startswith(
-        f"hostbook: {blocker}: manifest repository not writable"
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"hostbook: {blocker / 'm'}: lies under {blocker}, a file, not a manifest "
+        "repository directory"
     )

@@ -250,33 +250,28 @@ def test_long_keys_and_values_give_short_error_lines() -> None:
     assert len(message) <= 260 and message.startswith("f.yaml:2:1: unknown key 'kkk")
 
 
-def _parse_seconds(text: str, bounded: bool) -> float:
+def _parsed(text: str, bounded: bool) -> object:
     from ruamel.yaml import YAML
 
     from hostbook.manifest.yamlio import make_yaml
 
-    best = float("inf")
-    for _ in range(2):
-        yaml = make_yaml() if bounded else YAML(typ="rt")
-        started = time.perf_counter()
-        yaml.load(text)
-        best = min(best, time.perf_counter() - started)
-    return best
+    yaml = make_yaml() if bounded else YAML(typ="rt")
+    return to_plain(yaml.load(text))
 
 
-def test_real_manifests_load_as_before_and_as_fast() -> None:
-    """Every real manifest loads, and the limits cost at most a few percent."""
+def test_real_manifests_load_as_before() -> None:
+    """Every real manifest loads within the limits, to what an unbounded parser reads.
+
+    (What the limits cost in time is a matter for a benchmark, not a test.)
+    """
     files = [*sorted(BASE.glob("*.yaml")), JOBS, *sorted(EXAMPLES.glob("*/*.yaml"))]
-    bounded = unbounded = 0.0
     for path in files:
         text = path.read_text(encoding="utf-8")
         data = read_document(path)
         assert to_plain(data)["schema"].startswith("hostbook/")
         if path.parent == BASE or path == JOBS:
             validate_document(data, str(path))
-        bounded += _parse_seconds(text, bounded=True)
-        unbounded += _parse_seconds(text, bounded=False)
-    assert bounded < unbounded * 1.25 + 0.01, (bounded, unbounded)
+        assert _parsed(text, bounded=True) == _parsed(text, bounded=False), path
 
 
 # ---------------------------------------------------------------------------

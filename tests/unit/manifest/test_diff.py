@@ -48,3 +48,11 @@ def test_many_changes_collapse_to_counts() -> None:
     old = {"entries": [{"id": str(i), "v": 0} for i in range(6)]}
     new = {"entries": [{"id": str(i), "v": 1} for i in range(6)]}
     assert diff_sections("storage", old, new).summary() == "storage: ~6"
+
+
+def test_a_new_file_of_a_counted_section_is_named_alike_in_subject_and_body() -> None:
+    new = diff_sections("packages", None, {"schema": "hostbook/packages/v1",
+                                           "managers": [{"name": "dpkg"}]})
+    message = commit_message([new])
+    assert message.splitlines()[0] == "packages: +packages file"  # was "packages: +1"
+    assert "packages: +1" not in message

@@ -166,9 +166,9 @@ def test_status_shows_readiness(fleet) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     args = ["status", "--host", "bios", "--repo", str(repo.path), "--state-dir", str(state)]
     text = runner.invoke(cli, args)
-    assert text.exit_code == 0, text.output  # no jobs, no history: nothing stale
+    assert text.exit_code == 4, text.output  # no jobs, no history: nothing configured
     assert text.output == (
-        "no archiving jobs and no history\n"
+        "nothing configured: no archiving jobs and no history\n"
         "readiness: not-ready\n"
         "  coverage: /: no job archives it and restore.yaml does not skip it\n"
         "  coverage: /home: no job archives it and restore.yaml does not skip it\n"

@@ -104,3 +104,19 @@ def test_missing_repository_without_init_fails(tmp_path: Path, borg_env: Path) -
     assert result.status == FAILED
     assert "does not exist" in result.message
     assert result.archive_id is None
+
+
+def test_wrong_password_with_init_is_said_as_such(tmp_path: Path, borg_env: Path) -> None:
+    """init: true on an existing repository and a wrong passphrase: no init, borg's reason."""
+    source = tmp_path / "source"
+    source.mkdir()
+    repository = tmp_path / "repo"
+    ctx, log = context()
+    assert archive_borg.archive(request(ctx, source), spec(repository, borg_env)).status == OK
+    wrong = tmp_path / "wrong.pass"
+    wrong.write_text("nope\n")
+    log.clear()
+    result = archive_borg.archive(request(ctx, source), spec(repository, wrong))
+    assert result.status == FAILED
+    assert "passphrase" in result.message and "incorrect" in result.message, result.message
+    assert not any(" borg init " in line for line in log), log

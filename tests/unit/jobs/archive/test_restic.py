@@ -134,3 +134,6 @@ def test_wrong_password_fails_without_touching_the_repository(
     result = archive_restic.archive(request(ctx, source), spec(repository, wrong))
     assert result.status == FAILED
     assert sorted(os.listdir(repository / "snapshots")) == before
+    # init: true, yet the wrong password is said as such, not as init's "already exists"
+    assert "wrong password or no key found" in result.message, result.message
+    assert "init" not in result.message and "already exists" not in result.message

@@ -332,3 +332,31 @@ def test_reuse_survives_added_and_removed_entries(tmp_path: Path) -> None:
     assert (stats.hashed, stats.reused) == (1, 118)
     assert sure.check(root, second) == []
     assert sure_db.read(second).entries == sure.scan(root)[0].entries
+
+
+def test_check_prints_dates_and_sizes_people_read(tmp_path: Path) -> None:
+    """Text output: ISO mtimes and sizes with units; --json keeps nanoseconds and bytes."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hostbook.commands.sure import sure as sure_cli
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / "big").write_bytes(b"x" * 3000)
+    os.utime(root / "big", ns=(1_700_000_000_000_000_000, 1_700_000_000_123_456_789))
+    database = tmp_path / "db.sure.gz"
+    sure.update(root, database)
+    (root / "big").write_bytes(b"y" * 5120)
+    os.utime(root / "big", ns=(1_700_000_000_000_000_000, 1_733_280_000_000_000_000))
+    runner = CliRunner()
+    result = runner.invoke(sure_cli, ["check", str(root), "--against", str(database)])
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if x.startswith("changed: big"))
+    assert "size 2.93 KiB (3000 bytes) -> 5 KiB (5120 bytes)" in line, line
+    assert "mtime 2023-11-14T22:13:20.123456789Z -> 2024-12-04T02:40:00Z" in line, line
+    result = runner.invoke(sure_cli, ["check", str(root), "--against", str(database), "--json"])
+    [big] = [d for d in json.loads(result.output) if d["path"] == "big"]
+    assert {"field": "mtime", "recorded": "1700000000123456789",
+            "found": "1733280000000000000"} in big["changes"]

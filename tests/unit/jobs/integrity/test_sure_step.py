@@ -35,6 +35,8 @@ def volume(tmp_path: Path) -> Taken:
 def test_each_run_adds_a_database_reusing_the_last_ones_hashes(tmp_path: Path) -> None:
     taken = volume(tmp_path)
     store = tmp_path / "repo" / "sure"
+    store.mkdir(parents=True, mode=0o755)  # as older releases left it in the repository
+    store.chmod(0o755)
     progress: list[tuple[float | None, str]] = []
     settings = SureSettings(keep=2)
     first = record_snapshot(context(tmp_path, 1)[0], settings, taken, store, True,
@@ -44,6 +46,8 @@ def test_each_run_adds_a_database_reusing_the_last_ones_hashes(tmp_path: Path) -
     assert first.info["database"] == str(database)
     assert (store / ".gitignore").read_text() == "*\n"  # databases are not the manifest
     assert stat.S_IMODE((store / "path-srv").stat().st_mode) == 0o700
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
     assert progress and all(text.endswith(" entries") for fraction, text in progress
                             if fraction is None)
     second = record_snapshot(context(tmp_path, 2)[0], settings, taken, store, True, print)

@@ -65,6 +65,8 @@ def test_dry_run_prints_every_command_in_order_and_changes_nothing(tmp_path: Pat
     )
     assert commands[3] == f"umount {stable}"
     assert len(commands) == 4
+    assert "removed" not in out.getvalue()  # nothing was mounted, so nothing was removed
+    assert f"unsnap: would remove mount {stable}" in out.getvalue()
     assert not (tmp_path / "state").exists() and not (tmp_path / "tar").exists()
     assert not (tmp_path / "sure").exists() and not stable.exists()
 

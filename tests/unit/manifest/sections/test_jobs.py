@@ -111,7 +111,7 @@ jobs:
 """
     )
     assert len(found) == 1
-    assert found[0].startswith("jobs.yaml:6:9:")
+    assert found[0].startswith("jobs.yaml:8:9:")  # the password key, not the archiver
     assert "password_command" in found[0] and "hunter2" not in found[0]
 
 

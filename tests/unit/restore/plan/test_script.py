@@ -29,3 +29,28 @@ def test_script_guards_activations_so_it_runs_after_create_and_again() -> None:
     assert "if test -s /mnt/target/etc/keys/laptop.key" not in laptop  # no key file here
     # destructive steps are never guarded: the script is for blank disks
     assert "then\n    echo '    already done'\nelse\n    mkfs" not in text
+
+
+def test_the_next_command_names_the_repository_and_parses_as_printed(tmp_path: Path) -> None:
+    """The verify command the script (and apply) prints runs from anywhere as printed."""
+    import shlex
+
+    import click
+
+    from hostbook.cli import cli
+    from hostbook.restore.session import verify_argv
+
+    repo = tmp_path / "manifests with space"
+    argv = verify_argv(repo, "server", ["auto", "sda=/dev/vdb"], "/mnt/new root")
+    text = render_script(plan_for("server"), argv)
+    last = next(line for line in text.splitlines() if "restore steps finished" in line)
+    printed = shlex.split(shlex.split(last)[1].split("run: ", 1)[1])
+    assert printed == argv
+    context = cli.make_context("hostbook", printed[1:3])
+    verify = context.command.get_command(context, "restore")
+    assert isinstance(verify, click.Group)
+    command = verify.get_command(context, "verify")
+    assert command is not None
+    parsed = command.make_context("verify", printed[3:]).params
+    assert parsed["repo"] == repo.resolve() and parsed["host"] == "server"
+    assert parsed["maps"] == ("auto", "sda=/dev/vdb") and parsed["target"] == "/mnt/new root"
