@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 
 import click
 
-from hostbook.manifest.errors import EXIT_RUNTIME, HostbookError, ManifestError
+from hostbook.manifest.errors import EXIT_RUNTIME, BadInputError, HostbookError, ManifestError
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.paths import check_repository_location, default_repository
 
@@ -29,6 +29,21 @@ repo_option = click.option(
 def resolve_repo(repo: Path | None) -> Path:
     """--repo or the default, refused (exit 2) when it is a file or lies under one."""
     return check_repository_location(repo if repo is not None else default_repository())
+
+
+def repo_beside_jobs_file(repo: Path | None, jobs_file: Path | None) -> Path | None:
+    """The repository a run uses; with --jobs-file and no --repo, only when usable.
+
+    A run from a jobs file needs no repository, but uses the default one when it
+    holds the host (the integrity store follows the host).  A default this user
+    cannot even look at (nobody's HOME, a file in its place) is then no error.
+    """
+    if jobs_file is None or repo is not None:
+        return resolve_repo(repo)
+    try:
+        return resolve_repo(None)
+    except BadInputError:
+        return None
 
 
 @overload

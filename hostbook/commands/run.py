@@ -8,7 +8,12 @@ from pathlib import Path
 
 import click
 
-from hostbook.commands.common import handle_errors, host_name, repo_option, resolve_repo
+from hostbook.commands.common import (
+    handle_errors,
+    host_name,
+    repo_beside_jobs_file,
+    repo_option,
+)
 
 
 @click.command()
@@ -68,7 +73,8 @@ def run(
     from hostbook.manifest.errors import BadInputError
     from hostbook.manifest.sections.retention import parse_duration
 
-    loaded = load_jobs(resolve_repo(repo), host_name(host), jobs_file, state_dir=state_dir)
+    loaded = load_jobs(repo_beside_jobs_file(repo, jobs_file), host_name(host), jobs_file,
+                       state_dir=state_dir)
     try:
         wait_seconds = float(parse_duration(wait)) if wait else None
     except ValueError as exc:
