@@ -318,6 +318,18 @@ class ManifestRepository:
             handle.git.add("-A", "--", rel)
             return self._commit(handle, message, [rel])
 
+    def head_commit(self) -> str | None:
+        """The sha of HEAD, None in a repository without commits.
+
+        A run tags its archives with it, so a restore can pick the archives
+        made from the same manifest state (``--at manifest:REV``).
+        """
+        with self._git() as handle:
+            try:
+                return str(handle.head.commit.hexsha)
+            except ValueError:
+                return None
+
     def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
         """A section file's text at a revision, or None if it did not exist."""
         rel = f"{self._host_rel(host)}/{section}.yaml"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from hostbook.jobs.archive.sidecar import read_sidecar
 from hostbook.jobs.archive.xfsdump import SYSTEM_INVENTORY
 from hostbook.jobs.integrity import database as sure_db
 from hostbook.jobs.integrity import sure
@@ -135,6 +136,9 @@ def test_levels_inventory_swap_and_restore(xfs: Path, system_inventory: Path,
     assert first.exit_code == 0, first.to_json()
     dump0 = first.jobs[0].archives[0]
     assert dump0.extra["level"] == 0 and str(dump0.archive_id).endswith("-L0.xfsdump")
+    labels = read_sidecar(destination / str(dump0.archive_id))
+    assert labels["tool"] == "xfsdump" and labels["level"] == 0
+    assert labels["run"] == first.run_id and labels["stamp"] == "20240501T000000Z"
     assert tree_digest(system_inventory) == before
     assert mounted_at(SYSTEM_INVENTORY) is None
     assert (destination / "inventory").is_dir() and any((destination / "inventory").iterdir())
