@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -329,6 +330,15 @@ class ManifestRepository:
                 return str(handle.head.commit.hexsha)
             except ValueError:
                 return None
+
+    def commit_of(self, rev: str) -> tuple[str, datetime] | None:
+        """A revision's sha and commit time (UTC); None when it names no commit."""
+        with self._git() as handle:
+            try:
+                commit = handle.commit(rev)
+            except (git.BadName, ValueError, git.GitCommandError):
+                return None
+            return str(commit.hexsha), commit.committed_datetime.astimezone(UTC)
 
     def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
         """A section file's text at a revision, or None if it did not exist."""

@@ -81,7 +81,7 @@ def archive(request: ArchiveRequest, spec: TarArchive) -> ArchiveResult:
     whole = result.returncode in (0, 1) and not result.timed_out and partial.exists()
     if whole:
         os.replace(partial, final)
-        write_sidecar(final, request, "tar")
+        write_sidecar(final, request, "tar", bytes=final.stat().st_size)
     else:
         partial.unlink(missing_ok=True)
     ctx.journal.removed(writing)

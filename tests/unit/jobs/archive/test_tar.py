@@ -34,7 +34,8 @@ def test_archive_extract_and_check(tmp_path: Path) -> None:
     assert sorted(p.name for p in destination.iterdir()) == [archive.name, archive.name + ".json"]
     assert read_sidecar(archive) == {
         "host": "testhost", "job": "data", "volume": str(source), "key": "path-data",
-        "stamp": "20240501T120000Z", "tool": "tar", "archive": archive.name}
+        "stamp": "20240501T120000Z", "tool": "tar", "archive": archive.name,
+        "bytes": archive.stat().st_size}
     assert (destination / (archive.name + ".json")).stat().st_mode & 0o777 == 0o600
 
     target = tmp_path / "restore"
