@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hostbook.restore.data.archive import Archive, iso
 from hostbook.restore.data.catalog import TargetArchives
+from hostbook.restore.data.session import DataOutcome
 
 
 def size_words(size: int | None) -> str:
@@ -44,4 +45,20 @@ def listing_lines(listing: list[TargetArchives]) -> list[str]:
         elif not target.archives:
             lines.append("    no archives")
         lines.extend(f"    {archive_line(a)}" for a in target.archives)
+    return lines
+
+
+def outcome_lines(outcome: DataOutcome) -> list[tuple[str, bool]]:
+    """What ``restore data`` prints at the end: (line, to stderr)."""
+    lines: list[tuple[str, bool]] = []
+    if outcome.preflight.refusals:
+        lines.append(("REFUSED (nothing was written):", True))
+        lines.extend((f"  {r}", True) for r in outcome.preflight.refusals)
+        return lines
+    lines.extend((f"note: {n}", False) for n in outcome.preflight.notes)
+    for volume in outcome.volumes:
+        lines.extend((f"  {d}", False) for d in volume.differences)
+        lines.append((f"{volume.plan.key}: {volume.status}"
+                      + (f" ({volume.message})" if volume.message else ""),
+                      volume.status in ("failed", "differs", "unverified")))
     return lines
