@@ -13,7 +13,8 @@ Order of things:
    tree with the run's integrity database; the bind goes away again;
 3. the journal records the volume as done only when the check found zero
    differences.  A second run of the same command skips the volumes done
-   (same archive, same place), and re-extracts one whose restore was
+   (same archive, same place, and the tree still there: a filesystem made
+   again since is restored again), and re-extracts one whose restore was
    interrupted (a leftover bind from a killed run is unmounted first).
 
 With ``--overwrite`` onto a non-empty directory, the tree is checked
@@ -276,7 +277,8 @@ def restore_data(request: DataRequest, runner: Runner | None = None,
         return outcome
     for plan in checked.plans:
         step = f"data:{plan.key}"
-        if finished.get(step) == plan.fingerprint and not request.dry_run:
+        if (finished.get(step) == plan.fingerprint and not request.dry_run
+                and first_files(plan.directory, 1)):  # wiped since? then restore again
             outcome.volumes.append(VolumeOutcome(plan, DONE_BEFORE,
                                                  message="restored and verified before"))
             tell(f"{plan.key}: restored and verified before: skipped")
