@@ -62,6 +62,8 @@ class Archive:
     labels: dict[str, Any] = field(default_factory=dict)
     """host, job, volume, key, run, stamp, manifest, as the run tagged the archive."""
     short_id: str | None = None
+    parts: list[str] = field(default_factory=list)
+    """The files restored in order to get this archive (xfsdump: level 0 up to it)."""
     revision: int = 0
     """0 for the newest archive of its volume and target, 1 for the one before, ..."""
 
@@ -93,7 +95,7 @@ class Archive:
             "revision": self.revision, "tool": self.tool, "target": self.target, "id": self.id,
             "short_id": self.short_id, "time": iso(self.time), "size": self.size,
             "files": self.files, "run": self.run, "manifest": self.manifest,
-            "stamp": self.stamp,
+            "stamp": self.stamp, **({"parts": self.parts} if self.parts else {}),
         }
 
 

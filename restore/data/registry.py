@@ -1,19 +1,19 @@
 """Every source tool, by the ``tool`` a job's archive target names.
 
 The one place a source is looked up; a new one is a module with a
-``SOURCE`` and one line here.  A target whose tool has no source (xfsdump,
-for now) is listed as not restorable by hostbook, never silently skipped.
+``SOURCE`` and one line here.  A target whose tool has no source is listed
+as not restorable by hostbook, never silently skipped.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hostbook.restore.data import borg, restic, tar
+from hostbook.restore.data import borg, restic, tar, xfsdump
 from hostbook.restore.data.source import Source
 
 SOURCES: dict[str, Source[Any]] = {
-    source.tool: source for source in (restic.SOURCE, borg.SOURCE, tar.SOURCE)
+    source.tool: source for source in (restic.SOURCE, borg.SOURCE, tar.SOURCE, xfsdump.SOURCE)
 }
 
 

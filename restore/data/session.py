@@ -200,7 +200,9 @@ class VolumeRestore:
         database = self._database()
         if database is None:
             return None
-        differing = check_tree(self.extraction.volume_dir, database, [], self._excludes())
+        source = source_for(self.plan.target.tool)
+        differing = check_tree(self.extraction.volume_dir, database, [], self._excludes(),
+                               whole_seconds=source is not None and source.whole_seconds)
         wanted = {d.path for d in differing if d.status in ("missing", "changed")}
         recorded = entries_of(database, wanted)
         dirs = {p: e for p, e in recorded.items() if e.kind == "d"}
@@ -244,7 +246,8 @@ class VolumeRestore:
         if plan.paths:
             apply_recorded(extraction.volume_dir,
                            entries_of(database, parents_of(plan.paths)))
-        differences = check_tree(extraction.volume_dir, database, plan.paths, self._excludes())
+        differences = check_tree(extraction.volume_dir, database, plan.paths, self._excludes(),
+                                 whole_seconds=source.whole_seconds)
         outcome.differences = [difference_words(d) for d in differences]
         outcome.status = VERIFIED if not differences else DIFFERS
         outcome.message = (f"{len(differences)} difference(s) from {database.name}"

@@ -55,6 +55,8 @@ class Source(Generic[Spec]):
     list_archives: Callable[[Runner, Where, Spec], list[Archive]]
     """The target's archives of this job and volume, any order; raises Unreachable."""
     extract: Callable[[Runner, Spec, Archive, Extraction], CommandResult]
+    whole_seconds: bool = False
+    """The tool restores mtimes to the whole second only, and symlinks' times not at all."""
 
 
 def env_for(tool: str, spec: Any) -> dict[str, str]:

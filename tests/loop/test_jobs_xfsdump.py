@@ -21,7 +21,9 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hostbook.commands.restore import restore
 from hostbook.jobs.archive.sidecar import read_sidecar
 from hostbook.jobs.archive.xfsdump import SYSTEM_INVENTORY
 from hostbook.jobs.integrity import database as sure_db
@@ -180,6 +182,25 @@ def test_levels_inventory_swap_and_restore(xfs: Path, system_inventory: Path,
             continue
         old, new = (int(v) for v in difference.changes[0][1:])
         assert new == old - old % 1_000_000_000, difference.describe()
+
+    # restore data does the same: the chain level 0 then 1, checked against the database.
+    root = tmp_path / "root"
+    root.mkdir()
+    result = CliRunner().invoke(restore, ["data", "--jobs-file", str(jobs), "h", "--target",
+                                          str(root), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [volume] = json.loads(result.output)["volumes"]
+    assert volume["status"] == "verified"
+    assert volume["archive"]["parts"] == [dump0.archive_id, dump1.archive_id]
+    restored = root / xfs.relative_to("/")
+    assert (restored / "etc" / "conf").read_text() == "a = 2\n"
+    assert not (restored / "xfsrestorehousekeepingdir").exists()
+    older = tmp_path / "older"
+    older.mkdir()
+    result = CliRunner().invoke(restore, ["data", "--jobs-file", str(jobs), "h", "--target",
+                                          str(older), "--at", "1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (older / xfs.relative_to("/") / "etc" / "conf").read_text() == "a = 1\n"
 
 
 def test_failed_dump_still_puts_the_inventory_back(system_inventory: Path,
