@@ -88,11 +88,14 @@ class VolumeOutcome:
     seconds: float = 0.0
     extracted: int | None = None
     """Entries selected for extraction (None: the whole volume)."""
+    extract_seconds: float = 0.0
+    verify_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {**self.plan.to_json(), "status": self.status, "message": self.message,
                 "differences": self.differences, "seconds": round(self.seconds, 3),
-                "extracted": self.extracted}
+                "extract_seconds": round(self.extract_seconds, 3),
+                "verify_seconds": round(self.verify_seconds, 3), "extracted": self.extracted}
 
 
 @dataclass
@@ -142,6 +145,8 @@ class VolumeRestore:
         self.runner, self.loaded, self.journal, self.plan = runner, loaded, journal, plan
         self.overwrite, self.say = overwrite, say
         self.step = f"data:{plan.key}"
+        self.fix_after: set[str] = set()
+        """Directories given their recorded metadata once the extraction is done."""
         self.extraction = Extraction(
             loaded.state_dir / "restore" / "data-view" / plan.key, plan.where, list(plan.paths))
 
@@ -206,7 +211,6 @@ class VolumeRestore:
         wanted = {d.path for d in differing if d.status in ("missing", "changed")}
         recorded = entries_of(database, wanted)
         dirs = {p: e for p, e in recorded.items() if e.kind == "d"}
-        apply_recorded(self.extraction.volume_dir, dirs)
         # A directory that exists had its metadata fixed; a missing one is extracted whole.
         selected = sorted(p for p in wanted
                           if p not in dirs or not (self.extraction.volume_dir / p).is_dir())
@@ -215,6 +219,8 @@ class VolumeRestore:
         if len(selected) > MAX_SELECTED:
             return None
         outcome.extracted = len(selected)
+        # After the extraction: the differing directories, and the parents it wrote into.
+        self.fix_after = set(dirs) | set(parents_of(selected))
         return selected
 
     def _excludes(self) -> list[str]:
@@ -231,7 +237,9 @@ class VolumeRestore:
         if selected is not None:
             extraction = Extraction(extraction.root, extraction.where, selected)
         if selected != []:
+            began = time.monotonic()
             result = source.extract(self.runner, plan.target.spec, plan.archive, extraction)
+            outcome.extract_seconds = time.monotonic() - began
             if not result.ok:
                 raise _Failed(result.failure())
         if self.dry_run:
@@ -244,10 +252,13 @@ class VolumeRestore:
                                f"{self.loaded.sure_store} nor the archive has one")
             return
         if plan.paths:
-            apply_recorded(extraction.volume_dir,
-                           entries_of(database, parents_of(plan.paths)))
+            self.fix_after |= set(parents_of(plan.paths))
+        if self.fix_after:
+            apply_recorded(extraction.volume_dir, entries_of(database, self.fix_after))
+        began = time.monotonic()
         differences = check_tree(extraction.volume_dir, database, plan.paths, self._excludes(),
                                  whole_seconds=source.whole_seconds)
+        outcome.verify_seconds = time.monotonic() - began
         outcome.differences = [difference_words(d) for d in differences]
         outcome.status = VERIFIED if not differences else DIFFERS
         outcome.message = (f"{len(differences)} difference(s) from {database.name}"
@@ -281,6 +292,7 @@ def restore_data(request: DataRequest, runner: Runner | None = None,
     for plan in checked.plans:
         step = f"data:{plan.key}"
         if (finished.get(step) == plan.fingerprint and not request.dry_run
+                and not request.overwrite  # asked to bring it back to the archive: check
                 and first_files(plan.directory, 1)):  # wiped since? then restore again
             outcome.volumes.append(VolumeOutcome(plan, DONE_BEFORE,
                                                  message="restored and verified before"))
