@@ -27,6 +27,7 @@ their environment (:mod:`hostbook.jobs.archive.repository`).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,7 +163,9 @@ class VolumeRestore:
         view = str(self.extraction.volume_dir)
         try:
             self._bind(view)
-            self._restore(outcome)
+            self._extract_and_check(outcome)
+        except _Failed as exc:
+            outcome.status, outcome.message = FAILED, str(exc)
         finally:
             result = unmount(self.runner, view)
             if result is not None and not result.ok and outcome.status != FAILED:
@@ -186,12 +189,6 @@ class VolumeRestore:
                                     timeout=60.0)
         if not bound.ok:
             raise _Failed(bound.failure())
-
-    def _restore(self, outcome: VolumeOutcome) -> None:
-        try:
-            self._extract_and_check(outcome)
-        except _Failed as exc:
-            outcome.status, outcome.message = FAILED, str(exc)
 
     def _database(self) -> Path | None:
         return self.plan.database or carried_database(self.extraction.volume_dir, self.plan.key)
@@ -286,6 +283,9 @@ def restore_data(request: DataRequest, runner: Runner | None = None,
                         request.source, request.paths, request.overwrite, started,
                         _storage(request.repository, loaded.host),
                         _commits(request.repository))
+    if not request.dry_run and os.geteuid() != 0:
+        checked.refusals.append("restore data runs as root: it bind-mounts each volume's "
+                                "directory and restores owners")
     outcome = DataOutcome(checked)
     if checked.refusals:
         return outcome

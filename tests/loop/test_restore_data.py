@@ -16,6 +16,7 @@ again.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -260,4 +261,21 @@ def test_every_file_kind_comes_back_from_each_archiver(make: LoopDevices,
     assert "restic restore" in resumed.output and "verified" in resumed.output
     assert attributes(restored) == expected
     assert not any(str(work / "jobs-state") in m.target for m in mounts())
+
+    # --overwrite over a damaged tree writes only what differs, and fixes a directory.
+    (restored / "etc" / "app" / "conf").write_text("damaged\n")
+    (restored / NAME).unlink()
+    (restored / "data").chmod(0o700)
+    fixed = restore_data(jobs, target, "--from", "tar", "--overwrite", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    [volume] = json.loads(fixed.output)["volumes"]
+    assert volume["status"] == "verified" and volume["extracted"] == 2
+    assert attributes(restored) == expected
+    (restored / "stray").write_text("not in the archive\n")
+    extra = restore_data(jobs, target, "--from", "tar", "--overwrite", "--json")
+    assert extra.exit_code == 1
+    [volume] = json.loads(extra.output)["volumes"]
+    assert volume["differences"] == [
+        "extra: stray (restored tree has it, the database does not)"]
+    assert (restored / "stray").exists()  # listed, never deleted
     unmount_under(target)
