@@ -65,6 +65,7 @@ def build_tree(root: Path, version: int) -> None:
     (root / "etc" / "app").mkdir(parents=True, exist_ok=True)
     (root / "etc" / "app" / "conf").write_text(f"version = {version}\n")
     (root / "etc" / "app" / "conf").chmod(0o640)
+    (root / "etc" / "app").chmod(0o710)
     (root / "data").mkdir(exist_ok=True)
     blob = root / "data" / "blob.bin"
     if not blob.exists():
@@ -238,6 +239,16 @@ def test_every_file_kind_comes_back_from_each_archiver(make: LoopDevices,
     older = restore_data(jobs, target, "--from", "borg", "--at", "1")
     assert older.exit_code == 0, older.output
     assert (restored / "etc" / "app" / "conf").read_text() == "version = 1\n"
+
+    # One path: its parents get the archived mode and time, not the tool's defaults.
+    rebuild(host, dev, target)
+    single = restore_data(jobs, target, "--from", "borg", "--path", f"{live}/etc/app/conf")
+    assert single.exit_code == 0, single.output
+    assert sorted(p.name for p in restored.iterdir()) == ["etc", "lost+found"]
+    for rel, mode in (("etc/app", 0o710), ("etc", 0o755)):
+        info = (restored / rel).stat()
+        assert (info.st_mode & 0o7777, info.st_mtime_ns) == (mode, MTIME), rel
+    assert (restored / "etc" / "app" / "conf").read_text() == "version = 2\n"
 
     # A restore killed mid-extraction: run it again and it finishes.
     rebuild(host, dev, target)
