@@ -234,7 +234,7 @@ def verify_command(repo: Path | None, host: str, maps: tuple[str, ...], target: 
 @click.option("--jobs-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Read the jobs from FILE instead of the manifest repository.")
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where the journal and the integrity databases are (default: jobs.yaml's).")
+              help="State directory: the journal, the run history (default: jobs.yaml's).")
 @click.option("--dry-run", is_flag=True, help="Check everything, print the commands, write "
               "nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
