@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sure": ("sure", "sure"),
     "status": ("status", "status"),
     "restore": ("restore", "restore"),
+    "archives": ("archives", "archives"),
 }
 """Subcommand -> (module in hostbook/commands/, its click object).  A command's
 module is imported only when that command runs (or ``--help`` lists them all),

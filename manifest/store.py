@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +341,27 @@ class ManifestRepository:
         rel = self._host_rel(host)
         skip = {f"{rel}/{name}" for name in leave_out}
         return [p for p in self.changed_paths(host) if p not in skip]
+
+    def head_commit(self) -> str | None:
+        """The sha of HEAD, None in a repository without commits.
+
+        A run tags its archives with it, so a restore can pick the archives
+        made from the same manifest state (``--at manifest:REV``).
+        """
+        with self._git() as handle:
+            try:
+                return str(handle.head.commit.hexsha)
+            except ValueError:
+                return None
+
+    def commit_of(self, rev: str) -> tuple[str, datetime] | None:
+        """A revision's sha and commit time (UTC); None when it names no commit."""
+        with self._git() as handle:
+            try:
+                commit = handle.commit(rev)
+            except (git.BadName, ValueError, git.GitCommandError):
+                return None
+            return str(commit.hexsha), commit.committed_datetime.astimezone(UTC)
 
     def committed_text(self, host: str, section: str, rev: str = "HEAD") -> str | None:
         """A section file's text at a revision, or None if it did not exist."""

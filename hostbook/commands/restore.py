@@ -77,7 +77,7 @@ new_identities_option = click.option(
 
 @click.group("restore")
 def restore() -> None:
-    """Rebuild a host's disks from its storage.yaml: plan, apply, verify."""
+    """Rebuild a host from its manifest: plan, apply, verify the disks; data back."""
 
 
 @restore.command("plan")
@@ -230,6 +230,57 @@ def verify_command(repo: Path | None, host: str, maps: tuple[str, ...], target: 
         click.echo(f"{host}: {report.checked} entries and {report.mounts_checked} mounts "
                    f"checked; {verdict}")
     sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+@restore.command("data")
+@repo_option
+@click.argument("host")
+@click.option("--target", metavar="DIR", help="Target root the rebuilt tree is mounted under "
+              "(default /mnt/target).")
+@click.option("--volume", "volumes", multiple=True, metavar="KEY",
+              help="Only this volume (key or as jobs.yaml names it); repeatable.")
+@click.option("--at", "at", metavar="SPEC", help="Which archive: 0 (newest, the default), 1, "
+              "..., an archive id, @TIME, or manifest:REV.")
+@click.option("--path", "paths", multiple=True, metavar="P",
+              help="Only this path (as it was on the host); repeatable.")
+@click.option("--from", "source", metavar="NAME",
+              help="Archive target to restore from (default: the first reachable one).")
+@click.option("--overwrite", is_flag=True,
+              help="Restore over a non-empty target, writing only the entries that differ.")
+@click.option("--jobs-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Read the jobs from FILE instead of the manifest repository.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="State directory: the journal, the run history (default: jobs.yaml's).")
+@click.option("--dry-run", is_flag=True, help="Check everything, print the commands, write "
+              "nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@handle_errors
+def data_command(repo: Path | None, host: str, target: str | None, volumes: tuple[str, ...],
+                 at: str | None, paths: tuple[str, ...], source: str | None, overwrite: bool,
+                 jobs_file: Path | None, state_dir: Path | None, dry_run: bool,
+                 as_json: bool) -> None:
+    """Restore HOST's volumes from their archives into the tree under the target root.
+
+    Everything is checked first (targets reachable, passwords, archives, tools,
+    empty targets): otherwise exit 2 with every reason, nothing written.  Each
+    volume is verified file by file against its run's integrity database: exit 0
+    only with zero differences, 1 when some differ, 3 when a tool failed.  Run
+    the same command again after an interruption: verified volumes are skipped.
+    """
+    from hostbook.restore.data.report import outcome_lines
+    from hostbook.restore.data.session import DataRequest, restore_data
+
+    request = DataRequest(
+        repository=None if jobs_file else resolve_repo(repo), host=host_name(host),
+        jobs_file=jobs_file, target=target, volumes=list(volumes), at=at, paths=list(paths),
+        source=source, dry_run=dry_run, overwrite=overwrite, state_dir=state_dir)
+    outcome = restore_data(request, say=None if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(outcome.to_json(), indent=2))
+    else:
+        for line, to_stderr in outcome_lines(outcome):
+            click.echo(line, err=to_stderr)
+    sys.exit(outcome.exit_code)
 
 
 def main() -> None:

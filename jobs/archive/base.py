@@ -58,6 +58,19 @@ class ArchiveRequest:
         """``<host>-<job>-<volume key>-<UTC time>``: unique, sortable, readable."""
         return f"{self.host}-{self.job}-{self.volume_key}-{self.ctx.stamp}"
 
+    def labels(self) -> dict[str, str]:
+        """What every archive of this run is tagged with, so a restore never guesses.
+
+        host, job, volume (as written), its key, the run's id, the run's time
+        stamp (which also names the integrity database the run recorded) and
+        the manifest commit the jobs were read at; unknown values are left out.
+        """
+        found = {
+            "host": self.host, "job": self.job, "volume": self.volume, "key": self.volume_key,
+            "run": self.ctx.run_id, "stamp": self.ctx.stamp, "manifest": self.ctx.manifest_commit,
+        }
+        return {name: value for name, value in found.items() if value}
+
     def report(self, fraction: float | None, text: str,
                transfer: Transfer | None = None) -> None:
         if self.progress is not None:

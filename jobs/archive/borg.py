@@ -45,9 +45,19 @@ def is_warning(code: int) -> bool:
     return code == 1 or 100 <= code <= 127
 
 
+def comment(request: ArchiveRequest) -> str:
+    """The archive's comment: the run's labels as JSON (the name holds host, job, key, time).
+
+    borg expands ``{placeholders}`` in comments, so every brace is doubled;
+    the stored comment is the plain JSON.
+    """
+    text = json.dumps(request.labels(), sort_keys=True, separators=(",", ":"))
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def create_argv(request: ArchiveRequest, spec: BorgArchive) -> list[str]:
     argv = ["borg", "create", "--json", "--log-json", "--progress", "--compression",
-            spec.compression]
+            spec.compression, "--comment", comment(request)]
     for rel in request.excludes:
         argv += ["--exclude", f"pp:{rel}"]
     for pattern in spec.exclude:

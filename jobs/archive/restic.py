@@ -42,10 +42,8 @@ _NO_REPOSITORY = "Is there a repository at the following location?"
 
 
 def tags(request: ArchiveRequest, spec: ResticArchive) -> list[str]:
-    return [
-        f"host={request.host}", f"job={request.job}", f"volume={request.volume}",
-        *spec.tags,
-    ]
+    """``NAME=VALUE`` for each of the run's labels (host, volume key, run, manifest ...)."""
+    return [f"{name}={value}" for name, value in request.labels().items()] + spec.tags
 
 
 def backup_argv(request: ArchiveRequest, spec: ResticArchive) -> list[str]:

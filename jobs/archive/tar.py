@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from hostbook.jobs.archive.base import PARTIAL, Archiver, ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.sidecar import sidecar_path, write_sidecar
 from hostbook.jobs.private_files import create_private, private_dir
 from hostbook.jobs.run.context import FAILED, OK, WARNING
 from hostbook.manifest.sections.jobs import TarArchive
@@ -56,6 +57,7 @@ def prune(spec: TarArchive, request: ArchiveRequest) -> list[Path]:
     doomed = found[: max(0, len(found) - spec.keep)]
     for path in doomed:
         path.unlink(missing_ok=True)
+        sidecar_path(path).unlink(missing_ok=True)
     return doomed
 
 
@@ -79,6 +81,7 @@ def archive(request: ArchiveRequest, spec: TarArchive) -> ArchiveResult:
     whole = result.returncode in (0, 1) and not result.timed_out and partial.exists()
     if whole:
         os.replace(partial, final)
+        write_sidecar(final, request, "tar", bytes=final.stat().st_size)
     else:
         partial.unlink(missing_ok=True)
     ctx.journal.removed(writing)

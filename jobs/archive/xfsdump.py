@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 
 from hostbook.jobs.archive.base import PARTIAL, Archiver, ArchiveRequest, ArchiveResult
+from hostbook.jobs.archive.sidecar import write_sidecar
 from hostbook.jobs.private_files import create_private, private_dir
 from hostbook.jobs.run.context import FAILED, OK
 from hostbook.jobs.run.resource_kind import DIR
@@ -110,6 +111,7 @@ def archive(request: ArchiveRequest, spec: XfsdumpArchive,
     status = _STATUS.search(result.stdout + result.stderr)
     if result.ok and (status is None or status.group(1) == "SUCCESS") and output.exists():
         ctx.journal.removed(writing)
+        write_sidecar(output, request, "xfsdump", level=level)
         result_of.status = OK
         result_of.bytes = output.stat().st_size
         return result_of

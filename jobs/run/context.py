@@ -49,6 +49,8 @@ class StepContext:
     warn: Callable[[str], None] | None = None
     """Tells the person running hostbook (stderr) about a risk that is not a failure."""
     warned: set[str] = field(default_factory=set)
+    manifest_commit: str | None = None
+    """The manifest commit the run's jobs were read at; every archive is tagged with it."""
 
     def warn_once(self, key: str, text: str) -> None:
         """Warn about ``key`` (e.g. a file) once per run, however many steps use it."""
@@ -69,6 +71,11 @@ class StepContext:
     def stamp(self) -> str:
         """The run's UTC time as used in snapshot and archive names (sorts as text)."""
         return self.now.strftime("%Y%m%dT%H%M%SZ")
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id in the journal (None before it began, or with no journal)."""
+        return self.journal.run_id
 
     def must(self, argv: list[str], *, timeout: float | None = 120.0) -> CommandResult:
         """Run a command that has to succeed; raise StepFailed with its reason otherwise."""

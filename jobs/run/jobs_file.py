@@ -32,6 +32,8 @@ class LoadedJobs:
     repository: Path | None
     state_dir: Path
     sure_store: Path
+    manifest_commit: str | None = None
+    """The manifest repository's HEAD when the jobs were loaded (tags every archive)."""
 
     @property
     def sure_in_manifest(self) -> bool:
@@ -120,6 +122,7 @@ def load_jobs(
     """
     name = check_host(host or default_host())
     repo_path: Path | None = None
+    commit: str | None = None
     if file is not None:
         data = read_document(file)
         if data is None:
@@ -135,6 +138,7 @@ def load_jobs(
         if data is None:
             raise BadInputError(f"{path}: no jobs.yaml for host {name!r}")
         repo_path = store.path
+        commit = store.head_commit()
     document = validate_as(JobsDocument, data, str(path))
     settings = document.settings
     state = state_dir or (Path(settings.state_dir) if settings.state_dir else default_state_dir())
@@ -144,5 +148,5 @@ def load_jobs(
         store_path = host_sure_store(repo_path, name, state)
     return LoadedJobs(
         document=document, host=name, path=path, repository=repo_path, state_dir=state,
-        sure_store=store_path,
+        sure_store=store_path, manifest_commit=commit,
     )

@@ -84,7 +84,7 @@ class JobRun:
             host=self.loaded.host, runner=runner, journal=self.journal, log=self.report.log,
             now=request.now or datetime.now(UTC),
             mount_root=Path(self.loaded.document.settings.mount_root), announce=echo,
-            warn=self.report.warn,
+            warn=self.report.warn, manifest_commit=self.loaded.manifest_commit,
         )
         self.undoer = Undoer(runner, self.journal, self.report.log, self.outcome.problems)
         self.history = History(history_path(self.loaded.state_dir, self.loaded.host))

@@ -21,7 +21,10 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from hostbook.commands.restore import restore
+from hostbook.jobs.archive.sidecar import read_sidecar
 from hostbook.jobs.archive.xfsdump import SYSTEM_INVENTORY
 from hostbook.jobs.integrity import database as sure_db
 from hostbook.jobs.integrity import sure
@@ -135,6 +138,9 @@ def test_levels_inventory_swap_and_restore(xfs: Path, system_inventory: Path,
     assert first.exit_code == 0, first.to_json()
     dump0 = first.jobs[0].archives[0]
     assert dump0.extra["level"] == 0 and str(dump0.archive_id).endswith("-L0.xfsdump")
+    labels = read_sidecar(destination / str(dump0.archive_id))
+    assert labels["tool"] == "xfsdump" and labels["level"] == 0
+    assert labels["run"] == first.run_id and labels["stamp"] == "20240501T000000Z"
     assert tree_digest(system_inventory) == before
     assert mounted_at(SYSTEM_INVENTORY) is None
     assert (destination / "inventory").is_dir() and any((destination / "inventory").iterdir())
@@ -176,6 +182,25 @@ def test_levels_inventory_swap_and_restore(xfs: Path, system_inventory: Path,
             continue
         old, new = (int(v) for v in difference.changes[0][1:])
         assert new == old - old % 1_000_000_000, difference.describe()
+
+    # restore data does the same: the chain level 0 then 1, checked against the database.
+    root = tmp_path / "root"
+    root.mkdir()
+    result = CliRunner().invoke(restore, ["data", "--jobs-file", str(jobs), "h", "--target",
+                                          str(root), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    [volume] = json.loads(result.output)["volumes"]
+    assert volume["status"] == "verified"
+    assert volume["archive"]["parts"] == [dump0.archive_id, dump1.archive_id]
+    restored = root / xfs.relative_to("/")
+    assert (restored / "etc" / "conf").read_text() == "a = 2\n"
+    assert not (restored / "xfsrestorehousekeepingdir").exists()
+    older = tmp_path / "older"
+    older.mkdir()
+    result = CliRunner().invoke(restore, ["data", "--jobs-file", str(jobs), "h", "--target",
+                                          str(older), "--at", "1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (older / xfs.relative_to("/") / "etc" / "conf").read_text() == "a = 1\n"
 
 
 def test_failed_dump_still_puts_the_inventory_back(system_inventory: Path,

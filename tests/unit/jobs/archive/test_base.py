@@ -119,3 +119,14 @@ def test_a_result_says_where_the_archive_went_unless_the_tool_said_more() -> Non
     assert ArchiveResult("r", "restic", "failed", "/r").summary() == "/r"
     warned = ArchiveResult("r", "restic", "warning", "/r", "abc", message="1 file unreadable")
     assert warned.summary() == "1 file unreadable"
+
+
+def test_every_archive_is_labelled_with_the_run_and_the_manifest_commit(tmp_path: Path) -> None:
+    ctx, _log = context()
+    ctx.manifest_commit = "0123456789abcdef0123456789abcdef01234567"
+    run_id = ctx.journal.begin(["archive"], ["data"])
+    labels = request(ctx, tmp_path).labels()
+    assert labels == {
+        "host": "testhost", "job": "data", "volume": str(tmp_path), "key": "path-data",
+        "run": run_id, "stamp": "20240501T120000Z",
+        "manifest": "0123456789abcdef0123456789abcdef01234567"}

@@ -67,6 +67,11 @@ def test_create_extract_and_check(tmp_path: Path, borg_env: Path) -> None:
 
     listing = json.loads(borg(borg_env, "list", "--json", str(repository)))
     assert [a["name"] for a in listing["archives"]] == [result.archive_id]
+    # The run's labels are the archive's comment, as plain JSON.
+    info = json.loads(borg(borg_env, "info", "--json", f"{repository}::{result.archive_id}"))
+    assert json.loads(info["archives"][0]["comment"]) == {
+        "host": "testhost", "job": "data", "volume": str(source), "key": "path-data",
+        "stamp": "20240501T120000Z"}
     # Paths in the archive are relative to the volume root: borg ran inside it.
     paths = [json.loads(line)["path"] for line in borg(
         borg_env, "list", "--json-lines", f"{repository}::{result.archive_id}").splitlines()]

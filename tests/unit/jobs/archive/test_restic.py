@@ -70,7 +70,9 @@ def test_backup_restore_and_check(tmp_path: Path, restic_env: Path) -> None:
 
     snapshots = json.loads(restic(repository, restic_env, "snapshots", "--json").stdout)
     assert len(snapshots) == 1
-    assert set(snapshots[0]["tags"]) == {"host=testhost", "job=data", f"volume={source}"}
+    assert set(snapshots[0]["tags"]) == {
+        "host=testhost", "job=data", f"volume={source}", "key=path-data",
+        "stamp=20240501T120000Z"}
     assert snapshots[0]["hostname"] == "testhost"
     assert snapshots[0]["id"].startswith(result.archive_id)
 

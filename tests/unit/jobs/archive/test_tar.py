@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hostbook.jobs.archive import tar as archive_tar
+from hostbook.jobs.archive.sidecar import read_sidecar
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.run.context import FAILED, OK
 from hostbook.manifest.sections.jobs import TarArchive
@@ -29,7 +30,13 @@ def test_archive_extract_and_check(tmp_path: Path) -> None:
     archive = destination / str(result.archive_id)
     assert archive.name == "testhost-data-path-data-20240501T120000Z.tar.zst"
     assert result.bytes == archive.stat().st_size
-    assert [p.name for p in destination.iterdir()] == [archive.name]
+    # Beside it, the run's labels (a tar file has no tags of its own).
+    assert sorted(p.name for p in destination.iterdir()) == [archive.name, archive.name + ".json"]
+    assert read_sidecar(archive) == {
+        "host": "testhost", "job": "data", "volume": str(source), "key": "path-data",
+        "stamp": "20240501T120000Z", "tool": "tar", "archive": archive.name,
+        "bytes": archive.stat().st_size}
+    assert (destination / (archive.name + ".json")).stat().st_mode & 0o777 == 0o600
 
     target = tmp_path / "restore"
     target.mkdir()
@@ -71,4 +78,7 @@ def test_keep_prunes_only_this_jobs_archives(tmp_path: Path) -> None:
         result = archive_tar.archive(request(ctx, source), settings)
         assert result.status == OK
         names.append(result.archive_id)
-    assert sorted(p.name for p in destination.iterdir()) == sorted([other.name, *names[1:]])
+    kept = [str(name) for name in names[1:]]
+    # The pruned archive's sidecar went with it.
+    assert sorted(p.name for p in destination.iterdir()) == sorted(
+        [other.name, *kept, *(f"{name}.json" for name in kept)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
@@ -24,6 +25,7 @@ from hostbook.jobs.run.lock import host_lock
 from hostbook.jobs.run.orchestrator import journal_path, run_jobs
 from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.run.run_journal import Journal
+from hostbook.manifest.store import ManifestRepository
 
 
 def write_jobs(tmp_path: Path, body: str) -> Path:
@@ -52,7 +54,9 @@ def test_dry_run_prints_every_command_in_order_and_changes_nothing(tmp_path: Pat
 """)
     loaded = load_jobs(file=jobs, host="h")
     out = StringIO()
-    outcome = run_jobs(RunRequest(loaded=loaded, dry_run=True, sink=PlainSink(out)))
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    stamp = "20240501T120000Z"
+    outcome = run_jobs(RunRequest(loaded=loaded, dry_run=True, sink=PlainSink(out), now=now))
     assert outcome.exit_code == 0 and outcome.dry_run
     commands = [line.split("$ ", 1)[1] for line in out.getvalue().splitlines() if "$ " in line]
     stable = tmp_path / "mnt" / f"path-{str(data).strip('/').replace('/', '-')}"
@@ -61,7 +65,8 @@ def test_dry_run_prints_every_command_in_order_and_changes_nothing(tmp_path: Pat
     assert commands[1].endswith(f"--directory {stable} .")
     assert commands[2] == (
         f"RESTIC_PASSWORD_FILE=... restic --repo {tmp_path / 'restic'} backup --json --host h "
-        f"--tag host=h --tag job=data --tag volume={data} {stable}"
+        f"--tag host=h --tag job=data --tag volume={data} --tag key={stable.name} "
+        f"--tag run={outcome.run_id} --tag stamp={stamp} {stable}"
     )
     assert commands[3] == f"umount {stable}"
     assert len(commands) == 4
@@ -181,3 +186,25 @@ def test_bad_jobs_file_is_a_positioned_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output.startswith(f"{jobs}:7:")
     assert "not an absolute path" in result.output
+
+
+def test_a_run_from_the_manifest_repository_tags_its_archives_with_the_commit(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    store = ManifestRepository.init(tmp_path / "manifests")
+    store.host_dir("h").mkdir(parents=True)
+    write_jobs(tmp_path, f"""\
+  - name: data
+    volume: {{path: {data}}}
+    archive:
+      - {{tool: restic, repository: {tmp_path / 'restic'}, password_file: /etc/p}}
+""").rename(store.section_path("h", "jobs"))
+    commit = store.commit_host("h", "jobs")
+    loaded = load_jobs(repository=store.path, host="h")
+    assert commit is not None and loaded.manifest_commit == commit
+    out = StringIO()
+    run_jobs(RunRequest(loaded=loaded, dry_run=True, sink=PlainSink(out)))
+    backup = next(line for line in out.getvalue().splitlines() if " backup " in line)
+    assert f"--tag manifest={commit} " in backup

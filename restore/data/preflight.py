@@ -1,0 +1,208 @@
+"""Preflight of ``restore data``: everything is checked before anything is written.
+
+For every chosen volume: a mount point is known; among its archive targets
+(jobs.yaml order, or the one ``--from`` names) one is reachable with a
+working password, and the revision spec names an archive on it; the
+programs the tool needs are installed; ``--path`` names paths on that
+volume; and the volume's directory under the target is empty, unless
+``--overwrite`` (or the journal says an interrupted run of the same restore
+started writing there).  Every failure is one line; any failure refuses the
+whole restore (exit 2) with all of them, before a disk is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hostbook.jobs.run.jobs_file import LoadedJobs
+from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.sections.jobs import Job
+from hostbook.process.runner import Runner
+from hostbook.restore.data.archive import Archive, Where, iso
+from hostbook.restore.data.catalog import TargetArchives, list_target, selected_jobs, where_of
+from hostbook.restore.data.mountpoints import mount_point, under_target, volume_relative
+from hostbook.restore.data.registry import source_for
+from hostbook.restore.data.revspec import CommitLookup, resolve
+from hostbook.restore.data.verify import recorded_database
+
+IGNORED_WHEN_EMPTY = frozenset({"lost+found"})
+
+
+@dataclass
+class VolumePlan:
+    """One volume's restore, as preflight chose it."""
+
+    job: Job
+    where: Where
+    mountpoint: str
+    directory: Path
+    """The volume's mount point under the target root."""
+    target: TargetArchives
+    archive: Archive
+    paths: list[str] = field(default_factory=list)
+    database: Path | None = None
+    """The run's database in the state directory (None: look for the archive's copy)."""
+    skipped_targets: list[str] = field(default_factory=list)
+    """Targets before the chosen one that could not be used, with the reason."""
+
+    @property
+    def key(self) -> str:
+        return self.where.volume_key
+
+    @property
+    def fingerprint(self) -> str:
+        """What makes a journal record this restore's: the same archive into the same place."""
+        return "|".join([self.target.tool, self.target.location, self.archive.id,
+                         str(self.directory), *self.paths])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "volume_key": self.key, "volume": self.job.volume.ident, "job": self.job.name,
+            "mountpoint": self.mountpoint, "directory": str(self.directory),
+            "target": self.target.target, "tool": self.target.tool,
+            "location": self.target.location, "archive": self.archive.to_json(),
+            "paths": self.paths, "database": str(self.database) if self.database else None,
+            "skipped_targets": self.skipped_targets,
+        }
+
+
+@dataclass
+class Preflight:
+    plans: list[VolumePlan] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def first_files(directory: Path, limit: int = 3) -> list[str]:
+    """Up to ``limit`` entries that make ``directory`` non-empty, on its own filesystem.
+
+    Empty directories (mount points of the other volumes, ``lost+found``)
+    and anything on another filesystem do not count: ``restore apply``
+    leaves exactly those.
+    """
+    found: list[str] = []
+    try:
+        device = directory.stat().st_dev
+    except OSError:
+        return []
+    stack = [directory]
+    while stack and len(found) < limit:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if current == directory and entry.name in IGNORED_WHEN_EMPTY:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if entry.stat(follow_symlinks=False).st_dev == device:
+                    stack.append(Path(entry.path))
+                continue
+            found.append(os.path.relpath(entry.path, directory))
+            if len(found) >= limit:
+                break
+    return sorted(found)
+
+
+def _choose(runner: Runner, loaded: LoadedJobs, jobs: list[Job], at: str | None,
+            source: str | None, commits: CommitLookup | None,
+            ) -> tuple[Job, TargetArchives, Archive, list[str]] | str:
+    """The first reachable target of the volume (or the named one) and the archive."""
+    tried: list[str] = []
+    candidates = [(job, spec) for job in jobs for spec in job.archive
+                  if source is None or spec.label == source]
+    if not candidates:
+        names = ", ".join(spec.label for job in jobs for spec in job.archive)
+        return f"no archive target named {source!r} (targets: {names})"
+    for job, spec in candidates:
+        listing = list_target(runner, loaded, job, spec)
+        if listing.error:
+            tried.append(f"{spec.label}: {listing.error}")
+            continue
+        try:
+            archive = resolve(listing.archives, at, f"{job.volume.key} on {spec.label}",
+                              commits)
+        except BadInputError as exc:
+            return str(exc)
+        return job, listing, archive, tried
+    return "no archive target could be used: " + "; ".join(tried)
+
+
+def preflight(runner: Runner, loaded: LoadedJobs, volumes: list[str], target_root: str,
+              at: str | None = None, source: str | None = None, paths: list[str] | None = None,
+              overwrite: bool = False, resumable: set[str] | None = None,
+              storage: Any | None = None, commits: CommitLookup | None = None) -> Preflight:
+    """Choose every volume's archive and check that the restore can run (see module doc)."""
+    result = Preflight()
+    by_volume: dict[str, list[Job]] = {}
+    for job in selected_jobs(loaded, volumes):
+        by_volume.setdefault(job.volume.key, []).append(job)
+    if not by_volume:
+        raise BadInputError(f"{loaded.path}: no enabled job archives anything")
+    if not Path(target_root).is_dir():
+        result.refusals.append(f"target root {target_root} does not exist "
+                               "(restore apply mounts the rebuilt tree there)")
+    for key, jobs in by_volume.items():
+        mountpoint = mount_point(jobs[0].volume, storage)
+        if mountpoint is None:
+            result.refusals.append(f"{key}: no mount point is recorded for "
+                                   f"{jobs[0].volume.ident} in storage.yaml")
+            continue
+        chosen = _choose(runner, loaded, jobs, at, source, commits)
+        if isinstance(chosen, str):
+            result.refusals.append(f"{key}: {chosen}")
+            continue
+        job, listing, archive, tried = chosen
+        plan = VolumePlan(job, where_of(loaded, job), mountpoint,
+                          Path(under_target(target_root, mountpoint)), listing, archive,
+                          skipped_targets=tried)
+        result.plans.append(plan)
+        spec_source = source_for(listing.tool)
+        missing = [p for p in (spec_source.programs if spec_source else ())
+                   if shutil.which(p) is None]
+        if missing:
+            result.refusals.append(f"{key}: {', '.join(missing)} not installed "
+                                   f"(needed to restore from {listing.target})")
+        plan.database = recorded_database(loaded.sure_store, key, archive.stamp)
+        if plan.database is None:
+            result.notes.append(f"{key}: the run's integrity database is not in "
+                                f"{loaded.sure_store}; the copy the archive carries is used")
+        for line in tried:
+            result.notes.append(f"{key}: skipped {line}")
+        result.notes.append(f"{key}: {listing.tool} {listing.target} archive {archive.id} "
+                            f"of {iso(archive.time)} -> {plan.directory}")
+    if paths:
+        _assign_paths(result, paths)
+    for plan in result.plans:
+        busy = first_files(plan.directory) if plan.directory.is_dir() else []
+        if busy and not overwrite and plan.fingerprint not in (resumable or set()):
+            result.refusals.append(
+                f"{plan.key}: {plan.directory} is not empty ({', '.join(busy)} ...): "
+                "--overwrite restores over it, writing only the files that differ")
+    return result
+
+
+def _assign_paths(result: Preflight, paths: list[str]) -> None:
+    """Each ``--path`` goes to the volume with the deepest mount point holding it; a
+    restore of some paths covers only the volumes those paths are on."""
+    for path in paths:
+        owners = []
+        problem = f"{path}: on no chosen volume"
+        for plan in result.plans:
+            try:
+                owners.append((len(plan.mountpoint), plan, volume_relative(plan.mountpoint, path)))
+            except ValueError as exc:
+                problem = str(exc)
+        if not owners:
+            alone = len(result.plans) == 1
+            result.refusals.append(
+                f"--path {problem}" if alone else f"--path {path}: on none of the chosen volumes")
+            continue
+        _, plan, relative = max(owners, key=lambda item: item[0])
+        plan.paths.append(relative)
+    result.plans = [p for p in result.plans if p.paths]

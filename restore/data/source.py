@@ -1,0 +1,82 @@
+"""What a source tool is: how it lists a target's archives and extracts one.
+
+One module per tool (restic, borg, tar) builds a :class:`Source`; the
+registry finds it by the ``tool`` of the jobs.yaml archive target.  Every
+source extracts into :attr:`Extraction.volume_dir`, a directory at the same
+path under :attr:`Extraction.root` as the run's stable snapshot mount
+(``/run/hostbook/volumes/<key>``), bind-mounted onto the volume's mount point
+under the target: restic, whose snapshots hold that full path, restores
+into it with ``--target root``, and borg and tar, whose archives are
+relative to the volume, extract with it as their working directory.  So
+each archiver's own layout never shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from hostbook.manifest.errors import RuntimeFailure
+from hostbook.process.result import CommandResult
+from hostbook.process.runner import Runner
+from hostbook.restore.data.archive import Archive, Where
+
+Spec = TypeVar("Spec")
+
+
+class Unreachable(RuntimeFailure):
+    """A target could not be listed: the one-line reason, in words (a wrong password ...)."""
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Where and what to extract."""
+
+    root: Path
+    """The private folder restic restores into (``--target``)."""
+    where: Where
+    paths: list[str] = field(default_factory=list)
+    """Volume-relative paths to extract (all when empty)."""
+
+    @property
+    def volume_dir(self) -> Path:
+        """The volume's root as the extraction sees it (the bind-mounted mount point)."""
+        return self.root / self.where.stable_path.lstrip("/")
+
+
+@dataclass(frozen=True)
+class Source(Generic[Spec]):
+    """One source tool: the programs it needs, listing, extraction."""
+
+    tool: str
+    programs: tuple[str, ...]
+    list_archives: Callable[[Runner, Where, Spec], list[Archive]]
+    """The target's archives of this job and volume, any order; raises Unreachable."""
+    extract: Callable[[Runner, Spec, Archive, Extraction], CommandResult]
+    whole_seconds: bool = False
+    """The tool restores mtimes to the whole second only, and symlinks' times not at all."""
+
+
+def env_for(tool: str, spec: Any) -> dict[str, str]:
+    """The password environment of a repository target (nothing for file targets)."""
+    from hostbook.jobs.archive.repository import password_env
+
+    if not hasattr(spec, "repository"):
+        return {}
+    return password_env(tool, spec.password_command, spec.password_file, spec.env_file)
+
+
+WRONG_PASSWORD = "wrong password"
+
+
+def failure_words(result: CommandResult, wrong_password: tuple[str, ...],
+                  missing: tuple[str, ...], where: str) -> str:
+    """A tool's failure in words: a wrong password is said to be one."""
+    text = result.stderr + result.stdout
+    if any(marker in text for marker in wrong_password):
+        return f"{where}: {WRONG_PASSWORD} (the password source in jobs.yaml gives another one)"
+    if any(marker in text for marker in missing):
+        return f"{where}: no repository there"
+    return f"{where}: {result.failure()}"
