@@ -144,17 +144,18 @@ class BoundedComposer(Composer):
         return node
 
 
-class BoundedConstructor(RoundTripConstructor):
-    """The round-trip constructor, with every failure placed at its value.
+class PlacedValues:
+    """What both bounded constructors do to a value, whichever they build on.
 
     A value the constructor cannot build (``!!int x``, a date such as
     2024-13-45, an over-long integer) raises whatever Python raises; here it
-    becomes an error at that node, so the reader sees FILE:LINE:COL.
+    becomes an error at that node, so the reader sees FILE:LINE:COL; and an
+    integer past 64 bits is refused before Python builds it.
     """
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep=deep)
+            return super().construct_object(node, deep=deep)  # type: ignore[misc]
         except YAMLError:
             raise
         except Exception as exc:  # the boundary of untrusted input: nothing escapes
@@ -164,10 +165,14 @@ class BoundedConstructor(RoundTripConstructor):
     def construct_yaml_int(self, node: Any) -> Any:
         if len(str(node.value)) > _MAX_INT_TEXT:
             raise LimitError("integer too large (at most 64 bits)", node.start_mark)
-        value = super().construct_yaml_int(node)
+        value = super().construct_yaml_int(node)  # type: ignore[misc]
         if not INT_MIN <= value <= INT_MAX:
             raise LimitError("integer too large (at most 64 bits)", node.start_mark)
         return value
+
+
+class BoundedConstructor(PlacedValues, RoundTripConstructor):
+    """The round-trip constructor, with every failure placed at its value."""
 
 
 # ruamel registers constructors as functions, so the override is registered again.

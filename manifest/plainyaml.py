@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from ruamel.yaml.constructor import SafeConstructor
-from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
     DocumentEndEvent,
@@ -42,7 +41,7 @@ from hostbook.manifest.bounds import (
     MAX_DEPTH,
     MAX_DOCUMENT_BYTES,
     MAX_NODES,
-    LimitError,
+    PlacedValues,
 )
 from hostbook.manifest.errors import ManifestError
 from hostbook.manifest.merge import to_plain
@@ -55,28 +54,10 @@ try:
 except ImportError:  # pragma: no cover - ruamel.yaml.clib is a dependency
     CParser = None
 
-_MAX_INT_TEXT = 160
 
 
-class BoundedSafeConstructor(SafeConstructor):
+class BoundedSafeConstructor(PlacedValues, SafeConstructor):
     """The safe constructor with the bounds' integer rule and every failure placed."""
-
-    def construct_object(self, node: Any, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except YAMLError:
-            raise
-        except Exception as exc:  # the boundary of untrusted input: nothing escapes
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise LimitError(f"cannot read this value: {reason}", node.start_mark) from None
-
-    def construct_yaml_int(self, node: Any) -> Any:
-        if len(str(node.value)) > _MAX_INT_TEXT:
-            raise LimitError("integer too large (at most 64 bits)", node.start_mark)
-        value = super().construct_yaml_int(node)
-        if not INT_MIN <= value <= INT_MAX:
-            raise LimitError("integer too large (at most 64 bits)", node.start_mark)
-        return value
 
 
 BoundedSafeConstructor.add_constructor(_CORE + "int", BoundedSafeConstructor.construct_yaml_int)
