@@ -12,7 +12,11 @@ machine off.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
+
+from tests.paths import REPO_ROOT
 
 MARKER_PREFIX = "hostbook-marker:"
 
@@ -32,6 +36,8 @@ if [ -f /etc/hostbook-lab/checksums ]; then
         say "files differ"
     fi
 fi
+# A test's own checks, with say() at hand (the capture-timer test waits for a commit).
+[ -f /etc/hostbook-lab/extra.sh ] && . /etc/hostbook-lab/extra.sh
 say "done"
 systemctl --no-block poweroff
 """
@@ -49,16 +55,51 @@ WantedBy=multi-user.target
 """
 
 
+GPT_BIOS_BOOT = "21686148-6449-6E6F-744E-656564454649"
+GPT_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+
+
 def install_bios_step_script(image: Path, serial: str) -> str:
     """Bash for a lab guest: GPT with a BIOS boot partition and an ext4 root, the image
     unpacked, fstab, serial-console GRUB on the disk, the marker unit enabled."""
+    return _install_script(
+        image, serial,
+        table=f"size=1MiB, type={GPT_BIOS_BOOT}, name=bios\ntype={GPT_LINUX}, name=root",
+        esp=None, grub='grub-install --target=i386-pc "$disk"')
+
+
+def install_uefi_step_script(image: Path, serial: str) -> str:
+    """Bash for a lab guest booted with OVMF: GPT with an ESP and an ext4 root, GRUB for
+    x86_64-efi in the ESP and its NVRAM entry (efibootmgr through the guest's
+    efivarfs), the marker unit enabled.  No removable-media fallback is written, so
+    the boot that follows proves the NVRAM entry."""
+    return _install_script(
+        image, serial,
+        table=f"size=200MiB, type={GPT_ESP}, name=esp\ntype={GPT_LINUX}, name=root",
+        esp="1",
+        grub=("grub-install --target=x86_64-efi --efi-directory=/boot/efi "
+              "--bootloader-id=debian --no-nvram && "
+              "efibootmgr -q -c -d \"$disk\" -p 1 -L debian "
+              "-l '\\EFI\\debian\\grubx64.efi'"))
+
+
+def _install_script(image: Path, serial: str, *, table: str, esp: str | None,
+                    grub: str) -> str:
+    """The steps both firmwares share; ``grub`` runs in the chroot with ``$disk`` set."""
+    esp_lines = "" if esp is None else f"""
+mkfs.vfat -n ESP "${{disk}}{esp}" > /dev/null
+mkdir -p "$target/boot/efi"
+mount "${{disk}}{esp}" "$target/boot/efi"
+echo "UUID=$(blkid -s UUID -o value "${{disk}}{esp}") /boot/efi vfat umask=0077 0 1" \\
+    >> "$target/etc/fstab"
+"""
     return f"""
 set -euo pipefail
 disk=$(readlink -f /dev/disk/by-id/virtio-{shlex.quote(serial)})
 sfdisk -q "$disk" <<'EOF'
 label: gpt
-size=1MiB, type=21686148-6449-6E6F-744E-656564454649, name=bios
-type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root
+{table}
 EOF
 udevadm settle
 mkfs.ext4 -q -L root "${{disk}}2"
@@ -68,6 +109,7 @@ mount "${{disk}}2" "$target"
 tar -xpf {shlex.quote(str(image))} -C "$target" --numeric-owner
 uuid=$(blkid -s UUID -o value "${{disk}}2")
 echo "UUID=$uuid / ext4 errors=remount-ro 0 1" > "$target/etc/fstab"
+{esp_lines}
 {_marker_files('"$target"')}
 cat >> "$target/etc/default/grub" <<'EOF'
 GRUB_TIMEOUT=0
@@ -77,7 +119,7 @@ GRUB_CMDLINE_LINUX="console=ttyS0,115200 mitigations=off tsc=reliable no_timer_c
 GRUB_DISABLE_OS_PROBER=true
 EOF
 for fs in dev proc sys run; do mount --rbind "/$fs" "$target/$fs"; done
-chroot "$target" grub-install --target=i386-pc "$disk"
+chroot "$target" env disk="$disk" sh -c {shlex.quote(grub)}
 chroot "$target" update-grub
 umount -R "$target"
 """
@@ -103,3 +145,33 @@ def marker_facts(lines: list[str]) -> dict[str, str]:
         key, _, value = body.partition(" ")
         facts[key] = value
     return facts
+
+
+def build_wheels(dest: Path) -> Path:
+    """hostbook and every dependency as wheels in ``dest``: what an installed system
+    without network installs hostbook from (the pip cache makes this quick).
+    ``dest`` must be outside /tmp, which a lab guest mounts afresh."""
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(dest),
+                    str(REPO_ROOT)], check=True, stdout=subprocess.DEVNULL)
+    return dest
+
+
+def install_hostbook_script(wheels: Path) -> str:
+    """Bash, after an install script left the root at ``$target`` unmounted: mount it
+    again and install hostbook from ``wheels`` into /opt/hostbook in the chroot, the
+    way ``.ci/install`` does on a host, with /usr/local/bin/hostbook."""
+    return f"""
+set -euo pipefail
+target=/mnt/target
+mountpoint -q "$target" || mount "$(blkid -L root)" "$target"
+for fs in dev proc sys run; do
+    mountpoint -q "$target/$fs" || mount --rbind "/$fs" "$target/$fs"
+done
+mkdir -p "$target/tmp/wheels"
+cp {shlex.quote(str(wheels))}/*.whl "$target/tmp/wheels/"
+chroot "$target" python3 -m venv /opt/hostbook
+chroot "$target" /opt/hostbook/bin/pip install -q --no-index --find-links /tmp/wheels hostbook
+ln -sf /opt/hostbook/bin/hostbook "$target/usr/local/bin/hostbook"
+rm -rf "$target/tmp/wheels"
+"""

@@ -44,12 +44,13 @@ BASE_PACKAGES = (
     "linux-image-amd64", "systemd-sysv", "udev", "kmod", "initramfs-tools",
     "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common", "efibootmgr",
     "e2fsprogs", "xfsprogs", "dosfstools", "lvm2", "cryptsetup", "cryptsetup-initramfs",
-    "mdadm", "python3", "restic", "borgbackup", "tar", "xfsdump", "zstd",
-    "iproute2", "procps", "util-linux", "fdisk",
+    "mdadm", "python3", "python3-venv", "git", "restic", "borgbackup", "tar", "xfsdump",
+    "zstd", "iproute2", "procps", "util-linux", "fdisk",
 )
 """An installed server or laptop as the rebuild tests need it: its own kernel and
 initramfs, both GRUB platforms (the -bin packages coexist, unlike grub-pc and
-grub-efi-amd64), the storage stack's tools and the archivers to restore with."""
+grub-efi-amd64), the storage stack's tools, the archivers to restore with, and
+python3-venv and git so hostbook itself can be installed from wheels and capture."""
 
 
 @dataclass(frozen=True)
