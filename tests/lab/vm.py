@@ -522,9 +522,10 @@ class DiskBoot:
     returncode: int | None
 
     def lines(self, prefix: str) -> list[str]:
-        """The console lines starting with ``prefix`` (a marker unit's reports)."""
-        return [line.strip() for line in self.console.splitlines()
-                if line.strip().startswith(prefix)]
+        """The console's reports that begin with ``prefix`` (a marker unit's), from the
+        prefix on: the getty's login prompt shares the serial line and may come first."""
+        return [line[line.index(prefix):].strip() for line in self.console.splitlines()
+                if prefix in line]
 
 
 class Guest:
