@@ -392,3 +392,107 @@ def check_results(out: Path) -> None:
     assert left[0] == f"backup/data@{name1}"  # the oldest on the target: the baseline
     assert left[-1] == f"backup/data@{new}"  # the latest common snapshot
     assert len(left) < len(before)
+
+
+SSH_BUILD = r"""
+set -euo pipefail
+grep -qw hostbook.lab=1 /proc/cmdline
+modprobe zfs
+zpool create -f -o ashift=12 -O mountpoint=none tank /dev/disk/by-id/virtio-stank0
+zpool create -f -o ashift=12 -O mountpoint=none backup /dev/disk/by-id/virtio-sbackup0
+zfs create -o mountpoint=/srv/data tank/data
+zfs create tank/data/sub
+echo "over ssh" > /srv/data/sub/file
+# sshd on loopback only, with keys made here (the guest's /root and /tmp are tmpfs).
+ip link set lo up
+mkdir -p /run/sshd /root/.ssh /tmp/ssh
+chmod 700 /root/.ssh
+ssh-keygen -q -t ed25519 -N '' -f /tmp/ssh/host_key
+ssh-keygen -q -t ed25519 -N '' -f /tmp/ssh/id
+cp /tmp/ssh/id.pub /root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
+/usr/sbin/sshd -f /dev/null -h /tmp/ssh/host_key -E /tmp/ssh/sshd.log \
+    -o ListenAddress=127.0.0.1 -o Port=2222 -o PermitRootLogin=prohibit-password \
+    -o PasswordAuthentication=no -o StrictModes=no -o UsePAM=no
+for _ in $(seq 1 50); do
+    ssh -p 2222 -i /tmp/ssh/id -o BatchMode=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null root@127.0.0.1 true 2>/dev/null && break
+    sleep 0.2
+done
+"""
+
+SSH_RUN = r"""
+import json, os, subprocess, sys, time
+from pathlib import Path
+
+results = Path(os.environ["LAB_RESULTS"]) / "ssh"
+results.mkdir(parents=True, exist_ok=True)
+work = Path("/tmp/zssh")
+work.mkdir()
+RUN = "import sys; from hostbook.commands.run import run; sys.argv[0] = 'hostbook'; run()"
+jobs = work / "jobs.yaml"
+jobs.write_text(f'''\
+schema: hostbook/jobs/v1
+settings:
+  state_dir: {work}/state
+  mount_root: /run/hostbook/volumes
+  sure_store: {work}/sure
+jobs:
+  - name: data
+    volume: {{dataset: tank/data}}
+    snapshot: {{provider: zfs, type: daily, prefix: hostbook}}
+    clone: [remote]
+replication:
+  targets:
+    - name: remote
+      dataset: backup/data
+      host: root@127.0.0.1
+      ssh_options: [-p, "2222", -i, /tmp/ssh/id, -o, StrictHostKeyChecking=no,
+                    -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]
+      policy: {{keep: {{daily: 10}}}}
+''')
+for n in (1, 2):
+    done = subprocess.run([sys.executable, "-c", RUN, "--jobs-file", str(jobs), "--host",
+                           "lab", "--json", "--no-notify"], capture_output=True, text=True)
+    (results / f"run{n}.events").write_text(done.stdout)
+    (results / f"run{n}.err").write_text(done.stderr)
+    (results / f"run{n}.rc").write_text(str(done.returncode))
+    Path("/srv/data/sub/file").write_text(f"changed {n}\n")
+    time.sleep(1.1)
+listed = subprocess.run(["zfs", "list", "-Hp", "-t", "snapshot", "-o", "name,guid",
+                         "-s", "createtxg", "-r", "tank", "backup"],
+                        capture_output=True, text=True).stdout
+(results / "snapshots.tsv").write_text(listed)
+(results / "sshd.log").write_text(Path("/tmp/ssh/sshd.log").read_text())
+(results / "listening").write_text(
+    subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout)
+"""
+
+
+def test_zfs_clone_over_ssh_through_a_loopback_sshd(lab_guest: GuestFactory,
+                                                    tmp_path: Path) -> None:
+    _require_zfs_module()
+    guest = lab_guest([DiskSpec("1G", serial="stank0"), DiskSpec("1G", serial="sbackup0")])
+    result = guest.run_steps(
+        [Step("build", SSH_BUILD, timeout=300), Step("run", SSH_RUN, "python", timeout=900)],
+        timeout=1300, stop_on_error=True, results_dir=tmp_path / "results",
+    )
+    assert result.ok, result.describe()
+    out = tmp_path / "results" / "ssh"
+    names: list[str] = []
+    for run in ("run1", "run2"):
+        summary = _summary(out, run)
+        job = summary["jobs"][0]
+        assert job["clones"][0]["status"] == "ok", job
+        names.append(job["snapshot"].split("@", 1)[1])
+    text = (out / "run2.events").read_text()
+    assert f"-i @{names[0]} tank/data@{names[1]}" in text, text[-2000:]
+    guids = dict(line.split("\t") for line in (out / "snapshots.tsv").read_text().splitlines())
+    for name in names:
+        for dataset in ("data", "data/sub"):
+            assert guids[f"tank/{dataset}@{name}"] == guids[f"backup/{dataset}@{name}"]
+    # Every zfs on the target went through sshd, and sshd listened on loopback only.
+    assert (out / "sshd.log").read_text().count("Accepted publickey for root") >= 4
+    ports = [line.split()[3] for line in (out / "listening").read_text().splitlines()]
+    assert "127.0.0.1:2222" in ports and not [p for p in ports if p.endswith(":2222")
+                                              and not p.startswith("127.0.0.1")]
