@@ -28,6 +28,10 @@ With HOSTBOOK_UPDATE_FIXTURES=1 the inventories read in the guest (the
 partial receive and its token, both pools, the held snapshots) are copied to
 tests/fixtures/zfs/ for the unit tests' replay.
 
+A second boot clones over ssh: sshd listens on 127.0.0.1 inside the guest and
+the job's target is ``root@127.0.0.1`` on another pool (a full, then an
+incremental).
+
 The guest writes what zfs reports (snapshots, guids, holds, properties) and
 the runs' JSON events to the results folder; the checks happen here.
 """
