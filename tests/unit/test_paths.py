@@ -74,7 +74,7 @@ def test_every_fixture_folder_is_in_the_fixture_index() -> None:
     """tests/fixtures/README.md says, for each folder, its tier, recorder and re-record."""
     indexed = _indexed_names((FIXTURES / "README.md").read_text())
     folders = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
-    folders |= {f"{p.parent.name}/{p.name}" for group in ("jobs", "restore-lab")
+    folders |= {f"{p.parent.name}/{p.name}" for group in ("jobs", "restore-lab", "zfs")
                 for p in (FIXTURES / group).iterdir() if p.is_dir()}
     assert sorted(folders - indexed - {"jobs", "restore-lab"}) == []
     assert sorted(n for n in indexed - folders if "<" not in n) == []
