@@ -11,6 +11,6 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.lab.fixtures import built_layouts, lab_guest, lab_tier  # noqa: E402
+from tests.lab.fixtures import built_layouts, debian_image, lab_guest, lab_tier  # noqa: E402
 
-__all__ = ["built_layouts", "lab_guest", "lab_tier"]
+__all__ = ["built_layouts", "debian_image", "lab_guest", "lab_tier"]

@@ -19,7 +19,7 @@ import pytest
 
 from tests.lab.layouts import ALL_LAYOUTS, LAYOUTS, build_step, collect_step, mount_step
 from tests.lab.vm import BootResult, DiskSpec, Guest, Kernel, Step, build_initramfs, check_lab
-from tests.tiers import available
+from tests.tiers import TierUnavailable, available, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +113,15 @@ def built_layouts(lab_tier: tuple[Kernel, str]) -> Iterator[BuiltLayouts]:
             print(f"built layouts: keeping {base}")
         else:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def debian_image(lab_tier: tuple[Kernel, str]) -> Path:
+    """The cached Debian image the installed-system tests lay onto their disks."""
+    from tests.lab.os_image import ensure_image
+
+    try:
+        return ensure_image()
+    except TierUnavailable as exc:
+        skip_or_fail(str(exc))
+        raise

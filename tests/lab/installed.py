@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.lab.vm import DiskBoot
 from tests.paths import REPO_ROOT
 
 MARKER_PREFIX = "hostbook-marker:"
@@ -175,3 +176,50 @@ chroot "$target" /opt/hostbook/bin/pip install -q --no-index --find-links /tmp/w
 ln -sf /opt/hostbook/bin/hostbook "$target/usr/local/bin/hostbook"
 rm -rf "$target/tmp/wheels"
 """
+
+
+FACTS_SCRIPT = r"""
+part=/dev/disk/by-id/virtio-sys0-part
+echo "uuid $(blkid -s UUID -o value ${part}2)"
+mount ${part}2 /mnt
+echo "kernel $(ls /mnt/boot | sed -n 's/^vmlinuz-//p')"
+umount /mnt
+if [ -d /sys/firmware/efi ]; then
+    mount ${part}1 /mnt
+    echo "esp $(cd /mnt && find EFI -type f | sort | tr '\n' ' ')"
+    umount /mnt
+    efibootmgr | sed 's/^/efi /'
+fi
+"""
+"""A lab step after an install onto the disk with serial sys0: ``key value`` lines."""
+
+
+def step_facts(stdout: str) -> dict[str, list[str]]:
+    """``key value`` lines of the facts step, by key."""
+    facts: dict[str, list[str]] = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition(" ")
+        facts.setdefault(key, []).append(value)
+    return facts
+
+
+def check_booted_from_disk(booted: DiskBoot, installed: dict[str, list[str]],
+                           firmware: str) -> dict[str, str]:
+    """Assert the installed system itself booted and reached multi-user; its facts.
+
+    GRUB started the installed kernel by its path, finding the root by the UUID
+    the install gave it; the lab's own boots start the lab kernel directly, with
+    no BOOT_IMAGE.
+    """
+    (root_uuid,), (kernel,) = installed["uuid"], installed["kernel"]
+    facts = marker_facts(booted.lines(MARKER_PREFIX))
+    assert "done" in facts, booted.console[-4000:]
+    assert booted.powered_off
+    assert facts["multi-user"] == "active"
+    assert facts["failed-units"] == "0", booted.console[-4000:]
+    assert facts["firmware"] == firmware
+    assert facts["kernel"] == kernel
+    assert f"BOOT_IMAGE=/boot/vmlinuz-{kernel}" in facts["cmdline"]
+    assert f"root=UUID={root_uuid}" in facts["cmdline"]
+    assert facts["root"] == "/dev/vda2 ext4"
+    return facts

@@ -1,5 +1,9 @@
 """The capture timer fires on a real installed Debian and a commit appears, and is pushed.
 
+The system is installed for BIOS (GPT with a BIOS boot partition, GRUB for
+i386-pc) and its boot is checked as tests/lab/test_installed_boot.py checks
+the UEFI one: SeaBIOS, the installed GRUB and kernel, multi-user reached.
+
 An installed system (tests/lab/installed.py) gets hostbook from wheels into
 /opt/hostbook, as `.ci/install` puts it on a host; in its chroot, `hostbook
 init` makes the manifest repository with a bare remote beside it and
@@ -22,15 +26,14 @@ import pytest
 
 from tests.lab.fixtures import GuestFactory
 from tests.lab.installed import (
-    MARKER_PREFIX,
+    FACTS_SCRIPT,
     build_wheels,
+    check_booted_from_disk,
     install_bios_step_script,
     install_hostbook_script,
-    marker_facts,
+    step_facts,
 )
-from tests.lab.os_image import ensure_image
 from tests.lab.vm import DiskSpec, Step
-from tests.tiers import TierUnavailable, skip_or_fail
 
 pytestmark = pytest.mark.lab
 
@@ -79,15 +82,6 @@ umount -R "$target"
 """
 
 
-@pytest.fixture(scope="module")
-def debian_image() -> Path:
-    try:
-        return ensure_image()
-    except TierUnavailable as exc:
-        skip_or_fail(str(exc))
-        raise
-
-
 @pytest.fixture
 def wheels() -> Iterator[Path]:
     """hostbook's wheels where the guest sees them (it has its own /tmp)."""
@@ -105,14 +99,15 @@ def test_the_capture_timer_commits_and_pushes_on_an_installed_system(
     install = guest.run_steps(
         [Step("install", install_bios_step_script(debian_image, "sys0"), timeout=900),
          Step("hostbook", install_hostbook_script(wheels), timeout=900),
-         Step("set-up", SET_UP, timeout=300)],
+         Step("set-up", SET_UP, timeout=300),
+         Step("facts", FACTS_SCRIPT, timeout=60)],
         timeout=2000, stop_on_error=True, results_dir=tmp_path / "install")
     assert install.ok, install.describe()
 
+    # the installed system itself booted: SeaBIOS, its GRUB, its kernel (the BIOS
+    # half of tests/lab/test_installed_boot.py)
     booted = guest.boot_disks(timeout=1200)
-    facts = marker_facts(booted.lines(MARKER_PREFIX))
-    assert "done" in facts, booted.console[-4000:]
-    assert facts["multi-user"] == "active"
+    facts = check_booted_from_disk(booted, step_facts(install["facts"].stdout), "bios")
     # the timer fired once, after the boot, and its capture made one commit
     assert facts["timer-last"] not in ("", "0"), facts
     assert int(facts["commits"]) == int(facts["commits-before"]) + 1, facts
