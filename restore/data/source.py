@@ -30,6 +30,14 @@ class Unreachable(RuntimeFailure):
     """A target could not be listed: the one-line reason, in words (a wrong password ...)."""
 
 
+def destination_names(runner: Runner, destination: str) -> list[str]:
+    """The file names in a tar or xfsdump destination, or Unreachable saying why not."""
+    names = runner.list_dir(destination)
+    if names is None:
+        raise Unreachable(f"{destination}: no such folder (or it cannot be read)")
+    return names
+
+
 @dataclass(frozen=True)
 class Extraction:
     """Where and what to extract."""

@@ -19,13 +19,11 @@ from hostbook.manifest.sections.jobs import TarArchive
 from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
 from hostbook.restore.data.archive import STAMP, Archive, Where, stamp_time
-from hostbook.restore.data.source import Extraction, Source, Unreachable
+from hostbook.restore.data.source import Extraction, Source, destination_names
 
 
 def list_archives(runner: Runner, where: Where, spec: TarArchive) -> list[Archive]:
-    names = runner.list_dir(spec.destination)
-    if names is None:
-        raise Unreachable(f"{spec.destination}: no such folder (or it cannot be read)")
+    names = destination_names(runner, spec.destination)
     found = []
     for name in names:
         stamp = name[len(where.name_prefix):-len(SUFFIX)]

@@ -22,7 +22,7 @@ from hostbook.manifest.sections.jobs import XfsdumpArchive
 from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
 from hostbook.restore.data.archive import STAMP, Archive, Where, stamp_time
-from hostbook.restore.data.source import Extraction, Source, Unreachable
+from hostbook.restore.data.source import Extraction, Source, destination_names
 
 HOUSEKEEPING = "xfsrestorehousekeepingdir"
 _LEVEL = re.compile(rf"(?P<stamp>{STAMP.pattern})-L(?P<level>\d)")
@@ -45,9 +45,7 @@ def chain(dumps: list[tuple[str, int]]) -> list[list[str]]:
 
 
 def list_archives(runner: Runner, where: Where, spec: XfsdumpArchive) -> list[Archive]:
-    names = runner.list_dir(spec.destination)
-    if names is None:
-        raise Unreachable(f"{spec.destination}: no such folder (or it cannot be read)")
+    names = destination_names(runner, spec.destination)
     dumps = []
     for name in names:
         middle = name[len(where.name_prefix):-len(SUFFIX)]
