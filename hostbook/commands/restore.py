@@ -236,7 +236,7 @@ def verify_command(repo: Path | None, host: str, maps: tuple[str, ...], target: 
 @repo_option
 @click.argument("host")
 @click.option("--target", metavar="DIR", help="Target root the rebuilt tree is mounted under "
-              "(default /mnt/target).")
+              "(default: restore.yaml's target, else /mnt/target).")
 @click.option("--volume", "volumes", multiple=True, metavar="KEY",
               help="Only this volume (key or as jobs.yaml names it); repeatable.")
 @click.option("--at", "at", metavar="SPEC", help="Which archive: 0 (newest, the default), 1, "

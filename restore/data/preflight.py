@@ -20,11 +20,16 @@ from typing import Any
 
 from hostbook.jobs.run.jobs_file import LoadedJobs
 from hostbook.manifest.errors import BadInputError
-from hostbook.manifest.sections.jobs import Job
+from hostbook.manifest.sections.jobs import Job, Volume
 from hostbook.process.runner import Runner
 from hostbook.restore.data.archive import Archive, Where, iso
 from hostbook.restore.data.catalog import TargetArchives, list_target, selected_jobs, where_of
-from hostbook.restore.data.mountpoints import mount_point, under_target, volume_relative
+from hostbook.restore.data.mountpoints import (
+    dataset_place,
+    mount_point,
+    under_target,
+    volume_relative,
+)
 from hostbook.restore.data.registry import source_for
 from hostbook.restore.data.revspec import CommitLookup, resolve
 from hostbook.restore.data.verify import recorded_database
@@ -133,6 +138,17 @@ def _choose(runner: Runner, loaded: LoadedJobs, jobs: list[Job], at: str | None,
     return "no archive target could be used: " + "; ".join(tried)
 
 
+def _place(runner: Runner, volume: Volume, storage: Any | None,
+           target_root: str) -> tuple[str, str] | str:
+    """(mount point on the host, directory under the target) of a volume, or why not."""
+    if volume.dataset is not None:
+        return dataset_place(runner, volume.dataset, target_root)
+    mountpoint = mount_point(volume, storage)
+    if mountpoint is None:
+        return f"no mount point is recorded for {volume.ident} in storage.yaml"
+    return mountpoint, under_target(target_root, mountpoint)
+
+
 def preflight(runner: Runner, loaded: LoadedJobs, volumes: list[str], target_root: str,
               at: str | None = None, source: str | None = None, paths: list[str] | None = None,
               overwrite: bool = False, resumable: set[str] | None = None,
@@ -148,19 +164,18 @@ def preflight(runner: Runner, loaded: LoadedJobs, volumes: list[str], target_roo
         result.refusals.append(f"target root {target_root} does not exist "
                                "(restore apply mounts the rebuilt tree there)")
     for key, jobs in by_volume.items():
-        mountpoint = mount_point(jobs[0].volume, storage)
-        if mountpoint is None:
-            result.refusals.append(f"{key}: no mount point is recorded for "
-                                   f"{jobs[0].volume.ident} in storage.yaml")
+        place = _place(runner, jobs[0].volume, storage, target_root)
+        if isinstance(place, str):
+            result.refusals.append(f"{key}: {place}")
             continue
+        mountpoint, directory = place
         chosen = _choose(runner, loaded, jobs, at, source, commits)
         if isinstance(chosen, str):
             result.refusals.append(f"{key}: {chosen}")
             continue
         job, listing, archive, tried = chosen
-        plan = VolumePlan(job, where_of(loaded, job), mountpoint,
-                          Path(under_target(target_root, mountpoint)), listing, archive,
-                          skipped_targets=tried)
+        plan = VolumePlan(job, where_of(loaded, job), mountpoint, Path(directory), listing,
+                          archive, skipped_targets=tried)
         result.plans.append(plan)
         spec_source = source_for(listing.tool)
         missing = [p for p in (spec_source.programs if spec_source else ())

@@ -37,13 +37,13 @@ from typing import Any
 from hostbook.jobs.run.jobs_file import LoadedJobs, load_jobs
 from hostbook.jobs.snapshot.stable_mount import mounted_at, unmount
 from hostbook.manifest.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_PARTIAL, EXIT_RUNTIME
+from hostbook.manifest.sections.restore import DEFAULT_TARGET
 from hostbook.manifest.store import ManifestRepository
 from hostbook.manifest.validate import validate_as
 from hostbook.manifest.yamlio import read_document
 from hostbook.process.runner import DryRunRunner, LiveRunner, Runner
 from hostbook.restore.apply.apply_journal import Journal
 from hostbook.restore.data.metadata import apply_recorded, parents_of
-from hostbook.restore.data.mountpoints import DEFAULT_TARGET
 from hostbook.restore.data.preflight import Preflight, VolumePlan, first_files, preflight
 from hostbook.restore.data.registry import source_for
 from hostbook.restore.data.revspec import CommitLookup
@@ -132,6 +132,24 @@ def _storage(repository: Path | None, host: str) -> Any | None:
     path = ManifestRepository.open(repository).section_path(host, "storage")
     data = read_document(path)
     return None if data is None else validate_as(StorageDocument, data, str(path))
+
+
+def target_root_of(requested: str | None, repository: Path | None, host: str) -> str:
+    """The target root: the one asked for, else restore.yaml's (what ``restore apply`` used).
+
+    ``restore apply`` mounts the rebuilt tree under restore.yaml's ``target``
+    when no ``--target`` is given; ``restore data`` without one must look in the
+    same place, not in a fixed default.
+    """
+    from hostbook.manifest.sections.restore import RestoreDocument
+
+    chosen = requested
+    if chosen is None and repository is not None:
+        path = ManifestRepository.open(repository).section_path(host, "restore")
+        data = read_document(path)
+        if data is not None:
+            chosen = validate_as(RestoreDocument, data, str(path)).target
+    return (chosen or DEFAULT_TARGET).rstrip("/") or "/"
 
 
 def _commits(repository: Path | None) -> CommitLookup | None:
@@ -278,7 +296,7 @@ def restore_data(request: DataRequest, runner: Runner | None = None,
     journal = journal_of(loaded)
     finished = journal.finished()
     started = {e.fingerprint for e in journal.entries()}
-    target_root = (request.target or DEFAULT_TARGET).rstrip("/") or "/"
+    target_root = target_root_of(request.target, request.repository, loaded.host)
     checked = preflight(runner, loaded, request.volumes, target_root, request.at,
                         request.source, request.paths, request.overwrite, started,
                         _storage(request.repository, loaded.host),

@@ -8,6 +8,14 @@ housekeeping folder is removed from the tree.  ``-J`` leaves the system's
 inventory alone (the archive step keeps the dumps' own inventory in the
 destination).  xfsrestore gives files whole-second times and leaves
 symbolic links' times alone, which verification allows for.
+
+A limit of xfsrestore that nothing here can undo: it gives a directory its
+ACLs before it creates the files in it, so a file that had no ACL in a
+directory with a default ACL comes back with the ACL it inherits (its mode
+is unchanged: the inherited mask is the old group bits).  The dump does not
+say which files had none, and the integrity database holds no ACLs, so the
+restore cannot tell such a file from one that really had that ACL.
+restic, borg and tar set a directory's ACLs after its contents.
 """
 
 from __future__ import annotations
