@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class VolumePlan:
     """The run's database in the state directory (None: look for the archive's copy)."""
     skipped_targets: list[str] = field(default_factory=list)
     """Targets before the chosen one that could not be used, with the reason."""
+    kept: list[str] = field(default_factory=list)
+    """Volume-relative files ``restore apply`` wrote that the archive must not replace."""
 
     @property
     def key(self) -> str:
@@ -70,6 +73,7 @@ class VolumePlan:
             "mountpoint": self.mountpoint, "directory": str(self.directory),
             "target": self.target.target, "tool": self.target.tool,
             "location": self.target.location, "archive": self.archive.to_json(),
+            "kept": self.kept,
             "paths": self.paths, "database": str(self.database) if self.database else None,
             "skipped_targets": self.skipped_targets,
         }
@@ -82,13 +86,14 @@ class Preflight:
     notes: list[str] = field(default_factory=list)
 
 
-def first_files(directory: Path, limit: int = 3) -> list[str]:
+def first_files(directory: Path, limit: int = 3, kept: Iterable[str] = ()) -> list[str]:
     """Up to ``limit`` entries that make ``directory`` non-empty, on its own filesystem.
 
-    Empty directories (mount points of the other volumes, ``lost+found``)
-    and anything on another filesystem do not count: ``restore apply``
-    leaves exactly those.
+    Empty directories (mount points of the other volumes, ``lost+found``),
+    anything on another filesystem and the ``kept`` files (relative paths)
+    do not count: ``restore apply`` leaves exactly those.
     """
+    ignored = {directory / rel for rel in kept}
     found: list[str] = []
     try:
         device = directory.stat().st_dev
@@ -107,6 +112,8 @@ def first_files(directory: Path, limit: int = 3) -> list[str]:
             if entry.is_dir(follow_symlinks=False):
                 if entry.stat(follow_symlinks=False).st_dev == device:
                     stack.append(Path(entry.path))
+                continue
+            if Path(entry.path) in ignored:
                 continue
             found.append(os.path.relpath(entry.path, directory))
             if len(found) >= limit:
@@ -193,13 +200,54 @@ def preflight(runner: Runner, loaded: LoadedJobs, volumes: list[str], target_roo
                             f"of {iso(archive.time)} -> {plan.directory}")
     if paths:
         _assign_paths(result, paths)
+    _assign_kept(result, storage)
     for plan in result.plans:
-        busy = first_files(plan.directory) if plan.directory.is_dir() else []
+        busy = first_files(plan.directory, kept=plan.kept) if plan.directory.is_dir() else []
         if busy and not overwrite and plan.fingerprint not in (resumable or set()):
             result.refusals.append(
                 f"{plan.key}: {plan.directory} is not empty ({', '.join(busy)} ...): "
                 "--overwrite restores over it, writing only the files that differ")
     return result
+
+
+def apply_written(storage: Any | None) -> list[str]:
+    """The files ``restore apply`` writes into the tree: crypttab's key files.
+
+    apply regenerates each key file and enrolls it in the new LUKS header;
+    the archived one opens only the old header, so a data restore that put
+    it back would leave a system whose disks do not unlock at boot.
+    """
+    if storage is None:
+        return []
+    return sorted({line.key_file for line in storage.crypttab.entries
+                   if line.key_file and line.key_file.startswith("/")
+                   and not line.key_file.startswith("/dev/")})
+
+
+def _owner(plans: list[VolumePlan], path: str) -> tuple[VolumePlan, str] | None:
+    """The plan with the deepest mount point holding ``path``, and the path relative to it."""
+    owners = []
+    for plan in plans:
+        try:
+            owners.append((len(plan.mountpoint), plan, volume_relative(plan.mountpoint, path)))
+        except ValueError:
+            continue
+    if not owners:
+        return None
+    _, plan, relative = max(owners, key=lambda item: item[0])
+    return plan, relative
+
+
+def _assign_kept(result: Preflight, storage: Any | None) -> None:
+    """Each key file restore apply wrote is kept on the volume that holds it."""
+    for path in apply_written(storage):
+        owner = _owner(result.plans, path)
+        if owner is None:
+            continue
+        plan, relative = owner
+        plan.kept.append(relative)
+        result.notes.append(f"{plan.key}: {path} is kept as restore apply wrote it (the key "
+                            "enrolled in the new LUKS header), not taken from the archive")
 
 
 def _assign_paths(result: Preflight, paths: list[str]) -> None:

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,7 +216,7 @@ class VolumeRestore:
         """With --overwrite over a non-empty tree: the entries to extract, fixed dirs aside."""
         if not self.overwrite or self.dry_run or self.plan.paths:
             return None
-        if not first_files(self.extraction.volume_dir):
+        if not first_files(self.extraction.volume_dir, kept=self.plan.kept):
             return None
         database = self._database()
         if database is None:
@@ -253,7 +254,8 @@ class VolumeRestore:
             extraction = Extraction(extraction.root, extraction.where, selected)
         if selected != []:
             began = time.monotonic()
-            result = source.extract(self.runner, plan.target.spec, plan.archive, extraction)
+            with kept_aside(extraction.volume_dir, plan.kept, self.dry_run):
+                result = source.extract(self.runner, plan.target.spec, plan.archive, extraction)
             outcome.extract_seconds = time.monotonic() - began
             if not result.ok:
                 raise _Failed(result.failure())
@@ -271,13 +273,36 @@ class VolumeRestore:
         if self.fix_after:
             apply_recorded(extraction.volume_dir, entries_of(database, self.fix_after))
         began = time.monotonic()
-        differences = check_tree(extraction.volume_dir, database, plan.paths, self._excludes(),
-                                 whole_seconds=source.whole_seconds)
+        differences = [d for d in check_tree(extraction.volume_dir, database, plan.paths,
+                                             self._excludes(), whole_seconds=source.whole_seconds)
+                       if d.path not in plan.kept]
         outcome.verify_seconds = time.monotonic() - began
         outcome.differences = [difference_words(d) for d in differences]
         outcome.status = VERIFIED if not differences else DIFFERS
         outcome.message = (f"{len(differences)} difference(s) from {database.name}"
                            if differences else f"zero differences from {database}")
+
+
+@contextmanager
+def kept_aside(volume_dir: Path, kept: list[str], dry_run: bool) -> Iterator[None]:
+    """The files restore apply wrote, renamed out of the archive's way and put back after.
+
+    A rename in the same directory: the extraction writes the archived copy,
+    then the kept one replaces it, whatever the extraction did.
+    """
+    moved = []
+    if not dry_run:
+        for rel in kept:
+            path = volume_dir / rel
+            if path.is_file() and not path.is_symlink():
+                aside = path.with_name(f".{path.name}.hostbook-kept")
+                os.replace(path, aside)
+                moved.append((aside, path))
+    try:
+        yield
+    finally:
+        for aside, path in moved:
+            os.replace(aside, path)
 
 
 class _Failed(Exception):
@@ -311,7 +336,7 @@ def restore_data(request: DataRequest, runner: Runner | None = None,
         step = f"data:{plan.key}"
         if (finished.get(step) == plan.fingerprint and not request.dry_run
                 and not request.overwrite  # asked to bring it back to the archive: check
-                and first_files(plan.directory, 1)):  # wiped since? then restore again
+                and first_files(plan.directory, 1, plan.kept)):  # wiped since? restore again
             outcome.volumes.append(VolumeOutcome(plan, DONE_BEFORE,
                                                  message="restored and verified before"))
             tell(f"{plan.key}: restored and verified before: skipped")

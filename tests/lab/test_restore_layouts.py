@@ -131,13 +131,21 @@ for job in %(jobs)r:
     if job.get("record_checks"):
         record_checks(planned["output"], "checks-after")
     out["verify"] = run("verify", host, *maps, "--target", target, "--json")
+    if job.get("data"):  # the archives of the run before the wipe bring the files back
+        out["data"] = run("data", host, "--json")  # restore.yaml's target: no --target
+        again = job["data"]["again"]
+        for entry in (Path(target) / again["under"]).iterdir():  # the other source, too
+            subprocess.run(["rm", "-rf", "--one-file-system", str(entry)], check=True)
+        out["data-again"] = run("data", host, "--volume", again["volume"], "--from",
+                                again["from"], "--json")
     placed = {}
     for rel, size, seed in LAYOUTS[layout].files():
         path = Path(target + job.get("root", "")) / rel
         if not path.parent.exists() and ".snapshots/" in rel:
             continue  # a read-only snapshot: data, not layout
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content(size, seed))
+        if not job.get("data"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content(size, seed))
         placed[rel] = subprocess.run(["findmnt", "-n", "-o", "SOURCE,TARGET", "-T", str(path)],
                                      capture_output=True, text=True).stdout.strip()
     out["placed"] = placed
@@ -206,6 +214,62 @@ printf 'schema: hostbook/restore/v1\nlvs:\n  - id: lv:laptopvg/home\n    free_pe
 """
 
 
+# Before the wipe: the laptop's data archived by `hostbook run` as its jobs.yaml says, to
+# repositories off its disk (the guest's /root): restic for /, borg and xfsdump for /home
+# (xfs), tar for /boot and the ESP.  Its restore.yaml names the target restore apply and
+# restore data use.  The filesystems are mounted under /mnt/lab/laptop: storage.yaml's
+# fstab says where each one goes.
+BACKUP_SCRIPT = r"""
+import json, os, sys, time
+from pathlib import Path
+from click.testing import CliRunner
+from hostbook.cli import cli
+
+results = Path(os.environ["LAB_RESULTS"])
+host, repo, root = "laptop", %(repo)r, "/mnt/lab/laptop"
+backup = Path("/root/backup")
+backup.mkdir(mode=0o700)
+(backup / "pass").write_text("laptop archive passphrase\n")
+(backup / "pass").chmod(0o600)
+folder = Path(repo) / "hosts" / host
+(folder / "restore.yaml").write_text("schema: hostbook/restore/v1\ntarget: %(target)s\n")
+(folder / "jobs.yaml").write_text(f'''schema: hostbook/jobs/v1
+settings:
+  state_dir: {backup}/state
+  mount_root: {backup}/volumes
+  sure_store: {backup}/sure
+jobs:
+  - name: root
+    volume: {{path: {root}}}
+    archive:
+      - {{tool: restic, repository: {backup}/restic, password_file: {backup}/pass, init: true}}
+  - name: home
+    volume: {{path: {root}/home}}
+    archive:
+      - {{tool: borg, repository: {backup}/borg, password_file: {backup}/pass, init: true,
+         encryption: repokey-blake2}}
+      - {{tool: xfsdump, destination: {backup}/xfsdump, levels: [0]}}
+  - name: boot
+    volume: {{path: {root}/boot}}
+    archive:
+      - {{tool: tar, destination: {backup}/tar}}
+  - name: esp
+    volume: {{path: {root}/boot/efi}}
+    archive:
+      - {{tool: tar, destination: {backup}/tar}}
+''')
+os.environ["BORG_BASE_DIR"] = str(backup / "borg-home")
+os.environ["RESTIC_CACHE_DIR"] = str(backup / "restic-cache")
+started = time.monotonic()
+result = CliRunner().invoke(cli, ["run", "--repo", repo, "--host", host, "--no-notify",
+                                  "--json"])
+(results / "backup.json").write_text(json.dumps(
+    {"exit_code": result.exit_code, "output": result.output,
+     "seconds": time.monotonic() - started}))
+sys.exit(result.exit_code)
+"""
+
+
 @dataclass
 class Lab:
     """What the boot left behind, parsed."""
@@ -269,7 +333,10 @@ def _run_lab(base: Path, built: BuiltLayouts) -> Lab:
     exact = [{"key": n, "host": n, "layout": n, "maps": ["--map", "auto"],
               "target": f"/mnt/restore/{n}", "confirm": n == "thin",
               "root": LAYOUTS[n].mountpoint if n == "thin" else "",
-              "record_checks": record and n == "laptop"} for n in NAMES]
+              "record_checks": record and n == "laptop",
+              "data": {"again": {"volume": "/mnt/lab/laptop/home", "from": "xfsdump",
+                                 "under": "home"}} if n == "laptop" else None}
+             for n in NAMES]
     others = [
         {"key": "server-swapped", "host": "server-swapped", "layout": "server",
          "maps": ["--map", "auto"], "target": "/mnt/restore/swapped"},
@@ -293,6 +360,8 @@ def _run_lab(base: Path, built: BuiltLayouts) -> Lab:
                      exclude=tuple(d.serial or "" for d in spares)),
         Step("variants", VARIANTS_SCRIPT % {"seed": shlex.quote(str(seed)), "repo": repo},
              timeout=60),
+        Step("backup", BACKUP_SCRIPT % {"repo": repo, "target": "/mnt/restore/laptop"},
+             "python", timeout=900),
         wipe_layers_step(*NAMES),
         Step("restore", RESTORE_SCRIPT % {"repo": repo, "passphrase": PASSPHRASE,
                                           "jobs": exact, "report": "exact.json"},
@@ -318,7 +387,7 @@ def _run_lab(base: Path, built: BuiltLayouts) -> Lab:
                         "seconds": s.seconds} for s in boot.steps.values()}
     (results / "steps.json").write_text(json.dumps(outcome))
     must = (*(f"mount-{n}" for n in NAMES),
-            "keyfile", "capture", "variants", "wipe", "restore", "wipe-again", "kill",
+            "keyfile", "capture", "variants", "backup", "wipe", "restore", "wipe-again", "kill",
             "restore-other")
     failed = [n for n in must if not boot[n].ok]
     assert not failed, boot.describe()
@@ -531,3 +600,38 @@ def test_4k_sector_layout_onto_512_byte_disk(lab: Lab) -> None:
     placed = outcome["placed"]
     assert placed["home/user/home.dat"].split()[0] == "/dev/vdj2[/@home]"
     assert placed["etc/hostbook/root.dat"].split()[0] == "/dev/vdj2[/@]"
+
+
+# --------------------------------------------------------------------------------------
+# The data back from the archives
+# --------------------------------------------------------------------------------------
+
+
+def test_the_laptops_data_comes_back_from_its_archives(lab: Lab) -> None:
+    """hostbook run before the wipe (restic /, borg and xfsdump /home, tar /boot and the
+    ESP); after restore apply, restore data with restore.yaml's target puts every volume
+    back where fstab mounts it, each verified file by file; /home emptied and restored
+    again from xfsdump.  The builder's own verify step then found every file it wrote
+    (test_layout_round_trip), and the regenerated LUKS key file was kept."""
+    backup = json.loads((lab.results / "backup.json").read_text())
+    assert backup["exit_code"] == 0, backup["output"][-3000:]
+    outcome = lab.exact["laptop"]
+    data = last_json(outcome["data"]["output"])
+    assert outcome["data"]["exit_code"] == 0, outcome["data"]["output"][-3000:]
+    assert data["refusals"] == []
+    places = {v["volume"]: (v["tool"], v["directory"], v["status"]) for v in data["volumes"]}
+    assert places == {
+        "/mnt/lab/laptop": ("restic", "/mnt/restore/laptop", "verified"),
+        "/mnt/lab/laptop/home": ("borg", "/mnt/restore/laptop/home", "verified"),
+        "/mnt/lab/laptop/boot": ("tar", "/mnt/restore/laptop/boot", "verified"),
+        "/mnt/lab/laptop/boot/efi": ("tar", "/mnt/restore/laptop/boot/efi", "verified"),
+    }
+    [root] = [v for v in data["volumes"] if v["volume"] == "/mnt/lab/laptop"]
+    assert root["kept"] == ["etc/keys/laptop.key"]
+    again = last_json(outcome["data-again"]["output"])
+    assert outcome["data-again"]["exit_code"] == 0, outcome["data-again"]["output"][-3000:]
+    [home] = again["volumes"]
+    assert (home["tool"], home["status"]) == ("xfsdump", "verified")
+    placed = outcome["placed"]
+    assert placed["home/user/home.dat"].startswith("/dev/mapper/laptopvg-home ")
+    assert placed["boot/efi/EFI/hostbook/efi.dat"].split()[1] == "/mnt/restore/laptop/boot/efi"

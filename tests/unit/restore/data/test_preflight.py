@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from hostbook.restore.data.preflight import first_files, preflight
+from hostbook.manifest.sections.storage import StorageDocument
+from hostbook.manifest.yamlio import read_document
+from hostbook.restore.data.preflight import apply_written, first_files, preflight
+from hostbook.restore.data.session import kept_aside
+from tests.paths import FIXTURES
 from tests.unit.restore.data.recorded import FIRST, KEY, WORK, commits, loaded, replay
 
 VOLUME = WORK / "data"
@@ -101,3 +105,29 @@ def test_first_files_skips_empty_directories_and_lost_and_found(tmp_path: Path) 
     (tmp_path / "home" / "f").write_text("x")
     (tmp_path / "link").symlink_to("nowhere")
     assert first_files(tmp_path) == ["home/f", "link"]
+
+
+def test_the_key_files_restore_apply_writes_are_kept_not_restored() -> None:
+    """The laptop's crypttab names /etc/keys/laptop.key: apply makes a new one and enrolls it."""
+    storage = StorageDocument.model_validate(read_document(
+        FIXTURES / "golden-manifests" / "restore-lab" / "laptop" / "storage.yaml"))
+    assert apply_written(storage) == ["/etc/keys/laptop.key"]
+    assert apply_written(None) == []
+
+
+def test_a_kept_file_does_not_make_the_target_busy(tmp_path: Path) -> None:
+    (tmp_path / "etc" / "keys").mkdir(parents=True)
+    (tmp_path / "etc" / "keys" / "laptop.key").write_bytes(b"new key")
+    assert first_files(tmp_path, kept=["etc/keys/laptop.key"]) == []
+    assert first_files(tmp_path) == ["etc/keys/laptop.key"]
+
+
+def test_a_kept_file_survives_an_extraction_that_writes_the_archived_one(tmp_path: Path) -> None:
+    key = tmp_path / "etc" / "keys" / "laptop.key"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(b"enrolled in the new header")
+    with kept_aside(tmp_path, ["etc/keys/laptop.key", "etc/absent"], dry_run=False):
+        assert not key.exists()
+        key.write_bytes(b"the archived key of the old header")
+    assert key.read_bytes() == b"enrolled in the new header"
+    assert sorted(p.name for p in key.parent.iterdir()) == ["laptop.key"]
