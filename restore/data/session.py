@@ -288,7 +288,8 @@ def kept_aside(volume_dir: Path, kept: list[str], dry_run: bool) -> Iterator[Non
     """The files restore apply wrote, renamed out of the archive's way and put back after.
 
     A rename in the same directory: the extraction writes the archived copy,
-    then the kept one replaces it, whatever the extraction did.
+    then the kept one replaces it, whatever the extraction did.  The
+    directory keeps the times the extraction gave it (the archived ones).
     """
     moved = []
     if not dry_run:
@@ -302,7 +303,9 @@ def kept_aside(volume_dir: Path, kept: list[str], dry_run: bool) -> Iterator[Non
         yield
     finally:
         for aside, path in moved:
+            parent = path.parent.stat()
             os.replace(aside, path)
+            os.utime(path.parent, ns=(parent.st_atime_ns, parent.st_mtime_ns))
 
 
 class _Failed(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -129,5 +130,7 @@ def test_a_kept_file_survives_an_extraction_that_writes_the_archived_one(tmp_pat
     with kept_aside(tmp_path, ["etc/keys/laptop.key", "etc/absent"], dry_run=False):
         assert not key.exists()
         key.write_bytes(b"the archived key of the old header")
+        os.utime(key.parent, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
     assert key.read_bytes() == b"enrolled in the new header"
+    assert key.parent.stat().st_mtime_ns == 1_700_000_000_000_000_000  # as extracted
     assert sorted(p.name for p in key.parent.iterdir()) == ["laptop.key"]
