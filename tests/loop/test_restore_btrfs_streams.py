@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,18 +35,24 @@ from click.testing import CliRunner, Result
 from hostbook.commands.archives import archives
 from hostbook.commands.restore import restore
 from hostbook.jobs.run.events import PlainSink
+from hostbook.jobs.run.history import history_path
 from hostbook.jobs.run.jobs_file import load_jobs
 from hostbook.jobs.run.orchestrator import run_jobs
 from hostbook.jobs.run.request import RunRequest
 from hostbook.jobs.snapshot.stable_mount import mounts
+from hostbook.process.recording import RecordingRunner
+from hostbook.process.runner import LiveRunner
+from hostbook.restore.data.catalog import catalog
 from tests.loop.test_restore_data import DATA_TOOLS, attributes, build_tree
 from tests.loop.test_restore_roundtrip import ENV, sh
 from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
+from tests.paths import FIXTURES
 from tests.tiers import available, require_tools
 
 pytestmark = pytest.mark.loop
 
 HOST = "host-streams"
+RECORDED = FIXTURES / "restore-data" / "btrfs-streams"
 STREAM_TOOLS = ("btrfs", "mkfs.btrfs", "age", "age-keygen", "zstd")
 
 
@@ -100,6 +107,21 @@ replication:
     return path
 
 
+def record_fixtures(work: Path, jobs: Path) -> None:
+    """What the unit tests replay: the jobs file, catalogue, history, and the listing."""
+    folder = RECORDED
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "state" / "history").mkdir(parents=True)
+    shutil.copyfile(jobs, folder / "jobs.yaml")
+    shutil.copyfile(work / "streams" / "catalogue.sqlite", folder / "catalogue.sqlite")
+    shutil.copyfile(history_path(work / "jobs-state", HOST),
+                    history_path(folder / "state", HOST))
+    recorder = RecordingRunner(LiveRunner(), folder / "listing")
+    catalog(recorder, load_jobs(file=jobs, host=HOST))
+    recorder.save()
+    (folder / "scenario.json").write_text(json.dumps({"work": str(work), "host": HOST}) + "\n")
+
+
 def restore_data(jobs: Path, target: Path, *args: str) -> Result:
     return CliRunner().invoke(restore, ["data", "--jobs-file", str(jobs), HOST,
                                         "--target", str(target), *args],
@@ -140,6 +162,8 @@ def test_btrfs_streams_and_replica_come_back(make: LoopDevices) -> None:
     assert all(p.read_bytes().startswith(b"age-encryption.org/v1")
                for p in (work / "streams").glob("*.age"))
 
+    if os.environ.get("HOSTBOOK_UPDATE_FIXTURES") == "1":
+        record_fixtures(work, jobs)
     listed = CliRunner().invoke(archives, ["--jobs-file", str(jobs), HOST, "--json"],
                                 catch_exceptions=False)
     assert listed.exit_code == 0, listed.output
