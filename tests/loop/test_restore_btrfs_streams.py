@@ -34,6 +34,7 @@ from click.testing import CliRunner, Result
 
 from hostbook.commands.archives import archives
 from hostbook.commands.restore import restore
+from hostbook.jobs.replication.btrfs.inventory import load_directory
 from hostbook.jobs.run.events import PlainSink
 from hostbook.jobs.run.history import history_path
 from hostbook.jobs.run.jobs_file import load_jobs
@@ -118,6 +119,9 @@ def record_fixtures(work: Path, jobs: Path) -> None:
                     history_path(folder / "state", HOST))
     recorder = RecordingRunner(LiveRunner(), folder / "listing")
     catalog(recorder, load_jobs(file=jobs, host=HOST))
+    recorder.save()
+    recorder = RecordingRunner(LiveRunner(), folder / "snapshots")
+    load_directory(recorder, str(work / "fs" / ".snapshots"))  # what the archiver reads
     recorder.save()
     (folder / "scenario.json").write_text(json.dumps({"work": str(work), "host": HOST}) + "\n")
 
