@@ -38,6 +38,7 @@ from hostbook.jobs.archive.streams.chain_restore import (
     Keys,
     RestoreReport,
     plan_restore,
+    read_filters,
     restore_chain,
 )
 from hostbook.jobs.archive.streams.chains import ArchiveEntry, Catalogue
@@ -170,10 +171,27 @@ def zfs_get(runner: Runner, prop: str, dataset: str) -> str | None:
     return got.stdout.strip() if got.ok else None
 
 
+def keys_problem(spec: StreamArchive, archive: Archive) -> str | None:
+    """Why the archive's members cannot be decrypted here (checked before anything is written)."""
+    try:
+        members = lineage_of(spec, archive)
+        for entry in members:
+            read_filters(entry.compression, entry.encryption, keys_of(spec))
+    except ChainRestoreError as exc:
+        return f"{spec.label}: {exc} (identities: in jobs.yaml)"
+    unreadable = [i for i in spec.identities if not os.access(i, os.R_OK)]
+    if unreadable and any(e.encryption == "age" for e in members):
+        return f"{spec.label}: cannot read the identity file {', '.join(unreadable)}"
+    return None
+
+
 def place_zfs(runner: Runner, spec: StreamArchive, archive: Archive, volume: Volume,
               target_root: str) -> Placement | str:
     dataset = volume.dataset
     assert dataset is not None
+    problem = keys_problem(spec, archive)
+    if problem is not None:
+        return problem
     mountpoint = str(archive.labels.get("mountpoint", ""))
     if not mountpoint.startswith("/"):
         return (f"{dataset}: the archive records no mountpoint ({mountpoint or 'none'}): "
@@ -219,8 +237,9 @@ def receive_zfs(runner: Runner, spec: StreamArchive, archive: Archive,
 # -- btrfs -----------------------------------------------------------------------------
 
 
-def place_btrfs(runner: Runner, spec: StreamArchive, archive: Archive, volume: Volume,
+def place_btrfs(runner: Runner, spec: object, archive: Archive, volume: Volume,
                 target_root: str) -> Placement | str:
+    """The volume's path under the target: missing, empty, or placed by an interrupted run."""
     assert volume.path is not None
     directory = Path(under_target(target_root, volume.path))
     # (a subvolume has a device number of its own: ask the mount table, not os.path.ismount)
@@ -287,6 +306,12 @@ def take_place(runner: Runner, received: str, placement: Placement,
     return None if made.ok else f"btrfs subvolume snapshot: {made.failure()}"
 
 
+def place_btrfs_stream(runner: Runner, spec: StreamArchive, archive: Archive, volume: Volume,
+                       target_root: str) -> Placement | str:
+    return keys_problem(spec, archive) or place_btrfs(runner, spec, archive, volume,
+                                                      target_root)
+
+
 def btrfs_excludes(job: Job) -> list[str]:
     """The snapshot directory inside the subvolume: a nested subvolume, empty in a stream."""
     if job.volume.path is None or job.provider != "btrfs":
@@ -300,4 +325,4 @@ ZFS_SOURCE: Source[StreamArchive] = Source(
     receiver=Receiver(place_zfs, receive_zfs))
 BTRFS_SOURCE: Source[StreamArchive] = Source(
     "btrfs-stream", ("btrfs", "zstd", "age"), list_archives,
-    receiver=Receiver(place_btrfs, receive_btrfs, btrfs_excludes))
+    receiver=Receiver(place_btrfs_stream, receive_btrfs, btrfs_excludes))

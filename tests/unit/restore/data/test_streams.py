@@ -41,7 +41,9 @@ def loaded_with_streams_in(tmp_path: Path) -> LoadedJobs:
     streams = tmp_path / "streams"
     streams.mkdir()
     shutil.copyfile(RECORDED / "catalogue.sqlite", streams / "catalogue.sqlite")
-    text = (RECORDED / "jobs.yaml").read_text().replace(f"{WORK}/streams", str(streams))
+    (tmp_path / "archive.key").write_text("# stands in for the age identity of the run\n")
+    text = (RECORDED / "jobs.yaml").read_text().replace(f"{WORK}/streams", str(streams)) \
+        .replace(f"{WORK}/archive.key", str(tmp_path / "archive.key"))
     jobs = tmp_path / "jobs.yaml"
     jobs.write_text(text)
     return load_jobs(file=jobs, host=HOST, state_dir=RECORDED / "state")
@@ -143,6 +145,10 @@ def test_a_whole_volume_source_refuses_paths_overwrite_and_a_busy_place(
     busy = preflight(runner, loaded, [], str(target), source="btrfs-stream")
     assert len(busy.refusals) == 1 and "is not empty (stray ...)" in busy.refusals[0]
     (volume_dir / "stray").unlink()
+    (tmp_path / "archive.key").unlink()
+    keyless = preflight(runner, loaded, [], str(target), source="btrfs-stream")
+    assert keyless.refusals == [f"{loaded.document.jobs[0].volume.key}: btrfs-stream: cannot "
+                                f"read the identity file {tmp_path / 'archive.key'}"]
     ready = preflight(ReplayRunner(RECORDED / "listing"), loaded, [], str(target),
                       source="replica")
     assert ready.refusals == []
