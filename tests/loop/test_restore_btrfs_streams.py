@@ -7,7 +7,8 @@ takes long enough to be killed).  ``hostbook run`` twice (a file changes
 between) writes a full and an incremental stream through zstd and age into
 a ``btrfs-stream`` destination and clones to a btrfs replica on a second
 filesystem.  ``hostbook archives`` lists both targets' revisions with the
-run's labels.  Then the filesystem is made again (as ``restore apply``
+run's labels.  A run killed (SIGKILL, the whole tree) while it writes a
+stream leaves ``FILE.partial``, which the next run removes.  Then the filesystem is made again (as ``restore apply``
 would, with an empty subvolume at the volume's place) and ``restore
 data`` brings revision 0 and ``--at 1`` back from each target: zero
 differences in ``sure check``, ``getfattr``/``getfacl``/``getcap`` the same
@@ -46,13 +47,14 @@ from hostbook.process.runner import LiveRunner
 from hostbook.restore.data.catalog import catalog
 from tests.loop.test_restore_data import DATA_TOOLS, attributes, build_tree
 from tests.loop.test_restore_roundtrip import ENV, sh
+from tests.loop.test_jobs_debris import hostbook_run, kill_mid_archive, next_run
 from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
 from tests.paths import FIXTURES
 from tests.tiers import available, require_tools
 
 pytestmark = pytest.mark.loop
 
-HOST = "host-streams"
+HOST = "h"  # the host name tests.loop.test_jobs_debris runs with
 RECORDED = FIXTURES / "restore-data" / "btrfs-streams"
 STREAM_TOOLS = ("btrfs", "mkfs.btrfs", "age", "age-keygen", "zstd")
 
@@ -126,6 +128,27 @@ def record_fixtures(work: Path, jobs: Path) -> None:
     (folder / "scenario.json").write_text(json.dumps({"work": str(work), "host": HOST}) + "\n")
 
 
+def killed_stream_is_removed_by_the_next_run(work: Path, jobs: Path) -> None:
+    """A run killed while its stream is written (a new destination: a full of ~100 MB)
+    leaves ``FILE.partial``; the next run removes it and writes the whole stream."""
+    other = work / "other.yaml"
+    other.write_text(jobs.read_text().replace(str(work / "streams"), str(work / "streams2"))
+                     .replace(str(work / "jobs-state"), str(work / "jobs-state2"))
+                     .replace("    clone: [replica]\n", ""))
+    env = {**ENV, **os.environ}
+    proc = hostbook_run(other, env)
+    partials = work / "streams2"
+    kill_mid_archive(proc, lambda: any(p.stat().st_size > (1 << 20)
+                                       for p in partials.glob("*.partial")))
+    (partial,) = partials.glob("*.partial")
+    summary, messages = next_run(other, env)
+    assert any(m.startswith("leftover of interrupted run ") and f"removed partial {partial}"
+               in m for m in messages), messages
+    assert not partial.exists()
+    assert len(list(partials.glob("*.btrfs.zst.age"))) == 1  # the next run's whole full
+    assert summary["exit_code"] == 0, summary
+
+
 def restore_data(jobs: Path, target: Path, *args: str) -> Result:
     return CliRunner().invoke(restore, ["data", "--jobs-file", str(jobs), HOST,
                                         "--target", str(target), *args],
@@ -180,6 +203,8 @@ def test_btrfs_streams_and_replica_come_back(make: LoopDevices) -> None:
         assert [a["stamp"] for a in revisions] == ["20240502T000000Z", "20240501T000000Z"]
         assert all(a["run"] for a in revisions), revisions
     assert len(by_target["btrfs-stream"]["archives"][0]["parts"]) == 2  # full + incremental
+
+    killed_stream_is_removed_by_the_next_run(work, jobs)
 
     target = work / "target"
     restored = target / live.relative_to("/")
