@@ -45,6 +45,7 @@ from hostbook.process.pipeline import Stage
 from hostbook.process.result import error_line
 from hostbook.process.runner import Runner
 from hostbook.restore.data.archive import Archive, Where, stamp_time
+from hostbook.restore.data.mountpoints import dataset_place
 from hostbook.restore.data.source import Placement, Receiver, Source, Unreachable
 from hostbook.restore.data.streams import (
     btrfs_excludes,
@@ -167,9 +168,10 @@ def place_zfs(runner: Runner, spec: ReplicaSpec, archive: Archive, volume: Volum
                 f"(zfs create -o mountpoint=... {dataset}), the replica is received into it")
     if isinstance(existing, str):
         return f"{dataset}: {existing}"
-    mountpoint = zfs_get(runner, "mountpoint", dataset) or ""
-    if not mountpoint.startswith("/"):
-        return f"{dataset}: mountpoint {mountpoint or 'none'}: the restored tree must mount"
+    place = dataset_place(runner, dataset, target_root)  # mounted, under the target
+    if isinstance(place, str):
+        return place
+    _host, mountpoint = place
     if _landed(existing, archive):
         return Placement(volume, volume.key, target_root, Path(mountpoint))
     if existing:

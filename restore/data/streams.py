@@ -25,7 +25,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hostbook.jobs.archive.stream import CATALOGUE
 from hostbook.jobs.archive.streams.btrfs_chain_restore import (
@@ -209,9 +209,22 @@ def place_zfs(runner: Runner, spec: StreamArchive, archive: Archive, volume: Vol
     if existing == [] and zfs_get(runner, "mounted", dataset) != "yes":
         return (f"{dataset} exists without snapshots and is not mounted: receiving would "
                 "overwrite it unseen (mount it to show it is empty, or destroy it)")
-    directory = Path(zfs_get(runner, "mountpoint", dataset) or mountpoint) if existing \
-        is not None else Path(mountpoint)
-    return Placement(volume, volume.key, target_root, directory)
+    if existing is None:  # received with the stream's mountpoint, under the pool's altroot
+        altroot = _zpool_get(runner, "altroot", dataset.split("/")[0])
+        directory = PurePosixPath(f"{altroot.rstrip('/')}{mountpoint}"
+                                  if altroot.startswith("/") else mountpoint)
+    else:
+        directory = PurePosixPath(zfs_get(runner, "mountpoint", dataset) or mountpoint)
+    root = PurePosixPath(target_root)
+    if root != PurePosixPath("/") and root != directory and root not in directory.parents:
+        return (f"{dataset} would be mounted at {directory}, outside the target {target_root}: "
+                f"import its pool with zpool import -R {target_root}")
+    return Placement(volume, volume.key, target_root, Path(directory))
+
+
+def _zpool_get(runner: Runner, prop: str, pool: str) -> str:
+    got = runner.query(["zpool", "get", "-Hp", "-o", "value", prop, pool], timeout=60.0)
+    return got.stdout.strip() if got.ok else ""
 
 
 def receive_zfs(runner: Runner, spec: StreamArchive, archive: Archive,

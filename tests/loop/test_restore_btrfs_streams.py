@@ -8,11 +8,11 @@ between) writes a full and an incremental stream through zstd and age into
 a ``btrfs-stream`` destination and clones to a btrfs replica on a second
 filesystem.  ``hostbook archives`` lists both targets' revisions with the
 run's labels.  A run killed (SIGKILL, the whole tree) while it writes a
-stream leaves ``FILE.partial``, which the next run removes.  Then the filesystem is made again (as ``restore apply``
-would, with an empty subvolume at the volume's place) and ``restore
-data`` brings revision 0 and ``--at 1`` back from each target: zero
-differences in ``sure check``, ``getfattr``/``getfacl``/``getcap`` the same
-for every entry.  A stream restore killed with SIGKILL mid-receive finishes
+stream leaves ``FILE.partial``, which the next run removes.  Then the
+filesystem is made again (as ``restore apply`` would, with an empty
+subvolume at the volume's place) and ``restore data`` brings revision 0
+and ``--at 1`` back from each target: zero differences in ``sure check``,
+``getfattr``/``getfacl``/``getcap`` the same for every entry.  A stream restore killed with SIGKILL mid-receive finishes
 when run again, the broken receive replaced.
 """
 
@@ -45,9 +45,9 @@ from hostbook.jobs.snapshot.stable_mount import mounts
 from hostbook.process.recording import RecordingRunner
 from hostbook.process.runner import LiveRunner
 from hostbook.restore.data.catalog import catalog
+from tests.loop.test_jobs_debris import hostbook_run, kill_mid_archive, next_run
 from tests.loop.test_restore_data import DATA_TOOLS, attributes, build_tree
 from tests.loop.test_restore_roundtrip import ENV, sh
-from tests.loop.test_jobs_debris import hostbook_run, kill_mid_archive, next_run
 from tests.loopdev import LoopDevice, LoopDevices, check_loop_tier
 from tests.paths import FIXTURES
 from tests.tiers import available, require_tools
