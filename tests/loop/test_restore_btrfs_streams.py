@@ -12,8 +12,9 @@ stream leaves ``FILE.partial``, which the next run removes.  Then the
 filesystem is made again (as ``restore apply`` would, with an empty
 subvolume at the volume's place) and ``restore data`` brings revision 0
 and ``--at 1`` back from each target: zero differences in ``sure check``,
-``getfattr``/``getfacl``/``getcap`` the same for every entry.  A stream restore killed with SIGKILL mid-receive finishes
-when run again, the broken receive replaced.
+``getfattr``/``getfacl``/``getcap`` the same for every entry.  A stream
+restore killed with SIGKILL mid-receive finishes when run again, the
+broken receive replaced.
 """
 
 from __future__ import annotations
