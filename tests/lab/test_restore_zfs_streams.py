@@ -38,7 +38,7 @@ modprobe zfs
 zpool create -f -o ashift=12 -O mountpoint=none tank /dev/disk/by-id/virtio-rtank0
 zpool create -f -o ashift=12 -O mountpoint=none backup /dev/disk/by-id/virtio-rbackup0
 zfs create -o mountpoint=/srv/data tank/data
-mkdir -p /srv/data/etc /mnt/target
+mkdir -p /srv/data/etc
 head -c 3000000 /dev/urandom > /srv/data/blob.bin
 ln /srv/data/blob.bin /srv/data/blob.hardlink
 ln -s etc/conf /srv/data/link
@@ -112,7 +112,7 @@ for version in (1, 2):
 said["source_guids"] = guids("tank/data")
 said["replica_guids"] = guids("backup/data")
 hostbook("archives", "archives", "--jobs-file", str(jobs), "lab", "--json")
-restore = ["restore", "data", "--jobs-file", str(jobs), "lab", "--target", "/mnt/target"]
+restore = ["restore", "data", "--jobs-file", str(jobs), "lab", "--target", "/"]  # the rebuilt host
 restored = {}
 destroy()
 hostbook("stream0", *restore, "--from", "zfs-stream")
