@@ -30,7 +30,7 @@ from tests.paths import FIXTURES
 
 pytestmark = pytest.mark.lab
 
-RECORDINGS = FIXTURES / "restore-data" / "zfs-streams"
+RECORDINGS = FIXTURES / "restore-streams" / "zfs"
 
 BUILD = r"""
 set -euo pipefail

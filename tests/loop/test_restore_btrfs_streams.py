@@ -56,7 +56,7 @@ from tests.tiers import available, require_tools
 pytestmark = pytest.mark.loop
 
 HOST = "h"  # the host name tests.loop.test_jobs_debris runs with
-RECORDED = FIXTURES / "restore-data" / "btrfs-streams"
+RECORDED = FIXTURES / "restore-streams" / "btrfs"
 STREAM_TOOLS = ("btrfs", "mkfs.btrfs", "age", "age-keygen", "zstd")
 
 

@@ -2,7 +2,7 @@
 
 The snapshot directory's ``btrfs subvolume list/show`` and the stream catalogue
 were recorded by ``tests/loop/test_restore_btrfs_streams.py`` after its two runs
-(``restore-data/btrfs-streams``).
+(``restore-streams/btrfs``).
 """
 
 from __future__ import annotations

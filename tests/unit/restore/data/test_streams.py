@@ -1,9 +1,9 @@
 """Send-stream chains and clone-target replicas as restore sources, on recorded real runs.
 
-``restore-data/btrfs-streams`` is what ``tests/loop/test_restore_btrfs_streams.py``
+``restore-streams/btrfs`` is what ``tests/loop/test_restore_btrfs_streams.py``
 recorded: two ``hostbook run``s of a btrfs subvolume archived as an age-encrypted
 stream chain and cloned to a btrfs replica (the catalogue, the run history, and
-the replica listing's ``btrfs`` queries).  ``restore-data/zfs-streams`` is the
+the replica listing's ``btrfs`` queries).  ``restore-streams/zfs`` is the
 catalogue of the ZFS lab test's runs.
 """
 
@@ -29,11 +29,11 @@ from hostbook.restore.data.preflight import preflight
 from hostbook.restore.data.streams import list_archives
 from tests.paths import FIXTURES
 
-RECORDED = FIXTURES / "restore-data" / "btrfs-streams"
+RECORDED = FIXTURES / "restore-streams" / "btrfs"
 SCENARIO = json.loads((RECORDED / "scenario.json").read_text())
 WORK = SCENARIO["work"]
 HOST = SCENARIO["host"]
-ZFS_RECORDED = FIXTURES / "restore-data" / "zfs-streams"
+ZFS_RECORDED = FIXTURES / "restore-streams" / "zfs"
 
 
 def loaded_with_streams_in(tmp_path: Path) -> LoadedJobs:
