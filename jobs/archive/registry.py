@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hostbook.jobs.archive import borg, restic, tar, xfsdump
+from hostbook.jobs.archive import borg, restic, stream, tar, xfsdump
 from hostbook.jobs.archive.base import Archiver, ArchiveRequest, ArchiveResult
 from hostbook.jobs.run.context import FAILED
 from hostbook.manifest.errors import HostbookError, RuntimeFailure
@@ -19,7 +19,8 @@ from hostbook.manifest.sections.jobs import Archiver as ArchiveTarget
 
 ARCHIVERS: dict[str, Archiver[Any]] = {
     archiver.tool: archiver
-    for archiver in (restic.ARCHIVER, borg.ARCHIVER, xfsdump.ARCHIVER, tar.ARCHIVER)
+    for archiver in (restic.ARCHIVER, borg.ARCHIVER, xfsdump.ARCHIVER, tar.ARCHIVER,
+                     stream.ZFS_ARCHIVER, stream.BTRFS_ARCHIVER)
 }
 
 

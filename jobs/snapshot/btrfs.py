@@ -3,9 +3,10 @@
 Snapshots go to ``<subvolume>/.hostbook-snapshots/`` unless a directory is
 configured: inside the subvolume is always the same filesystem, and a
 snapshot does not contain the subvolumes nested in it.  A job that clones
-keeps its snapshots (the next incremental send needs the newest as its
-parent; retention prunes them); one that only archives deletes it at
-unsnap, and that deletion is journaled like every transient resource.
+or archives send streams (``btrfs-stream``) keeps its snapshots (the next
+incremental send needs the newest as its parent; retention prunes them);
+one that only archives files deletes it at unsnap, and that deletion is
+journaled like every transient resource.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def take(ctx: StepContext, job: Job) -> Taken:
     directory = snapshot_dir(job)
     name = f"{settings.type}-{settings.prefix}-{ctx.stamp}"
     dest = os.path.join(directory, name)
-    keep = settings.keep if settings.keep is not None else bool(job.clone)
+    sends = bool(job.clone) or any(a.tool == "btrfs-stream" for a in job.archive)
+    keep = settings.keep if settings.keep is not None else sends
     if not ctx.dry_run and not os.path.isdir(directory):
         Path(directory).mkdir(parents=True, mode=0o700)
     if not keep:

@@ -230,7 +230,7 @@ class BtrfsSnapshot(_Named):
     keep: bool | None = Field(
         None,
         description="Keep the snapshot after the run; default: kept when the job clones "
-        "(the next send needs it as parent), deleted otherwise.",
+        "or archives btrfs streams (the next send needs it as parent), deleted otherwise.",
     )
 
     @model_validator(mode="after")
@@ -432,8 +432,65 @@ class TarArchive(_Archiver):
         return self
 
 
+class StreamArchive(_Archiver):
+    """Send streams kept as files in a directory, full then incrementals (btrsend's schedule).
+
+    The stream is the volume itself (``zfs send -p`` of the job's dataset,
+    ``btrfs send`` of its read-only snapshot), so a restore receives it back
+    whole.  Encryption uses public keys only; ``identities`` (age identity
+    files) and ``gnupg_home`` are what ``restore data`` decrypts with, on the
+    restoring host, and are never read by a run.
+    """
+
+    destination: str = Field(description="Directory the stream files and catalogue.sqlite go to.")
+    compression: Literal["zstd", "none"] = "zstd"
+    encryption: Literal["age", "gpg", "none"] = "age"
+    recipients: list[str] = Field(
+        default_factory=list,
+        description="age recipients (age1...) or gpg key ids/fingerprints; public keys only.",
+    )
+    identities: list[str] = Field(
+        default_factory=list,
+        description="age identity files restore data decrypts with (root-only files).",
+    )
+    gnupg_home: str | None = Field(
+        None, description="GNUPGHOME holding the secret key restore data decrypts gpg with.")
+    full_every: int = Field(7, ge=0, description="Start a new full after this many incrementals.")
+    interval: Duration = Field("1d", description="Archive at most once per this period.")
+    expire_after: Duration | None = Field(
+        None, description="Delete a whole chain once its newest member is older than this.")
+
+    @model_validator(mode="after")
+    def _stream(self) -> StreamArchive:
+        self.destination = _absolute(self.destination)
+        self.identities = [_absolute(i) for i in self.identities]
+        if self.gnupg_home is not None:
+            self.gnupg_home = _absolute(self.gnupg_home)
+        if self.encryption != "none" and not self.recipients:
+            raise ValueError(f"encryption {self.encryption} needs recipients")
+        if self.exclude:
+            raise ValueError("a send stream holds the whole volume: exclude does not apply")
+        return self
+
+
+class ZfsStreamArchive(StreamArchive):
+    """``zfs send -p`` of the job's dataset snapshot (the dataset only, not its children)."""
+
+    tool: Literal["zfs-stream"]
+
+
+class BtrfsStreamArchive(StreamArchive):
+    """``btrfs send [-p PARENT]`` of the job's read-only subvolume snapshot."""
+
+    tool: Literal["btrfs-stream"]
+
+
+STREAM_PROVIDER = {"zfs-stream": "zfs", "btrfs-stream": "btrfs"}
+"""The snapshot provider whose snapshots each stream tool sends."""
+
 Archiver = Annotated[
-    ResticArchive | BorgArchive | XfsdumpArchive | TarArchive, Field(discriminator="tool")
+    ResticArchive | BorgArchive | XfsdumpArchive | TarArchive | ZfsStreamArchive
+    | BtrfsStreamArchive, Field(discriminator="tool")
 ]
 
 
@@ -517,6 +574,11 @@ class Job(Record):
             seen.add(archiver.label)
             if isinstance(archiver, XfsdumpArchive) and provider == "zfs":
                 raise _fail(("archive", index, "tool"), "xfsdump archives XFS, not ZFS datasets")
+            sender = STREAM_PROVIDER.get(archiver.tool)
+            if sender is not None and provider != sender:
+                raise _fail(("archive", index, "tool"),
+                            f"{archiver.tool} sends {sender} snapshots: give the job a "
+                            f"snapshot: {{provider: {sender}}}", archiver.tool)
         if self.clone and provider not in ("zfs", "btrfs"):
             raise _fail(("clone",), "clone needs a zfs or btrfs snapshot (send/receive)")
         return self

@@ -24,6 +24,7 @@ from hostbook.manifest.sections.jobs import Job
 from hostbook.process.runner import LiveRunner, Runner
 from hostbook.restore.data.archive import Archive, Where, newest_first
 from hostbook.restore.data.registry import source_for
+from hostbook.restore.data.replicas import ReplicaSpec, replica_specs
 from hostbook.restore.data.source import Unreachable
 
 
@@ -37,7 +38,7 @@ class TargetArchives:
     target: str
     tool: str
     location: str
-    spec: ArchiveTarget
+    spec: ArchiveTarget | ReplicaSpec
     archives: list[Archive] = field(default_factory=list)
     error: str | None = None
 
@@ -49,7 +50,7 @@ class TargetArchives:
         }
 
 
-def location_of(spec: ArchiveTarget) -> str:
+def location_of(spec: ArchiveTarget | ReplicaSpec) -> str:
     return str(getattr(spec, "repository", None) or getattr(spec, "destination", ""))
 
 
@@ -57,9 +58,17 @@ def where_of(loaded: LoadedJobs, job: Job) -> Where:
     return Where(loaded.host, job.name, job.volume.key, loaded.document.settings.mount_root)
 
 
+def targets_of(loaded: LoadedJobs, job: Job) -> list[Any]:
+    """A job's restore targets in jobs.yaml order: its archive targets, then its clones."""
+    settings = loaded.document.replication
+    return [*job.archive, *replica_specs(job, settings.targets if settings else [],
+                                         loaded.state_dir)]
+
+
 def selected_jobs(loaded: LoadedJobs, volumes: Sequence[str]) -> list[Job]:
-    """The enabled jobs with archive targets, of the named volumes (key or as written)."""
-    jobs = [j for j in loaded.document.jobs if j.enabled and j.archive]
+    """The enabled jobs with archive or clone targets, of the named volumes (key or as
+    written)."""
+    jobs = [j for j in loaded.document.jobs if j.enabled and (j.archive or j.clone)]
     if not volumes:
         return jobs
     known = {j.volume.key for j in jobs} | {j.volume.ident for j in jobs}
@@ -86,7 +95,7 @@ def _from_history(loaded: LoadedJobs) -> dict[str, tuple[int | None, int | None]
 
 
 def list_target(runner: Runner, loaded: LoadedJobs, job: Job,
-                spec: ArchiveTarget) -> TargetArchives:
+                spec: ArchiveTarget | ReplicaSpec) -> TargetArchives:
     """One target's archives of the job's volume, newest first."""
     listing = TargetArchives(job.name, job.volume.ident, job.volume.key, spec.label, spec.tool,
                              location_of(spec), spec)
@@ -121,4 +130,4 @@ def catalog(runner: Runner, loaded: LoadedJobs,
             volumes: Sequence[str] = ()) -> list[TargetArchives]:
     """Every (volume, target) of the selected jobs in jobs.yaml order, with its archives."""
     return [list_target(runner, loaded, job, spec)
-            for job in selected_jobs(loaded, volumes) for spec in job.archive]
+            for job in selected_jobs(loaded, volumes) for spec in targets_of(loaded, job)]

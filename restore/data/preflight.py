@@ -24,7 +24,13 @@ from hostbook.manifest.errors import BadInputError
 from hostbook.manifest.sections.jobs import Job, Volume
 from hostbook.process.runner import Runner
 from hostbook.restore.data.archive import Archive, Where, iso
-from hostbook.restore.data.catalog import TargetArchives, list_target, selected_jobs, where_of
+from hostbook.restore.data.catalog import (
+    TargetArchives,
+    list_target,
+    selected_jobs,
+    targets_of,
+    where_of,
+)
 from hostbook.restore.data.mountpoints import (
     dataset_place,
     mount_point,
@@ -33,6 +39,7 @@ from hostbook.restore.data.mountpoints import (
 )
 from hostbook.restore.data.registry import source_for
 from hostbook.restore.data.revspec import CommitLookup, resolve
+from hostbook.restore.data.source import Placement, Source
 from hostbook.restore.data.verify import recorded_database
 
 IGNORED_WHEN_EMPTY = frozenset({"lost+found"})
@@ -56,6 +63,8 @@ class VolumePlan:
     """Targets before the chosen one that could not be used, with the reason."""
     kept: list[str] = field(default_factory=list)
     """Volume-relative files ``restore apply`` wrote that the archive must not replace."""
+    placement: Placement | None = None
+    """Where a whole-volume source receives the volume (None: files are extracted)."""
 
     @property
     def key(self) -> str:
@@ -126,10 +135,10 @@ def _choose(runner: Runner, loaded: LoadedJobs, jobs: list[Job], at: str | None,
             ) -> tuple[Job, TargetArchives, Archive, list[str]] | str:
     """The first reachable target of the volume (or the named one) and the archive."""
     tried: list[str] = []
-    candidates = [(job, spec) for job in jobs for spec in job.archive
+    candidates = [(job, spec) for job in jobs for spec in targets_of(loaded, job)
                   if source is None or spec.label == source]
     if not candidates:
-        names = ", ".join(spec.label for job in jobs for spec in job.archive)
+        names = ", ".join(spec.label for job in jobs for spec in targets_of(loaded, job))
         return f"no archive target named {source!r} (targets: {names})"
     for job, spec in candidates:
         listing = list_target(runner, loaded, job, spec)
@@ -172,19 +181,31 @@ def preflight(runner: Runner, loaded: LoadedJobs, volumes: list[str], target_roo
                                "(restore apply mounts the rebuilt tree there)")
     for key, jobs in by_volume.items():
         place = _place(runner, jobs[0].volume, storage, target_root)
-        if isinstance(place, str):
+        if isinstance(place, str) and not _receives(loaded, jobs):
             result.refusals.append(f"{key}: {place}")
             continue
-        mountpoint, directory = place
         chosen = _choose(runner, loaded, jobs, at, source, commits)
         if isinstance(chosen, str):
             result.refusals.append(f"{key}: {chosen}")
             continue
         job, listing, archive, tried = chosen
-        plan = VolumePlan(job, where_of(loaded, job), mountpoint, Path(directory), listing,
-                          archive, skipped_targets=tried)
-        result.plans.append(plan)
         spec_source = source_for(listing.tool)
+        placement = _receive_place(runner, spec_source, listing, archive, job, target_root,
+                                   bool(paths), overwrite)
+        if isinstance(placement, str):
+            result.refusals.append(f"{key}: {placement}")
+            continue
+        if placement is not None:
+            mountpoint, directory = host_path(target_root, placement.directory), \
+                str(placement.directory)
+        elif isinstance(place, str):
+            result.refusals.append(f"{key}: {place}")
+            continue
+        else:
+            mountpoint, directory = place
+        plan = VolumePlan(job, where_of(loaded, job), mountpoint, Path(directory), listing,
+                          archive, skipped_targets=tried, placement=placement)
+        result.plans.append(plan)
         missing = [p for p in (spec_source.programs if spec_source else ())
                    if shutil.which(p) is None]
         if missing:
@@ -201,7 +222,7 @@ def preflight(runner: Runner, loaded: LoadedJobs, volumes: list[str], target_roo
     if paths:
         _assign_paths(result, paths)
     _assign_kept(result, storage)
-    for plan in result.plans:
+    for plan in (p for p in result.plans if p.placement is None):  # a receiver checked its own
         busy = first_files(plan.directory, kept=plan.kept) if plan.directory.is_dir() else []
         if busy and not overwrite and plan.fingerprint not in (resumable or set()):
             result.refusals.append(
@@ -248,6 +269,30 @@ def _assign_kept(result: Preflight, storage: Any | None) -> None:
         plan.kept.append(relative)
         result.notes.append(f"{plan.key}: {path} is kept as restore apply wrote it (the key "
                             "enrolled in the new LUKS header), not taken from the archive")
+
+
+def _receives(loaded: LoadedJobs, jobs: list[Job]) -> bool:
+    """Whether a target of these jobs restores whole volumes (and so places them itself)."""
+    return any((found := source_for(spec.tool)) is not None and found.receiver is not None
+               for job in jobs for spec in targets_of(loaded, job))
+
+
+def host_path(target_root: str, directory: Path) -> str:
+    """The path on the restored host of a directory under the target root."""
+    relative = os.path.relpath(directory, target_root)
+    return str(directory) if relative.startswith("..") else os.path.normpath(f"/{relative}")
+
+
+def _receive_place(runner: Runner, source: Source[Any] | None, listing: TargetArchives,
+                   archive: Archive, job: Job, target_root: str, paths: bool,
+                   overwrite: bool) -> Placement | str | None:
+    """A whole-volume source's placement (its receiver checked what sits there), or None."""
+    if source is None or source.receiver is None:
+        return None
+    if paths or overwrite:
+        return (f"{listing.target} ({listing.tool}) restores the whole volume by receiving "
+                "it: --path and --overwrite do not apply")
+    return source.receiver.place(runner, listing.spec, archive, job.volume, target_root)
 
 
 def _assign_paths(result: Preflight, paths: list[str]) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hostbook.restore.data import borg, restic, tar, xfsdump
+from hostbook.restore.data import borg, replicas, restic, streams, tar, xfsdump
 from hostbook.restore.data.source import Source
 
 SOURCES: dict[str, Source[Any]] = {
-    source.tool: source for source in (restic.SOURCE, borg.SOURCE, tar.SOURCE, xfsdump.SOURCE)
+    source.tool: source for source in (restic.SOURCE, borg.SOURCE, tar.SOURCE, xfsdump.SOURCE,
+                                       streams.ZFS_SOURCE, streams.BTRFS_SOURCE,
+                                       replicas.ZFS_SOURCE, replicas.BTRFS_SOURCE)
 }
 
 

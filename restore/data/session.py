@@ -181,8 +181,11 @@ class VolumeRestore:
             self.journal.record(self.step, self.plan.fingerprint, "started")
         view = str(self.extraction.volume_dir)
         try:
-            self._bind(view)
-            self._extract_and_check(outcome)
+            if self.plan.placement is not None:
+                self._receive_and_check(outcome)
+            else:
+                self._bind(view)
+                self._extract_and_check(outcome)
         except _Failed as exc:
             outcome.status, outcome.message = FAILED, str(exc)
         finally:
@@ -276,6 +279,34 @@ class VolumeRestore:
         differences = [d for d in check_tree(extraction.volume_dir, database, plan.paths,
                                              self._excludes(), whole_seconds=source.whole_seconds)
                        if d.path not in plan.kept]
+        outcome.verify_seconds = time.monotonic() - began
+        outcome.differences = [difference_words(d) for d in differences]
+        outcome.status = VERIFIED if not differences else DIFFERS
+        outcome.message = (f"{len(differences)} difference(s) from {database.name}"
+                           if differences else f"zero differences from {database}")
+
+    def _receive_and_check(self, outcome: VolumeOutcome) -> None:
+        """A whole-volume source: receive it into place, then check the tree it left there."""
+        plan = self.plan
+        source = source_for(plan.target.tool)
+        assert source is not None and source.receiver is not None and plan.placement is not None
+        began = time.monotonic()
+        problem = source.receiver.receive(self.runner, plan.target.spec, plan.archive,
+                                          plan.placement)
+        outcome.extract_seconds = time.monotonic() - began
+        if problem is not None:
+            raise _Failed(problem)
+        if self.dry_run:
+            outcome.status = DRY_RUN
+            return
+        database = plan.database or carried_database(plan.directory, plan.key)
+        if database is None:
+            outcome.status = UNVERIFIED
+            outcome.message = f"no integrity database of run {plan.archive.stamp}"
+            return
+        began = time.monotonic()
+        differences = check_tree(plan.directory, database, [],
+                                 [*self._excludes(), *source.receiver.excludes(plan.job)])
         outcome.verify_seconds = time.monotonic() - began
         outcome.differences = [difference_words(d) for d in differences]
         outcome.status = VERIFIED if not differences else DIFFERS

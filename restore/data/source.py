@@ -9,6 +9,12 @@ under the target: restic, whose snapshots hold that full path, restores
 into it with ``--target root``, and borg and tar, whose archives are
 relative to the volume, extract with it as their working directory.  So
 each archiver's own layout never shows.
+
+A source of whole volumes (ZFS and btrfs send streams, a clone target's
+replica) has a :class:`Receiver` instead: it says where the volume will be
+(``place``, asked by the preflight, which also refuses what the receive
+could not do) and receives the archive there (``receive``); the tree it
+leaves at that place is then checked like any other.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from hostbook.manifest.errors import RuntimeFailure
+from hostbook.manifest.sections.jobs import Job, Volume
 from hostbook.process.result import CommandResult
 from hostbook.process.runner import Runner
 from hostbook.restore.data.archive import Archive, Where
@@ -55,6 +62,34 @@ class Extraction:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a received volume goes: its mount point under the target, and what sits there."""
+
+    volume: Volume
+    key: str
+    target_root: str
+    directory: Path
+    """Where the volume's tree is once received (what ``sure check`` reads)."""
+
+
+@dataclass(frozen=True)
+class Receiver(Generic[Spec]):
+    """How a whole-volume source puts a volume back (instead of extracting files)."""
+
+    place: Callable[[Runner, Spec, Archive, Volume, str], Placement | str]
+    """The placement of the archive's volume under the target root, or a refusal."""
+    receive: Callable[[Runner, Spec, Archive, Placement], str | None]
+    """Receive the archive (resuming what an interrupted receive left); None or the failure."""
+    excludes: Callable[[Job], list[str]] = lambda job: []
+    """Volume-relative paths a received tree has that the integrity database left out."""
+
+
+def _no_extract(runner: Runner, spec: Any, archive: Archive,
+                extraction: Extraction) -> CommandResult:
+    raise RuntimeFailure(f"{archive.tool} restores whole volumes: it receives, never extracts")
+
+
+@dataclass(frozen=True)
 class Source(Generic[Spec]):
     """One source tool: the programs it needs, listing, extraction."""
 
@@ -62,9 +97,11 @@ class Source(Generic[Spec]):
     programs: tuple[str, ...]
     list_archives: Callable[[Runner, Where, Spec], list[Archive]]
     """The target's archives of this job and volume, any order; raises Unreachable."""
-    extract: Callable[[Runner, Spec, Archive, Extraction], CommandResult]
+    extract: Callable[[Runner, Spec, Archive, Extraction], CommandResult] = _no_extract
     whole_seconds: bool = False
     """The tool restores mtimes to the whole second only, and symlinks' times not at all."""
+    receiver: Receiver[Spec] | None = None
+    """Set for a source that restores the whole volume by receiving it."""
 
 
 def env_for(tool: str, spec: Any) -> dict[str, str]:

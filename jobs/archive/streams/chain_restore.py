@@ -218,11 +218,9 @@ def restore_chain(
     for entry in members[:done]:
         report.members.append(MemberResult(entry, "skipped"))
     for index, entry in enumerate(members[done:], start=done):
-        path = Path(entry.path)
-        if not path.is_absolute() and archive_dir is not None:
-            path = archive_dir / path
-        result = _receive_member(runner, entry, path, target_dataset, endpoint, keys, progress,
-                                 force=index == 0 and existing is not None)
+        force = index == 0 and existing is not None
+        result = _receive_member(runner, entry, member_path(entry, archive_dir), target_dataset,
+                                 endpoint, keys, progress, force=force)
         report.members.append(result)
         if result.action == "failed":
             break
@@ -248,19 +246,32 @@ def _receive_member(
     *,
     force: bool,
 ) -> MemberResult:
+    args = ["receive", "-u"]
+    if force or not entry.is_full:
+        args.append("-F")  # full: overwrite the empty dataset; incremental: undo stray writes
+    receive = Stage.of(endpoint.argv(*args, target), endpoint.env)
+    return receive_stream(runner, entry, path, receive, keys, progress, "zfs receive")
+
+
+def receive_stream(
+    runner: Runner,
+    entry: ArchiveEntry,
+    path: Path,
+    receive: Stage,
+    keys: Keys,
+    progress: Callable[[ArchiveEntry, int], None] | None,
+    receiver: str,
+) -> MemberResult:
+    """One member's file through its reverse filters into ``receive`` (zfs or btrfs)."""
     if not path.is_file():
         return MemberResult(entry, "failed", error=f"{path}: stream file is missing")
     try:
         filters = read_filters(entry.compression, entry.encryption, keys)
     except ChainRestoreError as exc:
         return MemberResult(entry, "failed", error=str(exc))
-    args = ["receive", "-u"]
-    if force or not entry.is_full:
-        args.append("-F")  # full: overwrite the empty dataset; incremental: undo stray writes
-    receive = Stage.of(endpoint.argv(*args, target), endpoint.env)
     stages = [*(Stage.of(f, keys.env) for f in filters), receive]
     on_bytes = (lambda n: progress(entry, n)) if progress is not None else None
-    # Counted where the stream enters zfs receive: after the last filter (or the file).
+    # Counted where the stream enters the receiver: after the last filter (or the file).
     result = runner.pipeline(stages, source=path, meter=len(filters) - 1, on_bytes=on_bytes)
     problems = []
     decoding = _stage_errors(result, len(filters))
@@ -268,7 +279,15 @@ def _receive_member(
         problems.append(f"{path.name}: " + "; ".join(decoding))
     received = result.stages[-1]
     if not received.ok:
-        problems.append(f"zfs receive: exit {received.returncode}: {error_line(received.stderr)}")
+        problems.append(f"{receiver}: exit {received.returncode}: {error_line(received.stderr)}")
     if problems:
         return MemberResult(entry, "failed", result.bytes, "; ".join(problems))
     return MemberResult(entry, "received", result.bytes)
+
+
+def member_path(entry: ArchiveEntry, archive_dir: Path | None) -> Path:
+    """A member's stream file: relative catalogue paths are taken under ``archive_dir``."""
+    path = Path(entry.path)
+    if not path.is_absolute() and archive_dir is not None:
+        path = archive_dir / path
+    return path

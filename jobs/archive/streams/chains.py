@@ -13,36 +13,67 @@ incremental from the newest archived snapshot.  It also expires every chain
 whose newest member is older than ``expire_after`` — never the current chain.
 Pure: ``now`` is a parameter and every decision carries its reason.
 
-:class:`Catalogue` keeps the lineage and sizes in SQLite, next to the streams.
+The schedule is the same for ZFS and btrfs: a source snapshot is anything
+with a name, an identity that survives send/receive (ZFS's guid, a btrfs
+snapshot's uuid, which a received copy keeps as its received_uuid), a
+creation time and an order within its location (:class:`StreamPoint`).
+
+:class:`Catalogue` keeps the lineage, sizes, the kind of stream (``zfs`` or
+``btrfs``) and the labels of the run that wrote each member (host, volume
+key, run id, run stamp, manifest commit) in SQLite, next to the streams.
+A catalogue written before kinds and labels existed is read as ZFS members
+without labels; opened for writing, it gains the two columns.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
-from hostbook.jobs.replication.zfs.inventory import Snapshot
 from hostbook.jobs.retention.policy import epoch, human_duration
+
+KINDS = ("zfs", "btrfs")
+
+
+class StreamPoint(Protocol):
+    """A source snapshot a stream can be sent from (ZFS ``Snapshot``, a btrfs point)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def guid(self) -> int | str: ...
+    @property
+    def creation(self) -> int: ...
+    @property
+    def createtxg(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ArchiveEntry:
-    """One stream file in the archive."""
+    """One stream file in the archive.
+
+    ``dataset`` is the stream's source: a ZFS dataset, or a btrfs subvolume's
+    path; ``guid`` is the ZFS guid (int) or the btrfs snapshot's uuid (str).
+    """
 
     id: int
     chain: int
     dataset: str
     snapshot: str
-    guid: int
+    guid: int | str
     parent_id: int | None
     created: int
     size: int
     path: str
     compression: str = "zstd"
     encryption: str = "none"
+    kind: str = "zfs"
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_full(self) -> bool:
@@ -63,7 +94,7 @@ class ArchiveDecision:
     """What to archive now, from which parent, which chains to expire, and why."""
 
     action: str  # "nothing" | "full" | "incremental"
-    snapshot: Snapshot | None
+    snapshot: StreamPoint | None
     parent: ArchiveEntry | None
     reason: str
     expire: tuple[tuple[int, str], ...] = ()
@@ -79,7 +110,7 @@ def chains_of(entries: Sequence[ArchiveEntry]) -> dict[int, list[ArchiveEntry]]:
 
 def plan_archive(
     entries: Sequence[ArchiveEntry],
-    source: Sequence[Snapshot],
+    source: Sequence[StreamPoint],
     policy: ChainPolicy,
     now: int | float | datetime,
 ) -> ArchiveDecision:
@@ -150,14 +181,37 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_dataset ON entries(dataset, chain);
 """
+ADDED_COLUMNS = (("kind", "TEXT NOT NULL DEFAULT 'zfs'"), ("labels", "TEXT NOT NULL DEFAULT '{}'"))
+"""Columns later catalogues have; an older one gains them when opened for writing."""
+COLUMNS = ("id", "chain", "dataset", "snapshot", "guid", "parent_id", "created", "size", "path",
+           "compression", "encryption", "kind", "labels")
 
 
 class Catalogue:
-    """The archive's lineage and sizes, in one SQLite file (guids stored as text: 64-bit)."""
+    """The archive's lineage and sizes, in one SQLite file (guids stored as text: 64-bit).
 
-    def __init__(self, path: Path | str) -> None:
-        self.db = sqlite3.connect(str(path))
-        self.db.executescript(SCHEMA)
+    ``readonly`` opens an existing catalogue without changing it (a restore
+    lists a destination it may only read); a missing file is then an error.
+    """
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        if readonly:
+            self.db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        else:
+            self.db = sqlite3.connect(str(path))
+            self.db.executescript(SCHEMA)
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(entries)")}
+        if not readonly:
+            with self.db:
+                for name, declaration in ADDED_COLUMNS:
+                    if name not in present:
+                        self.db.execute(f"ALTER TABLE entries ADD COLUMN {name} {declaration}")
+                        present.add(name)
+        defaults = {name: declaration.split("DEFAULT ", 1)[1]
+                    for name, declaration in ADDED_COLUMNS}
+        self._select = "SELECT " + ", ".join(
+            c if c in present or c not in defaults else f"{defaults[c]} AS {c}"
+            for c in COLUMNS) + " FROM entries"
 
     def close(self) -> None:
         self.db.close()
@@ -169,29 +223,43 @@ class Catalogue:
         self.close()
 
     def _row(self, row: tuple) -> ArchiveEntry:  # type: ignore[type-arg]
-        return ArchiveEntry(row[0], row[1], row[2], row[3], int(row[4]), row[5], row[6],
-                            row[7], row[8], row[9], row[10])
+        kind = str(row[11])
+        try:
+            labels = json.loads(row[12])
+        except ValueError:
+            labels = {}
+        guid: int | str = int(row[4]) if kind == "zfs" else str(row[4])
+        return ArchiveEntry(row[0], row[1], row[2], row[3], guid, row[5], row[6],
+                            row[7], row[8], row[9], row[10], kind,
+                            labels if isinstance(labels, dict) else {})
 
     def entries(self, dataset: str) -> list[ArchiveEntry]:
-        cur = self.db.execute(
-            "SELECT id, chain, dataset, snapshot, guid, parent_id, created, size, path, "
-            "compression, encryption FROM entries WHERE dataset = ? ORDER BY created, id",
-            (dataset,),
-        )
+        cur = self.db.execute(f"{self._select} WHERE dataset = ? ORDER BY created, id",
+                              (dataset,))
+        return [self._row(r) for r in cur.fetchall()]
+
+    def all_entries(self) -> list[ArchiveEntry]:
+        """Every member of every source, in creation order."""
+        cur = self.db.execute(f"{self._select} ORDER BY created, id")
         return [self._row(r) for r in cur.fetchall()]
 
     def add(
         self,
         dataset: str,
-        snapshot: Snapshot,
+        snapshot: StreamPoint,
         parent: ArchiveEntry | None,
         size: int,
         path: str,
         *,
         compression: str = "zstd",
         encryption: str = "none",
+        kind: str = "zfs",
+        labels: Mapping[str, str] | None = None,
     ) -> ArchiveEntry:
         """Record a stream that is complete on the archive (call after the upload)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown stream kind {kind!r}")
+        tags = dict(labels or {})
         with self.db:
             if parent is None:
                 row = self.db.execute("SELECT COALESCE(MAX(chain), 0) + 1 FROM entries").fetchone()
@@ -200,25 +268,23 @@ class Catalogue:
                 chain = parent.chain
             cur = self.db.execute(
                 "INSERT INTO entries (chain, dataset, snapshot, guid, parent_id, created, size, "
-                "path, compression, encryption) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "path, compression, encryption, kind, labels) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (chain, dataset, snapshot.name, str(snapshot.guid),
                  parent.id if parent else None, snapshot.creation, size, path,
-                 compression, encryption),
+                 compression, encryption, kind, json.dumps(tags, sort_keys=True)),
             )
             new_id = int(cur.lastrowid or 0)
         return ArchiveEntry(new_id, chain, dataset, snapshot.name, snapshot.guid,
                             parent.id if parent else None, snapshot.creation, size, path,
-                            compression, encryption)
+                            compression, encryption, kind, tags)
 
     def lineage(self, entry_id: int) -> list[ArchiveEntry]:
         """The streams to restore ``entry_id``: its full first, then each incremental."""
         out: list[ArchiveEntry] = []
         current: int | None = entry_id
         while current is not None:
-            row = self.db.execute(
-                "SELECT id, chain, dataset, snapshot, guid, parent_id, created, size, path, "
-                "compression, encryption FROM entries WHERE id = ?", (current,),
-            ).fetchone()
+            row = self.db.execute(f"{self._select} WHERE id = ?", (current,)).fetchone()
             if row is None:
                 raise KeyError(f"archive entry {current} is missing: the chain is broken")
             entry = self._row(row)
@@ -240,16 +306,19 @@ class Catalogue:
         return paths
 
 
-def send_args_for(decision: ArchiveDecision, dataset: str, *, raw: bool = False) -> list[str]:
+def send_args_for(decision: ArchiveDecision, dataset: str, *, raw: bool = False,
+                  props: bool = False) -> list[str]:
     """``zfs send`` arguments (without ``zfs``) for a full or incremental decision.
 
     An incremental uses ``-i @parent``: the stream holds exactly the changes
     from the chain's newest member to the new snapshot, whatever lies between
-    (an ``-I`` stream would also carry every intermediate snapshot).
+    (an ``-I`` stream would also carry every intermediate snapshot).  With
+    ``props`` (``-p``) the dataset's properties travel along, its mountpoint
+    among them, so a received dataset lands where the archived one was.
     """
     if decision.snapshot is None:
         raise ValueError(f"nothing to send: {decision.reason}")
-    args = ["send", *(["-w"] if raw else [])]
+    args = ["send", *(["-w"] if raw else []), *(["-p"] if props else [])]
     if decision.action == "incremental":
         if decision.parent is None:
             raise ValueError("an incremental decision needs a parent")
@@ -263,18 +332,20 @@ def stream_filename(
     *,
     compression: str = "zstd",
     encryption: str = "none",
+    kind: str = "zfs",
 ) -> str:
     """A stream file's name that says what it holds: ``tank_data@daily-2.from-daily-1.zfs.zst.age``.
 
-    Slashes in the dataset become ``_`` so every stream of a dataset sits in
-    one directory; the suffixes follow the filters the stream went through.
+    Slashes in the dataset (or a btrfs subvolume's path) become ``_`` so every
+    stream of a source sits in one directory; the suffixes follow the kind
+    and the filters the stream went through.
     """
     if decision.snapshot is None:
         raise ValueError(f"nothing to name: {decision.reason}")
-    name = f"{dataset.replace('/', '_')}@{decision.snapshot.name}"
+    name = f"{dataset.strip('/').replace('/', '_') or 'root'}@{decision.snapshot.name}"
     if decision.action == "incremental" and decision.parent is not None:
         name += f".from-{decision.parent.snapshot}"
-    name += ".zfs"
+    name += f".{kind}"
     if compression == "zstd":
         name += ".zst"
     if encryption in ("age", "gpg"):

@@ -16,7 +16,8 @@ from tests.unit.jobs.archive.test_base import context, request
 def test_every_tool_the_schema_admits_has_an_archiver() -> None:
     union = typing.get_args(typing.get_args(Archiver)[0])
     tools = {typing.get_args(model.model_fields["tool"].annotation)[0] for model in union}
-    assert tools == set(ARCHIVERS) == {"restic", "borg", "tar", "xfsdump"}
+    assert tools == set(ARCHIVERS) == {"restic", "borg", "tar", "xfsdump", "zfs-stream",
+                                       "btrfs-stream"}
     assert all(archiver.tool == tool for tool, archiver in ARCHIVERS.items())
 
 

@@ -254,3 +254,44 @@ def test_stale_after_must_be_a_duration() -> None:
         "schema: hostbook/jobs/v1\njobs:\n  - {name: a, volume: {path: /a}, stale_after: soon}\n"
     )
     assert found[0].startswith("jobs.yaml:3:") and "duration" in found[0]
+
+
+def test_stream_targets_fit_their_snapshots_and_need_recipients() -> None:
+    wrong = errors(
+        """\
+schema: hostbook/jobs/v1
+jobs:
+  - name: a
+    volume: {dataset: tank/a}
+    archive:
+      - {tool: btrfs-stream, destination: /b, encryption: none}
+"""
+    )
+    assert wrong[0].startswith("jobs.yaml:6:10:"), wrong
+    assert "btrfs-stream sends btrfs snapshots" in wrong[0]
+    keyless = errors(
+        """\
+schema: hostbook/jobs/v1
+jobs:
+  - name: a
+    volume: {dataset: tank/a}
+    archive:
+      - {tool: zfs-stream, destination: /b}
+"""
+    )
+    assert "encryption age needs recipients" in keyless[0]
+    doc = load(
+        """\
+schema: hostbook/jobs/v1
+jobs:
+  - name: a
+    volume: {path: /srv/a}
+    snapshot: {provider: btrfs}
+    archive:
+      - {tool: btrfs-stream, destination: /b, recipients: [age1x], identities: [/k],
+         full_every: 3, interval: 12h, expire_after: 30d}
+"""
+    )
+    target = doc.jobs[0].archive[0]
+    assert (target.tool, target.label, target.encryption) == ("btrfs-stream", "btrfs-stream",
+                                                              "age")
