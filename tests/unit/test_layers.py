@@ -1,7 +1,7 @@
 """The import graph follows the layers, and the command line holds no logic.
 
-``manifest <- process <- capture, jobs <- restore, review, fleet <- serve <- hostbook (CLI)``: a layer
-imports only itself and the layers to its left, so the model never depends on
+``manifest <- process <- capture, jobs <- restore, review, fleet <- serve <- hostbook (CLI)``:
+a layer imports only itself and the layers to its left, so the model never depends on
 how a host is read, capture and jobs never on each other, and nothing in the
 library on the command line.  Every module's imports are read from its syntax
 tree, those inside functions included (a lazy import is still a dependency),
