@@ -39,8 +39,8 @@ from hostbook.manifest.access import (
 )
 from hostbook.manifest.access import repair as repair_ownership
 from hostbook.manifest.bounds import MAX_DOCUMENT_BYTES, mib
-from hostbook.manifest.file_cache import cached, caching, memo
 from hostbook.manifest.errors import BadInputError, ManifestError, RuntimeFailure
+from hostbook.manifest.file_cache import cached, caching, memo
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.locking import held
 from hostbook.manifest.paths import check_repository_location
