@@ -268,6 +268,7 @@ def create_app(config: ServeConfig) -> Any:
     file_cache.enable()
     dashboard = Dashboard(config)
     app = Starlette(routes=dashboard.routes(),
-                    exception_handlers={Exception: _handle, HTTPException: _handle})
+                    exception_handlers={HostbookError: _handle, BodyTooLarge: _handle,
+                                        HTTPException: _handle, Exception: _handle})
     app.state.dashboard = dashboard
     return Guard(app, config.token, config.limits, config.trusted_hosts())

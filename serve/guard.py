@@ -116,6 +116,17 @@ def host_allowed(scope: Scope, allowed: frozenset[str]) -> bool:
     return name.lower() in allowed
 
 
+DRAIN_FACTOR = 16
+"""A body up to this many times the limit is read and dropped before the 413 is sent."""
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
+
+
 class Guard:
     """ASGI middleware applying the rules in the module docstring."""
 
@@ -164,6 +175,8 @@ class Guard:
                 return
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limits.max_body):
+            if length.isdigit() and int(length) <= DRAIN_FACTOR * self.limits.max_body:
+                await _drain(receive)  # the client reads the answer, not a reset
             await send_error(send, 413, f"request body over {self.limits.max_body} bytes")
             return
         await self.app(scope, self._bounded(receive), self._secured(send))
