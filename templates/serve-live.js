@@ -88,7 +88,18 @@
     return answer.ok ? (await answer.json()).runs : [];
   }
 
+  async function refreshJobs() {
+    const jobs = $("jobs-table");
+    if (!jobs) { return; }
+    const answer = await fetch(window.location.href);
+    if (!answer.ok) { return; }
+    const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+    const table = fresh.getElementById("jobs-table");
+    if (table) { jobs.replaceWith(table); }
+  }
+
   async function refreshHistory() {
+    refreshJobs();
     const table = $("run-history");
     if (!table) { return; }
     const list = await runs();

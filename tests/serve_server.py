@@ -34,8 +34,8 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def client(self, **kw: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30.0, **kw)  # type: ignore[arg-type]
+    def client(self, timeout: float = 30.0, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout, **kw)  # type: ignore[arg-type]
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}

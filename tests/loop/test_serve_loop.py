@@ -42,8 +42,8 @@ from tests.tiers import require_tools
 pytestmark = pytest.mark.loop
 
 HOST = "web1"
-UPLOAD_KIB_S = 3072
-DATA_BYTES = 24 << 20
+UPLOAD_KIB_S = 8192
+DATA_BYTES = 80 << 20
 
 
 def sh(*argv: str) -> str:
@@ -212,6 +212,12 @@ def test_the_dashboard_shows_a_run_live_in_chromium(site: Site) -> None:
             assert time.monotonic() < deadline, "no history row for the run"
             time.sleep(0.2)
         assert page.evaluate(f"{row}.dataset.status") == "ok"
+        # The jobs table is fetched again: the volume's last run is now the one that ended.
+        volume_row = "document.querySelector('#jobs-table tr.volume td:last-child').textContent"
+        deadline = time.monotonic() + 30
+        while page.evaluate(volume_row) != "ok":
+            assert time.monotonic() < deadline, page.evaluate(volume_row)
+            time.sleep(0.2)
         page.screenshot(artifacts / "serve-finished.png")
     for name in ("serve-live-1.png", "serve-finished.png"):
         assert (artifacts / name).stat().st_size > 10_000
