@@ -115,7 +115,7 @@ def host_readiness(
     commits = repo.log(host, 1)
     last = datetime.fromisoformat(commits[0].date).timestamp() if commits else None
     jobs, history = host_history(repo.path, host, None, state_dir)
-    outcomes = list(history.records())
+    outcomes = history.all()
     volumes = volume_status(jobs, outcomes, now=moment)
     documents = {s: repo.load(host, s) for s in HOST_SECTIONS}
     plain = {s: d.to_plain() for s, d in documents.items() if d is not None}
