@@ -180,8 +180,9 @@ def main() -> int:
             print(f"| GET /static/serve-live.js (HTTP alone), 8 clients | {rate:.0f} | "
                   f"{statistics.median(lat) * 1e3:.1f} | {percentile(lat, 0.95) * 1e3:.1f} |")
             cli = cli_status(repo, state, host, 10)
-            print(f"| hostbook status --json (a process each time) | {1 / statistics.median(cli):.1f}"
-                  f" | {statistics.median(cli) * 1e3:.0f} | {percentile(cli, 0.95) * 1e3:.0f} |")
+            print(f"| hostbook status --json (a process each time) | "
+                  f"{1 / statistics.median(cli):.1f} | {statistics.median(cli) * 1e3:.0f} | "
+                  f"{percentile(cli, 0.95) * 1e3:.0f} |")
             arrivals = event_latency(server.url, state, host, args.events)
             assert len(arrivals) == args.events, (len(arrivals), args.events)
             print()
