@@ -7,9 +7,10 @@ has a remote.  ``hostbook-run@.service/.timer`` run one job of jobs.yaml per
 instance (``hostbook-run@home.timer``).  ``hostbook-serve.service`` runs the
 dashboard on loopback; it is written always and enabled only when asked.  The
 hardening leaves out what breaks snapshots (PrivateDevices,
-ProtectKernelModules, private mounts), as each template says.  ``install_units`` writes them (each through a temporary file
-and a rename), reloads systemd and enables the capture timer and one run
-timer per enabled job, started at once with ``now``.
+ProtectKernelModules, private mounts), as each template says.
+``install_units`` writes them (each through a temporary file and a rename),
+reloads systemd and enables the capture timer and one run timer per enabled
+job, started at once with ``now``.
 """
 
 from __future__ import annotations
