@@ -141,7 +141,7 @@ class Dashboard:
 
     async def runs_page(self, request: Request) -> Response:
         runs = await run_in_threadpool(lambda: list(self.reader.all_runs(RUNS_LISTED)))
-        return self.page("serve-index.html.j2", root="/", hosts=[], runs=runs)
+        return self.page("serve-runs.html.j2", root="/", runs=runs)
 
     async def run_page(self, request: Request) -> Response:
         run_id = check_run_id(request.path_params["run"])

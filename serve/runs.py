@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostbook.jobs.run.event_log import new_run_id, read_events, run_log_path
+from hostbook.jobs.run.event_log import KEEP_LOGS, new_run_id, prune, read_events, run_log_path
 from hostbook.jobs.run.lock import RunLocked
 from hostbook.process.background import Background, hostbook_argv, start_background
 from hostbook.serve.reading import Reader
@@ -86,6 +86,8 @@ class Launcher:
         if self.state_dir is not None:
             args += ["--state-dir", str(self.state_dir)]
         output = state / "serve" / f"{run_id}.out"
+        if output.parent.is_dir():
+            prune(output.parent, KEEP_LOGS - 1, ".out")
         background = start_background(hostbook_argv(*args), output)
         started = Started(run_id, name, run_log_path(state, name, run_id), background)
         self.started[run_id] = started

@@ -29,8 +29,8 @@ from hostbook.jobs.run.run_journal import new_run_id
 from hostbook.manifest.durable import open_private, private_dir
 from hostbook.manifest.errors import BadInputError
 
-__all__ = ["EventLogSink", "RunLog", "check_run_id", "host_runs", "new_run_id", "read_events",
-           "run_log_path", "runs_dir", "summarize"]
+__all__ = ["EventLogSink", "RunLog", "check_run_id", "host_runs", "new_run_id", "prune",
+           "read_events", "run_log_path", "runs_dir", "summarize"]
 
 LOG_EVERY = 0.5
 """Seconds between progress events in the event log."""
@@ -74,7 +74,7 @@ class EventLogSink:
             try:
                 private_dir(self.path.parent.parent, tighten=True)
                 private_dir(self.path.parent, tighten=True)
-                _prune(self.path.parent, KEEP_LOGS - 1)
+                prune(self.path.parent, KEEP_LOGS - 1)
                 self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
             except OSError:
                 self._failed = True
@@ -114,8 +114,9 @@ class EventLogSink:
         self.close_log()
 
 
-def _prune(directory: Path, keep: int) -> None:
-    logs = sorted(p for p in directory.glob("*.jsonl") if RUN_ID.fullmatch(p.stem))
+def prune(directory: Path, keep: int, suffix: str = ".jsonl") -> None:
+    """Keep the newest ``keep`` files named ``<run id><suffix>`` in ``directory``."""
+    logs = sorted(p for p in directory.glob(f"*{suffix}") if RUN_ID.fullmatch(p.stem))
     for old in logs[: max(0, len(logs) - keep)]:
         with contextlib.suppress(OSError):
             old.unlink()
@@ -162,11 +163,37 @@ class RunLog:
                 "exit_code": self.exit_code, "finished": self.finished}
 
 
+TAIL = 16384
+"""Bytes read from a log's end for its summary (the run-end event is the last line)."""
+
+
+def _first_and_last(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The first event and the events of the log's tail (a summary reads no more)."""
+    try:
+        with path.open("rb") as handle:
+            first_line = handle.readline()
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - TAIL))
+            tail = handle.read(TAIL)
+    except OSError:
+        return {}, []
+    events = []
+    for raw in tail.split(b"\n")[1:] if size > TAIL else tail.split(b"\n"):
+        with contextlib.suppress(ValueError):
+            event = json.loads(raw)
+            if isinstance(event, dict):
+                events.append(event)
+    first: dict[str, Any] = {}
+    with contextlib.suppress(ValueError):
+        loaded = json.loads(first_line)
+        first = loaded if isinstance(loaded, dict) else {}
+    return first, events
+
+
 def summarize(path: Path, host: str) -> RunLog:
     """A run's summary from its log's first and last events."""
-    events, _ = read_events(path)
-    first = events[0] if events else {}
-    last = next((e for e in reversed(events) if e.get("event") == "run-end"), None)
+    first, tail = _first_and_last(path)
+    last = next((e for e in reversed(tail) if e.get("event") == "run-end"), None)
     return RunLog(
         run=path.stem, host=host, path=path, started=first.get("time"),
         message=str(first.get("message", "")),
