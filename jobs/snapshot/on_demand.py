@@ -11,7 +11,8 @@ it never races a run's snap or unsnap of the same volume.
 * btrfs: ``btrfs subvolume snapshot -r`` into the job's snapshot directory;
 * zfs: ``zfs snapshot`` (``-r`` as the job says) of the dataset;
 * lvm: ``lvcreate --snapshot`` with the job's copy-on-write size (thin
-  snapshots take none), LV ``<type>-hostbook-<time>`` in the origin's VG;
+  snapshots take none), LV ``<type>-hostbook-<origin>-<time>`` in the origin's VG
+  (LV names are unique per VG, so the origin is in the name);
 * a job without a snapshot provider (``none``) is skipped, and says so.
 """
 
@@ -100,7 +101,12 @@ def _one(runner: Runner, job: Job, kind: str, stamp: str) -> Made:
     elif isinstance(settings, ZfsSnapshot):
         target, argv, problem = _zfs(job, settings, f"{kind}-{settings.prefix}-{stamp}")
     elif isinstance(settings, LvmSnapshot):
-        target, argv, problem = _lvm(runner, job, settings, f"{kind}-{PREFIX}-{stamp}")
+        assert job.volume.lv is not None
+        origin = job.volume.lv.split("/", 1)[1]
+        # LV names are per VG: the origin's name keeps two volumes' snapshots apart.
+        name = f"{kind}-{PREFIX}-{origin}-{stamp}"
+        target, argv, problem = _lvm(runner, job, settings, name[-127:] if len(name) > 127
+                                     else name)
     else:
         return Made(**made, status="skipped", message="no snapshot provider")
     if problem is not None:
