@@ -4,11 +4,13 @@
 machine that was off catches up; ``RandomizedDelaySec`` so a fleet does not
 push at the same second), commit only on change and push when the repository
 has a remote.  ``hostbook-run@.service/.timer`` run one job of jobs.yaml per
-instance (``hostbook-run@home.timer``).  The hardening leaves out what breaks
-snapshots (PrivateDevices, ProtectKernelModules, private mounts), as each
-template says.  ``install_units`` writes them (each through a temporary file
-and a rename), reloads systemd and enables the capture timer and one run
-timer per enabled job, started at once with ``now``.
+instance (``hostbook-run@home.timer``).  ``hostbook-serve.service`` runs the
+dashboard on loopback; it is written always and enabled only when asked.  The
+hardening leaves out what breaks snapshots (PrivateDevices,
+ProtectKernelModules, private mounts), as each template says.
+``install_units`` writes them (each through a temporary file and a rename),
+reloads systemd and enables the capture timer and one run timer per enabled
+job, started at once with ``now``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from hostbook.manifest.yamlio import atomic_write_text
 from hostbook.process.runner import Runner
 
 UNITS = ("hostbook-capture.service", "hostbook-capture.timer", "hostbook-run@.service",
-         "hostbook-run@.timer")
+         "hostbook-run@.timer", "hostbook-serve.service")
+SERVE_UNIT = "hostbook-serve.service"
 UNIT_DIR = Path("/etc/systemd/system")
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 """The job names jobs.yaml allows: safe as a systemd instance name as they are."""
@@ -44,6 +47,8 @@ class UnitSettings:
     capture_calendar: str = "daily"
     run_calendar: str = "daily"
     randomized_delay: str = "1h"
+    serve_listen: str = "127.0.0.1:8765"
+    """What hostbook-serve.service listens on (loopback unless TLS is configured)."""
 
 
 @dataclass
@@ -59,7 +64,7 @@ def render_units(settings: UnitSettings) -> dict[str, str]:
     """Unit file name -> text, for every unit hostbook installs."""
     if not settings.hostbook.startswith("/"):
         raise BadInputError(f"{settings.hostbook}: the services need an absolute path")
-    for value in (settings.hostbook, str(settings.repo)):
+    for value in (settings.hostbook, str(settings.repo), settings.serve_listen):
         if any(c.isspace() or c in "\\\"'%$;" for c in value):
             raise BadInputError(f"{value!r}: no spaces, quotes, % or $ in unit paths")
     try:
@@ -73,7 +78,8 @@ def render_units(settings: UnitSettings) -> dict[str, str]:
     values = {"header": HEADER, "hostbook": settings.hostbook, "repo": str(settings.repo),
               "capture_calendar": settings.capture_calendar,
               "run_calendar": settings.run_calendar,
-              "randomized_delay": settings.randomized_delay}
+              "randomized_delay": settings.randomized_delay,
+              "listen": settings.serve_listen}
     return {name: env.get_template(f"{name}.j2").render(**values) for name in UNITS}
 
 
@@ -96,11 +102,14 @@ def write_units(settings: UnitSettings, unit_dir: Path = UNIT_DIR) -> list[Path]
 
 
 def install_units(runner: Runner, settings: UnitSettings, job_names: list[str], *,
-                  unit_dir: Path = UNIT_DIR, now: bool = False) -> Installed:
+                  unit_dir: Path = UNIT_DIR, now: bool = False,
+                  serve: bool = False) -> Installed:
     """Write the units, ``systemctl daemon-reload``, enable (and with ``now`` start) the
-    capture timer and one run timer per job."""
+    capture timer, one run timer per job and, with ``serve``, the dashboard (written
+    always, enabled only when asked: a server is a choice)."""
     result = Installed(write_units(settings, unit_dir))
-    timers = ["hostbook-capture.timer", *job_timers(job_names)]
+    timers = ["hostbook-capture.timer", *job_timers(job_names),
+              *([SERVE_UNIT] if serve else [])]
     for argv in (["systemctl", "daemon-reload"],
                  ["systemctl", "enable", *(["--now"] if now else []), *timers]):
         done = runner.command(argv)
@@ -126,7 +135,8 @@ def host_jobs(repo: Path | None, host: str) -> list[str]:
 
 
 def install_for_host(runner: Runner, settings: UnitSettings, host: str, *,
-                     unit_dir: Path = UNIT_DIR, now: bool = False) -> Installed:
+                     unit_dir: Path = UNIT_DIR, now: bool = False,
+                     serve: bool = False) -> Installed:
     """``hostbook install-units``: the units, and a run timer per enabled job of ``host``."""
     return install_units(runner, settings, host_jobs(settings.repo, host), unit_dir=unit_dir,
-                         now=now)
+                         now=now, serve=serve)

@@ -40,6 +40,7 @@ from hostbook.manifest.access import (
 from hostbook.manifest.access import repair as repair_ownership
 from hostbook.manifest.bounds import MAX_DOCUMENT_BYTES, mib
 from hostbook.manifest.errors import BadInputError, ManifestError, RuntimeFailure
+from hostbook.manifest.file_cache import cached, caching, memo
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.locking import held
 from hostbook.manifest.paths import check_repository_location
@@ -247,10 +248,11 @@ class ManifestRepository:
     def load(self, host: str, section: str) -> Any:
         """Load and validate a section; None when the file does not exist."""
         path = self.section_path(host, section)
-        data = read_document(path)
-        if data is None:
-            return None
-        return validate_document(data, str(path), section)
+
+        def parse() -> Any:
+            data = read_document(path)
+            return None if data is None else validate_document(data, str(path), section)
+        return cached(path, f"section:{section}", parse)
 
     # -- locking ---------------------------------------------------------------
 
@@ -354,6 +356,14 @@ class ManifestRepository:
             except ValueError:
                 return None
 
+    def _head_sha(self) -> str | None:
+        """HEAD's sha read from the refs alone (no object lookup): a cache key."""
+        with self._git() as handle:
+            try:
+                return str(git.SymbolicReference.dereference_recursive(handle, "HEAD"))
+            except (ValueError, OSError):
+                return None
+
     def commit_of(self, rev: str) -> tuple[str, datetime] | None:
         """A revision's sha and commit time (UTC); None when it names no commit."""
         with self._git() as handle:
@@ -384,6 +394,14 @@ class ManifestRepository:
     def log(self, host: str, limit: int | None = None) -> list[CommitInfo]:
         """Commits that touched the host's folder, newest first."""
         rel = self._host_rel(host)
+        if caching():
+            # While HEAD is the same commit, so is every host's history.
+            head = self._head_sha()
+            return list(memo(("log", str(self.path), head, rel, limit),
+                             lambda: self._log(rel, limit)))
+        return self._log(rel, limit)
+
+    def _log(self, rel: str, limit: int | None) -> list[CommitInfo]:
         args = ["--format=%H%x1f%aI%x1f%an%x1f%s"]
         if limit:
             args.append(f"-n{limit}")

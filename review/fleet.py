@@ -104,7 +104,7 @@ def _host_view(files: _Files, host: str, changes: list[CommitChanges],
     jobs_doc = jobs if isinstance(jobs, JobsDocument) else None
     state = state_dir or (Path(jobs_doc.settings.state_dir) if jobs_doc and
                           jobs_doc.settings.state_dir else default_state_dir())
-    outcomes = list(History(history_path(state, host)).records())
+    outcomes = History(history_path(state, host)).all()
     volumes: list[VolumeStatus] = volume_status(jobs_doc, outcomes, now=now)
     commits = [c.commit for c in changes]
     last = datetime.fromisoformat(commits[0].date).timestamp()

@@ -27,7 +27,14 @@ from typing import Any, Literal
 
 from hostbook.jobs.run.history import Outcome
 from hostbook.jobs.run.jobs_file import default_host
-from hostbook.jobs.run.status import VolumeStatus, host_history, human_age, volume_status
+from hostbook.jobs.run.status import (
+    StatusReport,
+    VolumeStatus,
+    host_history,
+    host_status,
+    human_age,
+    volume_status,
+)
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.registry import HOST_SECTIONS
 from hostbook.manifest.sections.retention import parse_duration
@@ -108,7 +115,7 @@ def host_readiness(
     commits = repo.log(host, 1)
     last = datetime.fromisoformat(commits[0].date).timestamp() if commits else None
     jobs, history = host_history(repo.path, host, None, state_dir)
-    outcomes = list(history.records())
+    outcomes = history.all()
     volumes = volume_status(jobs, outcomes, now=moment)
     documents = {s: repo.load(host, s) for s in HOST_SECTIONS}
     plain = {s: d.to_plain() for s, d in documents.items() if d is not None}
@@ -237,6 +244,21 @@ def status_readiness(repository: Path | None, host: str | None,
     if not repo.log(name, 1):
         return None
     return host_readiness(repo, name, state_dir=state_dir)
+
+
+def status_document(repository: Path | None, host: str | None, jobs_file: Path | None,
+                    state_dir: Path | None, stale_after: str | None = None,
+                    now: float | None = None) -> tuple[dict[str, Any], StatusReport,
+                                                       Readiness | None]:
+    """What ``status --json`` prints (the report, its readiness), and the two it was made of.
+
+    ``hostbook status`` and ``GET /api/hosts/{host}/status`` answer with this one document.
+    """
+    report = host_status(repository, host, jobs_file, state_dir, stale_after, now=now)
+    readiness = None if jobs_file else status_readiness(repository, host, state_dir)
+    document = report.to_json(time.time() if now is None else now)
+    document["readiness"] = readiness.to_json() if readiness else None
+    return document, report, readiness
 
 
 def render_readiness(readiness: Readiness) -> str:

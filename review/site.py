@@ -42,7 +42,8 @@ class Site:
     hosts: int
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The report's templates and filters (``hostbook serve`` renders its pages with them)."""
     source = resources.files("hostbook.templates")
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: source.joinpath(name).read_text("utf-8")),
@@ -129,6 +130,17 @@ def _system(view: HostView) -> dict[str, str]:
             "boot_mode": str(system.get("boot_mode") or "unknown")}
 
 
+def jobs_rows(view: HostView) -> list[dict[str, Any]]:
+    """The jobs table of a host's page (the report's and the dashboard's)."""
+    return _jobs(view)
+
+
+def index_row(view: HostView) -> dict[str, Any]:
+    """A host's row in the index of hosts."""
+    return {"name": view.host, "page": page_name(view.host), "readiness": view.readiness,
+            "system": _system(view)}
+
+
 def host_context(view: HostView) -> dict[str, Any]:
     storage = view.documents.get("storage")
     checkouts = (view.plain.get("checkouts") or {}).get("checkouts", [])
@@ -149,7 +161,7 @@ def build_site(
     """Write ``out/index.html`` and ``out/hosts/<host>.html`` for every host (or those named)."""
     views = load_fleet(repo, list(hosts) if hosts else None, state_dir=state_dir, now=now,
                        capture_max_age=capture_max_age)
-    env = _environment()
+    env = environment()
     generated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now))
     pages = []
     host_template = env.get_template("report-host.html.j2")
@@ -160,8 +172,6 @@ def build_site(
         pages.append(path)
     index = out / "index.html"
     atomic_write_text(index, env.get_template("report-index.html.j2").render(
-        generated=generated, root="", hosts=[
-            {"name": v.host, "page": page_name(v.host), "readiness": v.readiness,
-             "system": _system(v)} for v in views]))
+        generated=generated, root="", hosts=[index_row(v) for v in views]))
     pages.append(index)
     return Site(out, pages, len(views))

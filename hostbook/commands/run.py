@@ -42,6 +42,12 @@ from hostbook.commands.common import (
 )
 @click.option("--no-notify", is_flag=True, help="Do not ping the jobs' monitoring URLs.")
 @click.option(
+    "--run-id",
+    metavar="ID",
+    help="The run's id (YYYYMMDDTHHMMSSZ-xxxxxxxx; default: a new one), e.g. one a caller "
+    "announced before the run started.",
+)
+@click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Journal, lock and history directory (default: settings.state_dir or "
@@ -58,13 +64,16 @@ def run(
     as_json: bool,
     wait: str | None,
     no_notify: bool,
+    run_id: str | None,
     state_dir: Path | None,
 ) -> None:
     """Run JOBS (default: every enabled job): snap, sure, clone, archive, unsnap.
 
-    Leftovers of an interrupted run are cleaned up first.  Exit 0 when every
+    Leftovers of an interrupted run are cleaned up first.  Every real run keeps
+    its events (what --json prints) in <state>/runs/<host>/<run id>.jsonl.  Exit 0 when every
     job succeeded, 1 when some finished with warnings, 3 when one failed.
     """
+    from hostbook.jobs.run.event_log import check_run_id
     from hostbook.jobs.run.events import make_sink
     from hostbook.jobs.run.jobs_file import load_jobs
     from hostbook.jobs.run.orchestrator import run_jobs
@@ -89,6 +98,7 @@ def run(
                 sink=make_sink(as_json, dry_run=dry_run),
                 wait=wait_seconds,
                 notify=not no_notify,
+                run_id=check_run_id(run_id) if run_id else None,
             )
         )
     except Interrupted as exc:  # before any snapshot was taken: nothing to undo

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -47,15 +46,13 @@ def status(
     0 all fresh, 1 a target stale, never archived or its last attempt failed,
     2 bad input (unknown host, missing repository), 4 nothing configured.
     """
-    from hostbook.jobs.run.status import host_status, render_status
-    from hostbook.review.readiness import render_readiness, status_readiness
+    from hostbook.jobs.run.status import render_status
+    from hostbook.review.readiness import render_readiness, status_document
 
     repository = None if jobs_file else resolve_repo(repo)
-    report = host_status(repository, host_name(host), jobs_file, state_dir, stale_after)
-    readiness = status_readiness(repository, host_name(host), state_dir)
+    document, report, readiness = status_document(repository, host_name(host), jobs_file,
+                                                  state_dir, stale_after)
     if as_json:
-        document = report.to_json(time.time())
-        document["readiness"] = readiness.to_json() if readiness else None
         click.echo(json.dumps(document, indent=2, sort_keys=True))
     else:
         click.echo(render_status(report.volumes), nl=False)

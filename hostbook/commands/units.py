@@ -20,17 +20,24 @@ from hostbook.commands.common import handle_errors, host_name, repo_option, reso
               help="Where the unit files are written.")
 @click.option("--randomized-delay", default="1h", show_default=True, metavar="DURATION",
               help="RandomizedDelaySec of the timers, so a fleet does not run at one instant.")
+@click.option("--serve", is_flag=True,
+              help="Also enable hostbook-serve.service (the dashboard; always written).")
+@click.option("--serve-listen", default="127.0.0.1:8765", show_default=True,
+              metavar="ADDR:PORT", help="What hostbook-serve.service listens on.")
 @handle_errors
 def install_units(repo: Path | None, host: str | None, now: bool, program: str,
-                  unit_dir: Path, randomized_delay: str) -> None:
-    """Install and enable hostbook-capture.timer and hostbook-run@JOB.timer per job."""
+                  unit_dir: Path, randomized_delay: str, serve: bool,
+                  serve_listen: str) -> None:
+    """Install and enable hostbook-capture.timer and hostbook-run@JOB.timer per job, and
+    write hostbook-serve.service (enabled with --serve)."""
     from hostbook.fleet.units import UnitSettings, install_for_host
     from hostbook.jobs.run.jobs_file import default_host
     from hostbook.process.runner import LiveRunner
 
-    settings = UnitSettings(program, resolve_repo(repo), randomized_delay=randomized_delay)
+    settings = UnitSettings(program, resolve_repo(repo), randomized_delay=randomized_delay,
+                            serve_listen=serve_listen)
     done = install_for_host(LiveRunner(), settings, host_name(host) or default_host(),
-                            unit_dir=unit_dir, now=now)
+                            unit_dir=unit_dir, now=now, serve=serve)
     for path in done.written:
         click.echo(f"wrote {path}")
     click.echo(f"enabled{' and started' if done.started else ''}: {', '.join(done.enabled)}")

@@ -59,6 +59,14 @@ class Event:
         return f"{head}{self.message}"
 
 
+def progress_event(job: str | None, step: str, fraction: float | None, text: str,
+                   data: Mapping[str, Any] | None = None) -> Event:
+    """The ``progress`` event of ``run --json`` (and of the run's event log)."""
+    fields: dict[str, Any] = {"fraction": None if fraction is None else round(fraction, 4)}
+    fields.update(data or {})
+    return Event("progress", job=job, step=step, message=text, data=fields)
+
+
 class Sink(Protocol):
     """Where events go."""
 
@@ -133,9 +141,7 @@ class JsonSink:
                  data: Mapping[str, Any] | None = None) -> None:
         if not self.throttle.due((job, step)):
             return
-        fields: dict[str, Any] = {"fraction": None if fraction is None else round(fraction, 4)}
-        fields.update(data or {})
-        self.emit(Event("progress", job=job, step=step, message=text, data=fields))
+        self.emit(progress_event(job, step, fraction, text, data))
 
     def close(self) -> None:
         self.stream.flush()

@@ -19,6 +19,7 @@ from typing import Any
 from hostbook.jobs.private_files import replace_private
 from hostbook.jobs.run.outcome import JobOutcome
 from hostbook.jobs.run.run_journal import durable_append
+from hostbook.manifest.file_cache import cached
 
 _COMPACT_AT = 20000
 _KEEP_PER_KEY = 200
@@ -102,6 +103,11 @@ class History:
             for record in records_of(run_id, outcome, time.time()):
                 self.append(record)
         self.compact()
+
+    def all(self) -> list[Outcome]:
+        """Every record (a long-running reader's cache keeps them while the file is
+        unchanged: :mod:`hostbook.manifest.file_cache`; they are not to be changed)."""
+        return cached(self.path, "history", lambda: list(self.records()))
 
     def records(self) -> Iterator[Outcome]:
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hostbook.jobs.integrity import database as sure_db
 from hostbook.manifest.errors import BadInputError
+from hostbook.manifest.file_cache import cached
 from hostbook.manifest.hostname import check_host
 from hostbook.manifest.paths import default_state_dir
 from hostbook.manifest.sections.jobs import Job, JobsDocument
@@ -109,6 +110,14 @@ def host_sure_store(repository: Path | None, host: str, state: Path) -> Path:
     return in_manifest
 
 
+def _parse(path: Path, host: str, given: bool) -> JobsDocument:
+    data = read_document(path)
+    if data is None:
+        raise BadInputError(f"{path}: no such file" if given
+                            else f"{path}: no jobs.yaml for host {host!r}")
+    return validate_as(JobsDocument, data, str(path))
+
+
 def load_jobs(
     repository: Path | None = None,
     host: str | None = None,
@@ -124,9 +133,6 @@ def load_jobs(
     repo_path: Path | None = None
     commit: str | None = None
     if file is not None:
-        data = read_document(file)
-        if data is None:
-            raise BadInputError(f"{file}: no such file")
         path = file
         repo_path = _repository_with(repository, name)
     else:
@@ -134,12 +140,9 @@ def load_jobs(
             raise BadInputError("no manifest repository given (--repo) and no jobs file")
         store = ManifestRepository.open(repository)
         path = store.section_path(name, "jobs")
-        data = read_document(path)
-        if data is None:
-            raise BadInputError(f"{path}: no jobs.yaml for host {name!r}")
         repo_path = store.path
         commit = store.head_commit()
-    document = validate_as(JobsDocument, data, str(path))
+    document = cached(path, "jobs-file", lambda: _parse(path, name, file is not None))
     settings = document.settings
     state = state_dir or (Path(settings.state_dir) if settings.state_dir else default_state_dir())
     if settings.sure_store:

@@ -37,6 +37,7 @@ from hostbook.jobs.integrity.sure_step import record_snapshot
 from hostbook.jobs.replication.clone_step import clone
 from hostbook.jobs.run.cleanup import Undoer, clean_up
 from hostbook.jobs.run.context import FAILED, OK, StepContext
+from hostbook.jobs.run.event_log import EventLogSink, run_log_path
 from hostbook.jobs.run.events import Event, PlainSink
 from hostbook.jobs.run.history import History, history_path
 from hostbook.jobs.run.lock import host_lock, running_holder
@@ -44,7 +45,7 @@ from hostbook.jobs.run.monitor import RunMonitor
 from hostbook.jobs.run.outcome import JobOutcome, RunOutcome, StepState, interrupted
 from hostbook.jobs.run.reporter import RunReporter
 from hostbook.jobs.run.request import RunRequest
-from hostbook.jobs.run.run_journal import Journal, Resource
+from hostbook.jobs.run.run_journal import Journal, Resource, new_run_id
 from hostbook.jobs.run.sigterm import Interrupted, stop_on_sigterm
 from hostbook.jobs.snapshot import registry as snapshots
 from hostbook.jobs.snapshot.provider import TAKEN, Taken
@@ -75,7 +76,12 @@ class JobRun:
         self.outcome = RunOutcome(None, self.loaded.host, dry_run=request.dry_run)
         self.monitor = RunMonitor(self.jobs, self.loaded.host,
                                   enabled=request.notify and not request.dry_run)
-        self.report = RunReporter(request.sink or PlainSink(), self.monitor, request.warn)
+        self.run_id = request.run_id or new_run_id()
+        sink = request.sink or PlainSink()
+        if not request.dry_run:
+            sink = EventLogSink(sink, run_log_path(self.loaded.state_dir, self.loaded.host,
+                                                   self.run_id))
+        self.report = RunReporter(sink, self.monitor, request.warn)
         echo = self.report.echo
         runner: Runner = DryRunRunner(echo=echo) if request.dry_run else LiveRunner(echo=echo)
         self.journal = Journal(journal_path(self.loaded.state_dir, self.loaded.host),
@@ -102,10 +108,11 @@ class JobRun:
             self.report.emit(Event("run-start", message=f"{self.loaded.host}: "
                                    f"{', '.join(j.name for j in self.jobs)} "
                                    f"({', '.join(self.steps)})"
-                                   + (" [dry run]" if self.request.dry_run else "")))
+                                   + (" [dry run]" if self.request.dry_run else ""),
+                                   data={"run": self.run_id, "host": self.loaded.host}))
             self._cleanup()
             self.outcome.run_id = self.journal.begin(
-                list(self.steps), [j.name for j in self.jobs]
+                list(self.steps), [j.name for j in self.jobs], self.run_id
             )
             self.monitor.start(self.outcome.run_id, self.report.log)
             try:

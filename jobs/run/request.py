@@ -27,6 +27,8 @@ class RunRequest:
     notify: bool = True
     warn: Callable[[str], None] | None = None
     """Where warnings for the person go (default: stderr), besides the run log."""
+    run_id: str | None = None
+    """The run's id when the caller chose it (``hostbook serve`` answers with it at once)."""
 
 
 def parse_steps(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:

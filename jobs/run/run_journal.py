@@ -47,6 +47,11 @@ class Resource:
         return f"{self.kind} {what}" if what else self.kind
 
 
+def new_run_id() -> str:
+    """The run's UTC start and 8 random hex digits: sorts by time, unique per host."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
 @dataclass
 class JournalState:
     """What the journal says now: open resources and which runs finished."""
@@ -74,10 +79,10 @@ class Journal:
             return
         durable_append(self.path, json.dumps(record, sort_keys=True))
 
-    def begin(self, steps: list[str], jobs: list[str]) -> str:
-        """Start a run; returns its id."""
+    def begin(self, steps: list[str], jobs: list[str], run_id: str | None = None) -> str:
+        """Start a run (with the id it was given, or a new one); returns its id."""
         self.opened = []
-        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+        self.run_id = run_id or new_run_id()
         self._append(
             {"event": "begin", "run": self.run_id, "pid": os.getpid(), "time": time.time(),
              "steps": steps, "jobs": jobs}

@@ -306,5 +306,5 @@ def host_status(
     if jobs_file is None and repository is not None:
         _host_in_repository(repository, name)
     document, history = host_history(repository, name, jobs_file, state_dir)
-    return StatusReport(name, volume_status(document, history.records(), now=now,
+    return StatusReport(name, volume_status(document, history.all(), now=now,
                                             stale_after=stale_after))

@@ -44,6 +44,12 @@ from hostbook.manifest.sections.retention import (
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SNAP_WORD = re.compile(r"[A-Za-z0-9_.:+]+")
+
+
+def snapshot_word(value: str) -> bool:
+    """Whether ``value`` may be a snapshot name's type or prefix (no '-': the type is the
+    name's part before the first '-')."""
+    return len(value) <= 64 and _SNAP_WORD.fullmatch(value) is not None
 _DATASET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*")
 _LVM_SIZE = re.compile(r"(\d+(\.\d+)?)([bBsSkKmMgGtTpPeE]?)")
 _LVM_EXTENTS = re.compile(r"(\d+)(%(ORIGIN|VG|FREE|PVS))?")

@@ -12,7 +12,10 @@ and filled; then
    that removes the leftover mount and snapshot LV before taking its own;
 3. ``--step snap``, then more writes to the origin than the snapshot can hold,
    then ``--step archive --step unsnap``: the invalidated snapshot fails the
-   job (its archive cannot be trusted) and is removed all the same.
+   job (its archive cannot be trusted) and is removed all the same;
+4. ``hostbook serve`` in the guest, and ``POST /api/hosts/lab/snapshot?type=hourly``:
+   one kept snapshot LV per job's volume, named ``hourly-hostbook-<lv>-<time>`` so the
+   retention policy counts it as hourly (a few seconds of the guest's time).
 
 The guest writes what its tools report (lvs, findmnt, the run's JSON events)
 and the archives into the results folder; the checks happen here, including
@@ -34,6 +37,7 @@ from typing import Any
 import pytest
 
 from hostbook.jobs.integrity import sure
+from hostbook.jobs.replication.zfs.inventory import snapshot_type
 from tests.lab.fixtures import GuestFactory
 from tests.lab.vm import DiskSpec, Step
 from tests.paths import FIXTURES
@@ -185,6 +189,43 @@ third = hostbook(small, "data", "--step", "archive", "--step", "unsnap")
 (results / "run3.json").write_text(third.stdout)
 (results / "run3.rc").write_text(str(third.returncode))
 facts("after3")
+
+# POST /api/hosts/lab/snapshot?type=hourly to a real hostbook serve: LVM snapshots named
+# for retention (<type>-hostbook-<time>), kept after the call.
+import socket, urllib.error, urllib.request
+from hostbook.manifest.store import ManifestRepository
+subprocess.run(["ip", "link", "set", "lo", "up"], check=False)
+repo = ManifestRepository.init(work / "repo") or ManifestRepository.open(work / "repo")
+repo.host_dir("lab").mkdir(parents=True)
+(repo.host_dir("lab") / "jobs.yaml").write_text(jobs_file("jobs.yaml", tar).read_text())
+ManifestRepository.open(work / "repo").commit_host("lab", "jobs")
+with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+server = subprocess.Popen([sys.executable, "-m", "hostbook", "serve", "--repo",
+                           str(work / "repo"), "--listen", f"127.0.0.1:{port}",
+                           "--token-file", str(work / "serve.token")],
+                          stdout=subprocess.DEVNULL, stderr=open(results / "serve.err", "w"))
+deadline = time.monotonic() + 240
+while True:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/hosts", timeout=10).read()
+        break
+    except OSError:
+        assert server.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+token = (work / "serve.token").read_text().strip()
+request = urllib.request.Request(f"http://127.0.0.1:{port}/api/hosts/lab/snapshot?type=hourly",
+                                 method="POST", headers={"Authorization": f"Bearer {token}"})
+try:
+    answer = urllib.request.urlopen(request, timeout=120)
+except urllib.error.HTTPError as refused:
+    answer = refused
+(results / "snapshot.json").write_text(json.dumps(
+    {"status": answer.status, "body": json.loads(answer.read())}))
+server.terminate()
+server.wait(timeout=30)
+facts("snapshot")
 """
 
 
@@ -274,6 +315,19 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     assert job3["status"] == "failed"
     assert any("overflowed" in m for m in job3["messages"]), job3["messages"]
     assert _lvs(out / "after3.lvs.json") == ["data", "xdata"]
+
+    # POST .../snapshot?type=hourly through hostbook serve: one kept LVM snapshot per
+    # volume, named so that retention counts it as hourly.
+    posted = json.loads((out / "snapshot.json").read_text())
+    assert posted["status"] == 201, posted
+    made = {m["job"]: m for m in posted["body"]["snapshots"]}
+    assert {j: m["status"] for j, m in made.items()} == {"data": "ok", "xdata": "ok"}
+    report = json.loads((out / "snapshot.lvs.json").read_text())["report"][0]["lv"]
+    origins = {row["lv_name"]: row["origin"] for row in report if row["origin"]}
+    for job in ("data", "xdata"):
+        vg, name = made[job]["snapshot"].split("/")
+        assert vg == "jobsvg" and origins[name] == job
+        assert snapshot_type(name) == "hourly" and name.startswith(f"hourly-hostbook-{job}-")
 
     if os.environ.get("HOSTBOOK_UPDATE_FIXTURES") == "1":
         for name in ("lvm", "lvm-overflowed"):

@@ -1,7 +1,7 @@
 """The import graph follows the layers, and the command line holds no logic.
 
-``manifest <- process <- capture, jobs <- restore, review, fleet <- hostbook (CLI)``: a layer
-imports only itself and the layers to its left, so the model never depends on
+``manifest <- process <- capture, jobs <- restore, review, fleet <- serve <- hostbook (CLI)``:
+a layer imports only itself and the layers to its left, so the model never depends on
 how a host is read, capture and jobs never on each other, and nothing in the
 library on the command line.  Every module's imports are read from its syntax
 tree, those inside functions included (a lazy import is still a dependency),
@@ -26,7 +26,7 @@ import pytest
 from tests.paths import REPO_ROOT
 
 LIBRARY_LAYERS = ("manifest", "process", "capture", "jobs", "restore", "review", "fleet",
-                  "templates")
+                  "serve", "templates")
 """Top-level folders installed as ``hostbook.<folder>``."""
 CLI = "hostbook"
 """The command line: hostbook/ (``hostbook``, ``hostbook.cli``, ``hostbook.commands``)."""
@@ -38,6 +38,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "restore": frozenset({"manifest", "process", "capture", "jobs", "restore", "templates"}),
     "review": frozenset({"manifest", "process", "jobs", "review", "templates"}),
     "fleet": frozenset({"manifest", "process", "jobs", "fleet", "templates"}),
+    "serve": frozenset({"manifest", "process", "jobs", "review", "serve", "templates"}),
     "templates": frozenset(),
     CLI: frozenset({*LIBRARY_LAYERS, CLI}),
 }

@@ -46,8 +46,12 @@ def argv(path: tuple[str, ...], command: click.Command, repo: Path,
     args += ["h" for p in command.params if isinstance(p, click.Argument) and p.required]
     if path == ("capture",):  # from a recording, never this machine
         args += ["--only", "system", "--replay", str(FIXTURES / "system-debian12")]
-    if path in {("run",), ("status",)}:
+    if path in {("run",), ("status",), ("snapshot",)}:
         args += ["--host", "h"]
+    if path == ("snapshot",):
+        args += ["--type", "daily"]
+    if path == ("serve",):  # refused before it listens or makes a token file
+        args += ["--listen", "127.0.0.1:1", "--token-file", str(scratch / "serve.token")]
     if path == ("report",):
         args += ["--output", str(scratch / "report-out")]
     if path == ("install-units",):  # never this machine's /etc/systemd/system

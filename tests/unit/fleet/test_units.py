@@ -36,10 +36,10 @@ def test_systemd_analyze_accepts_the_rendered_units(tmp_path: Path) -> None:
     written = write_units(UnitSettings(HOSTBOOK, tmp_path / "repo"), tmp_path)
     assert sorted(p.name for p in written) == [
         "hostbook-capture.service", "hostbook-capture.timer", "hostbook-run@.service",
-        "hostbook-run@.timer"]
+        "hostbook-run@.timer", "hostbook-serve.service"]
     instances = [tmp_path / "hostbook-run@home.service", tmp_path / "hostbook-run@home.timer"]
     checked = verify([tmp_path / "hostbook-capture.service", tmp_path / "hostbook-capture.timer",
-                      *instances])
+                      tmp_path / "hostbook-serve.service", *instances])
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
     # The check is real: a calendar systemd cannot parse is refused.
     broken = tmp_path / "broken" / "hostbook-capture.timer"
@@ -68,6 +68,23 @@ def test_the_timers_and_the_hardening() -> None:
         assert not settings & {"PrivateDevices", "ProtectKernelModules", "PrivateMounts"}
     assert not any(line.startswith("ProtectSystem=")
                    for line in units["hostbook-run@.service"].splitlines())
+    serve = units["hostbook-serve.service"].splitlines()
+    assert (f"ExecStart={HOSTBOOK} serve --repo /var/lib/hostbook/manifests "
+            "--listen 127.0.0.1:8765") in serve
+    assert "WantedBy=multi-user.target" in serve
+
+
+def test_the_dashboard_unit_is_enabled_only_when_asked(tmp_path: Path) -> None:
+    lines: list[str] = []
+    runner = DryRunRunner(lines.append)
+    settings = UnitSettings(HOSTBOOK, tmp_path / "repo", serve_listen="[::1]:9000")
+    done = install_units(runner, settings, [], unit_dir=tmp_path, serve=True)
+    assert runner.printed[-1] == ("systemctl enable hostbook-capture.timer "
+                                  "hostbook-serve.service")
+    assert "--listen [::1]:9000" in (tmp_path / "hostbook-serve.service").read_text()
+    assert done.enabled[-1] == "hostbook-serve.service"
+    install_units(runner, UnitSettings(HOSTBOOK, tmp_path / "repo"), [], unit_dir=tmp_path)
+    assert runner.printed[-1] == "systemctl enable hostbook-capture.timer"
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -90,7 +107,7 @@ def test_install_enables_the_capture_timer_and_one_per_job(tmp_path: Path) -> No
         "systemctl daemon-reload",
         "systemctl enable --now hostbook-capture.timer hostbook-run@home.timer "
         "hostbook-run@srv.db.timer"]
-    assert done.started and len(done.written) == 4
+    assert done.started and len(done.written) == 5
     with pytest.raises(BadInputError, match="not a job name"):
         install_units(runner, UnitSettings(HOSTBOOK, tmp_path), ["../x"], unit_dir=tmp_path)
 
