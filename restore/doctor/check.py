@@ -69,7 +69,8 @@ def _which(runner: Runner, program: str) -> str | None:
     return found
 
 
-def _in_target(runner: Runner, target: str, program: str) -> str | None:
+def in_target(runner: Runner, target: str, program: str) -> str | None:
+    """Where the restored tree under ``target`` has ``program`` (as its own path), or None."""
     def look() -> str | None:
         for folder in TARGET_BIN:
             path = os.path.join(target, folder, program)
@@ -115,7 +116,7 @@ def diagnose(runner: Runner, storage: StorageDocument, jobs: Any | None,
             continue
         found = None
         for program in need.programs:
-            found = (_in_target(runner, target or "", program) if need.where == "target"
+            found = (in_target(runner, target or "", program) if need.where == "target"
                      else _which(runner, program))
             if found:
                 break
