@@ -12,7 +12,7 @@ fallback is written and checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hostbook.manifest.sections.storage import (
     FilesystemEntry,
@@ -184,4 +184,10 @@ def plan_boot(request: BootInput) -> BootPlan:
                 and e.id in below(storage, storage.boot.root)]
     plan.steps += [checks.lvm_check(target, vg) for vg in root_vgs]
     plan.steps += unbind_steps(target)
+    # Every boot step is repeated by a resumed run (none is skipped on the journal's
+    # word): each is idempotent and cheap beside the data phase, and a check that
+    # failed must see the steps before it run again once its cause is fixed (a
+    # grub.cfg made before /dev/disk/by-uuid existed names the root by its node).
+    # The rebuild journal skips the whole phase once its checks have passed.
+    plan.steps = [replace(step, destructive=False) for step in plan.steps]
     return plan

@@ -50,4 +50,4 @@ def initramfs_tools(storage: StorageDocument) -> list[str]:
 def disks_below(storage: StorageDocument, ident: str | None) -> list[str]:
     """The disk ids a filesystem or partition ultimately lives on (every md member's)."""
     types = {e.id: getattr(e, "type", "") for e in storage.entries}
-    return [i for i in below(storage, ident) if types.get(i) == "disk"]
+    return [i for i in below(storage, ident) if types.get(i) in ("disk", "loop")]
