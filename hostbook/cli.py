@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("restore", "restore"),
     "archives": ("archives", "archives"),
     "doctor": ("doctor", "doctor"),
+    "rebuild": ("rebuild", "rebuild"),
 }
 """Subcommand -> (module in hostbook/commands/, its click object).  A command's
 module is imported only when that command runs (or ``--help`` lists them all),
