@@ -76,6 +76,7 @@ def layout_needs(storage: StorageDocument) -> list[Need]:
     needs: dict[tuple[str, Where], Need] = {}
     for base in ("wipefs", "blkid", "lsblk", "udevadm", "mount"):
         _add(needs, Need(base, "wiping, probing and mounting the target disks"))
+    _add(needs, Need("git", "reading the manifest repository (its commits name the archives)"))
     for entry in storage.entries:
         if isinstance(entry, DiskEntry | PartitionEntry) and getattr(entry, "table", None):
             _add(needs, Need("sfdisk", f"the partition table of {entry.id}"))

@@ -16,6 +16,7 @@ PACKAGES: dict[str, str] = {
     "mkswap": "util-linux",
     "udevadm": "udev",
     "chroot": "coreutils",
+    "git": "git",
     "mdadm": "mdadm",
     "cryptsetup": "cryptsetup-bin",
     "lvm": "lvm2",
