@@ -14,7 +14,7 @@ import shlex
 
 from hostbook.restore.plan.script import render_steps
 from hostbook.restore.plan.steps import Command, Step
-from hostbook.restore.rebuild.session import Preflight, RebuildRequest
+from hostbook.restore.rebuild.session import Preflight, RebuildRequest, split_key_steps
 
 
 def data_argv(request: RebuildRequest, target: str) -> tuple[str, ...]:
@@ -49,7 +49,8 @@ def rebuild_steps(request: RebuildRequest, checked: Preflight) -> list[Step]:
     release = Step(id="release", layer="mount", destructive=False,
                    summary=f"unmount {target} (everything written reaches the disks)",
                    commands=(Command(("umount", "-R", target)), Command(("sync",))))
-    return [*checked.layout.plan.steps, data, *checked.boot.plan.steps, check, release]
+    layout, keys = split_key_steps(checked.layout.plan.steps)
+    return [*layout, data, *keys, *checked.boot.plan.steps, check, release]
 
 
 def render_rebuild(request: RebuildRequest, checked: Preflight) -> str:

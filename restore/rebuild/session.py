@@ -1,4 +1,4 @@
-"""The rebuild as one journaled unit: preflight -> layout -> data -> boot -> verify -> release.
+"""The rebuild as one journaled unit: preflight, layout, data, keys, boot, verify, release.
 
 Each phase is the command of its own name run as a library call, with its
 own journal (``restore apply``'s per step, ``restore data``'s per volume, the
@@ -30,15 +30,17 @@ from hostbook.manifest.errors import EXIT_BAD_INPUT, EXIT_OK, RuntimeFailure
 from hostbook.manifest.paths import default_state_dir
 from hostbook.process.runner import Runner
 from hostbook.restore.apply.apply_journal import Journal
+from hostbook.restore.apply.executor import apply_steps
 from hostbook.restore.apply.passphrases import PassphraseSource
 from hostbook.restore.boot.session import PreparedBoot, apply_boot, prepare_boot
 from hostbook.restore.data.session import DataOutcome, DataRequest, restore_data
 from hostbook.restore.doctor.check import diagnose
 from hostbook.restore.doctor.host import host_jobs
-from hostbook.restore.session import Prepared, apply, prepare, verify
+from hostbook.restore.plan.steps import Step
+from hostbook.restore.session import Prepared, prepare, verify
 
 Say = Callable[[str], None]
-PHASES = ("preflight", "layout", "data", "boot", "verify", "release")
+PHASES = ("preflight", "layout", "data", "keys", "boot", "verify", "release")
 
 
 @dataclass
@@ -87,6 +89,20 @@ class RebuildOutcome:
                 "notes": self.notes, "differences": self.differences,
                 "data": self.data.to_json() if self.data else None,
                 "exit_code": self.exit_code}
+
+
+def split_key_steps(steps: Sequence[Step]) -> tuple[list[Step], list[Step]]:
+    """The layout's steps without its key files, and the key-file steps for after the data.
+
+    ``restore apply`` alone writes a new random key where crypttab expects one
+    (its content was never recorded).  In a rebuild the data phase brings the
+    host's own key file back into that very place (and would find the volume not
+    empty), so the key steps wait until after it: the file is there then, and the
+    enrolment makes the restored key open the rebuilt container, which is what
+    the restored initramfs and crypttab expect; only a key file the archives did
+    not hold is made new.
+    """
+    return ([s for s in steps if s.layer != "keyfile"], [s for s in steps if s.layer == "keyfile"])
 
 
 def rebuild_journal(host: str, state_dir: Path | None = None) -> Journal:
@@ -180,11 +196,20 @@ def rebuild(system: Runner, request: RebuildRequest, checked: Preflight,
                                    interactive=True)
     layout = checked.layout
 
+    def progress(kind: str, step: Any, index: int, total: int) -> None:
+        tell(f"[{index}/{total}] {'skip: ' if kind != 'run' else ''}{step.summary}")
+
+    layout_steps, key_steps = split_key_steps(layout.plan.steps)
+
     def do_layout() -> None:
-        result = apply(layout, system, passphrases,
-                       lambda kind, step, i, n: tell(
-                           f"[{i}/{n}] {'skip: ' if kind != 'run' else ''}{step.summary}"))
+        result = apply_steps(layout_steps, layout.plan.guard, layout.journal, system,
+                             passphrases, progress)
         tell(f"layout: {len(result.ran)} step(s) run, {len(result.skipped)} skipped")
+
+    def do_keys() -> None:
+        result = apply_steps(key_steps, layout.plan.guard, layout.journal, system,
+                             passphrases, progress)
+        tell(f"keys: {len(result.ran)} step(s) run, {len(result.skipped)} skipped")
 
     def do_data() -> None:
         data = restore_data(_data_request(request, layout, dry_run=False), say=tell)
@@ -200,8 +225,7 @@ def rebuild(system: Runner, request: RebuildRequest, checked: Preflight,
                             no_nvram=request.no_nvram, state_dir=request.state_dir)
         for note in boot.plan.notes:
             tell(f"note: {note}")
-        result = apply_boot(boot, system, lambda kind, step, i, n: tell(
-            f"[{i}/{n}] {'skip: ' if kind != 'run' else ''}{step.summary}"))
+        result = apply_boot(boot, system, progress)
         tell(f"boot: {len(result.ran)} step(s) run; every check passed")
 
     def do_verify() -> None:
@@ -220,6 +244,8 @@ def rebuild(system: Runner, request: RebuildRequest, checked: Preflight,
 
     run.phase("layout", do_layout)
     run.phase("data", do_data)
+    if key_steps:
+        run.phase("keys", do_keys)
     run.phase("boot", do_boot, skippable=True)
     run.phase("verify", do_verify)
     if outcome.differences:
