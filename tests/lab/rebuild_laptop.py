@@ -145,8 +145,8 @@ mkdir -p /srv/backup-install && mount "$backup" /srv/backup-install
 printf %s {q(ARCHIVE_PASSWORD)} > /srv/backup-install/archive.pass
 chmod 0600 /srv/backup-install/archive.pass
 umount /srv/backup-install
-for fs in dev proc sys run; do mount --rbind "/$fs" "$target/$fs"; done
 mountpoint -q /sys/firmware/efi/efivars || mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+for fs in dev proc sys run; do mount --rbind "/$fs" "$target/$fs"; done
 chroot "$target" update-initramfs -u -k all
 chroot "$target" grub-install --target=x86_64-efi --efi-directory=/boot/efi \\
     --bootloader-id=debian --no-nvram
