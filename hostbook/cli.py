@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "archives": ("archives", "archives"),
     "snapshot": ("snapshot", "snapshot"),
     "serve": ("serve", "serve"),
+    "doctor": ("doctor", "doctor"),
+    "rebuild": ("rebuild", "rebuild"),
 }
 """Subcommand -> (module in hostbook/commands/, its click object).  A command's
 module is imported only when that command runs (or ``--help`` lists them all),

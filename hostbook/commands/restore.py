@@ -283,6 +283,83 @@ def data_command(repo: Path | None, host: str, target: str | None, volumes: tupl
     sys.exit(outcome.exit_code)
 
 
+no_nvram_option = click.option(
+    "--no-nvram", is_flag=True,
+    help="Write no NVRAM boot entry, only the removable-media fallback \\EFI\\BOOT\\BOOTX64.EFI "
+    "(a UEFI host rebuilt from a live system booted in BIOS mode).")
+
+
+def print_steps(steps: Any, title: str) -> None:
+    click.echo(f"{title}:")
+    width = len(str(len(steps)))
+    for index, step in enumerate(steps, 1):
+        click.echo(f"  {index:>{width}}. {step.summary}")
+        for note in step.notes:
+            click.echo(f"  {'':>{width}}  {note}")
+
+
+@restore.command("boot")
+@repo_option
+@click.argument("host")
+@map_option
+@target_option
+@no_nvram_option
+@click.option("--script", "script_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the boot phase as a shell script to FILE and stop.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the journal is kept (default /var/lib/hostbook/state).")
+@handle_errors
+def boot_command(repo: Path | None, host: str, maps: tuple[str, ...], target: str | None,
+                 no_nvram: bool, script_path: Path | None, state_dir: Path | None) -> None:
+    """Make a restored tree boot: system files, initramfs, bootloader, NVRAM, checks.
+
+    For a tree restored some other way (the layout and the data are in place
+    and mounted under the target).  fstab and crypttab are checked against the
+    manifest and written from it where they would not boot the rebuilt disks;
+    the initramfs of every kernel is rebuilt and looked into; the bootloader is
+    installed as recorded; every check after it must pass (exit 3 otherwise).
+    Exit 2 when it is refused before anything runs.
+    """
+    from hostbook.restore.boot.session import apply_boot, check_tree, prepare_boot
+    from hostbook.restore.session import prepare
+
+    system = _live()
+    layout = prepare(system, resolve_repo(repo), host_name(host), maps, target,
+                     check_busy=False, list_existing=False)
+    check_tree(layout.plan.target_root)
+    prepared = prepare_boot(system, layout.plan, layout.documents.storage, no_nvram=no_nvram,
+                            state_dir=state_dir)
+    plan = prepared.plan
+    for note in plan.notes:
+        click.echo(f"note: {note}")
+    if script_path is not None:
+        from hostbook.manifest.yamlio import atomic_write_text
+        from hostbook.restore.plan.script import render_steps
+
+        atomic_write_text(script_path, render_steps(
+            plan.host, plan.target, plan.steps, map_lines=layout.plan.map_lines(),
+            notes=plan.notes, refusals=plan.refusals), mode=0o755)
+        click.echo(f"Script written to {script_path}")
+    if plan.refused:
+        click.echo("REFUSED:", err=True)
+        for line in plan.refusals:
+            click.echo(f"  {line}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    if script_path is not None:
+        print_steps(plan.steps, "Boot steps")
+        return
+
+    def progress(kind: str, step: Any, index: int, total: int) -> None:
+        click.echo(f"[{index}/{total}] {'skip: ' if kind != 'run' else ''}{step.summary}")
+        if kind == "run":
+            for note in step.notes:
+                click.echo(f"    {note}")
+
+    outcome = apply_boot(prepared, system, progress)
+    click.echo(f"boot phase done: {len(outcome.ran)} step(s) run, {len(outcome.skipped)} "
+               "skipped; every check passed")
+
+
 def main() -> None:
     """Run the group on its own (``python -m hostbook.commands.restore``)."""
     restore.main(prog_name="hostbook restore")

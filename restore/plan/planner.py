@@ -35,6 +35,7 @@ from hostbook.manifest.sections.storage import (
     MdEntry,
     PartitionEntry,
     PvEntry,
+    StorageDocument,
     StorageEntry,
     SwapEntry,
     VgEntry,
@@ -76,6 +77,9 @@ class Plan:
     keyfiles: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     """Parts the capture could not read (``--allow-incomplete``): not restored by the plan."""
+    storage: StorageDocument | None = None
+    """The storage as this plan rebuilds it (new UUIDs where ``--new-identities`` gave them):
+    the boot phase writes fstab and checks grub.cfg by it."""
 
     @property
     def refused(self) -> bool:
@@ -175,6 +179,7 @@ def make_plan(request: PlanInput) -> Plan:
         refusals=list(dict.fromkeys(ctx.problems + sizing.problems)),
         keyfiles=reports,
         unknown=[f"{i.part}: {i.reason}" for i in request.storage.incomplete] + ctx.unknown,
+        storage=request.storage,
     )
 
 

@@ -81,7 +81,21 @@ def _comment(line: str) -> str:
 
 def render_script(plan: Plan, verify: Sequence[str] = ()) -> str:
     """The restore script for ``plan``; ``verify`` is the command it names at the end."""
-    for step in plan.steps:
+    return render_steps(
+        plan.host, plan.target_root, plan.steps, map_lines=plan.map_lines(),
+        arithmetic=plan.sizing.lines,
+        notes=plan.notes + plan.keyfiles
+        + [f"not known (the capture was incomplete): {u}" for u in plan.unknown],
+        refusals=plan.refusals,
+        verify=shlex.join(verify) if verify else f"hostbook restore verify {plan.host}")
+
+
+def render_steps(host: str, target: str, steps: Sequence[Step], *,
+                 map_lines: Sequence[str] = (), arithmetic: Sequence[str] = (),
+                 notes: Sequence[str] = (), refusals: Sequence[str] = (),
+                 verify: str = "") -> str:
+    """Any step list (a layout plan's, the boot phase's, a whole rebuild's) as one script."""
+    for step in steps:
         for command in step.commands:
             # Only a line that is exactly the marker ends the heredoc early; the
             # storage schema keeps line breaks out of every field sfdisk's input
@@ -90,13 +104,12 @@ def render_script(plan: Plan, verify: Sequence[str] = ()) -> str:
                 raise ValueError(f"step {step.id}: a line of its input is {HEREDOC_END}")
     template = _environment().get_template("restore.sh.j2")
     return template.render(
-        host=_comment(plan.host),
-        target=_comment(plan.target_root),
-        steps=plan.steps,
-        map_lines=[_comment(x) for x in plan.map_lines()],
-        arithmetic=[_comment(x) for x in plan.sizing.lines],
-        notes=[_comment(x) for x in plan.notes + plan.keyfiles
-               + [f"not known (the capture was incomplete): {u}" for u in plan.unknown]],
-        refusals=[_comment(x) for x in plan.refusals],
-        verify=shlex.join(verify) if verify else f"hostbook restore verify {plan.host}",
+        host=_comment(host),
+        target=_comment(target),
+        steps=list(steps),
+        map_lines=[_comment(x) for x in map_lines],
+        arithmetic=[_comment(x) for x in arithmetic],
+        notes=[_comment(x) for x in notes],
+        refusals=[_comment(x) for x in refusals],
+        verify=verify or f"hostbook restore verify {host}",
     )

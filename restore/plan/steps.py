@@ -14,7 +14,7 @@ from typing import Literal
 
 Layer = Literal[
     "wipe", "partition", "md", "luks", "crypt", "lvm", "filesystem", "swap", "subvolume",
-    "mount", "keyfile",
+    "mount", "keyfile", "data", "bind", "system", "initramfs", "bootloader", "nvram", "check",
 ]
 
 

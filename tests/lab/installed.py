@@ -113,17 +113,26 @@ echo "UUID=$uuid / ext4 errors=remount-ro 0 1" > "$target/etc/fstab"
 {esp_lines}
 {_marker_files('"$target"')}
 cat >> "$target/etc/default/grub" <<'EOF'
-GRUB_TIMEOUT=0
-GRUB_TERMINAL=serial
-GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
-GRUB_CMDLINE_LINUX="console=ttyS0,115200 mitigations=off tsc=reliable no_timer_check"
-GRUB_DISABLE_OS_PROBER=true
-EOF
+{GRUB_SERIAL_DEFAULTS}EOF
 for fs in dev proc sys run; do mount --rbind "/$fs" "$target/$fs"; done
 chroot "$target" env disk="$disk" sh -c {shlex.quote(grub)}
 chroot "$target" update-grub
 umount -R "$target"
 """
+
+
+GRUB_SERIAL_DEFAULTS = """GRUB_TIMEOUT=0
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_CMDLINE_LINUX="console=ttyS0,115200 mitigations=off tsc=reliable no_timer_check"
+GRUB_DISABLE_OS_PROBER=true
+"""
+"""/etc/default/grub lines: no menu delay, GRUB and the kernel on the serial console."""
+
+
+def marker_files(target: str) -> str:
+    """Shell that installs the marker script and unit under ``target`` (see MARKER_SCRIPT)."""
+    return _marker_files(target)
 
 
 def _marker_files(target: str) -> str:

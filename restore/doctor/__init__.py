@@ -1,0 +1,1 @@
+"""What a live environment needs to rebuild a host: the tools, their packages, the firmware."""
