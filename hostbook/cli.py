@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "status"),
     "restore": ("restore", "restore"),
     "archives": ("archives", "archives"),
+    "reinstall": ("reinstall", "reinstall"),
 }
 """Subcommand -> (module in hostbook/commands/, its click object).  A command's
 module is imported only when that command runs (or ``--help`` lists them all),

@@ -28,3 +28,19 @@ def replay_section(folder: Any, section: str) -> tuple[dict[str, Any], ProbeCont
         probe.collect(ctx, doc)
     model.model_validate(doc)
     return doc, ctx
+
+
+PLAN_TRIXIE = FIXTURES / "reinstall-plan-trixie"
+PLAN_BOOKWORM = FIXTURES / "reinstall-plan-bookworm"
+VOLUMES = {"etc": "/etc", "home": "/home", "cron": "/var/spool/cron"}
+"""The archived volumes the planning recordings assume (a jobs.yaml archiving these)."""
+
+
+def old_host() -> Any:
+    """The personalised Debian 12 tree's sections, as the reinstall reads them."""
+    from hostbook.restore.reinstall.plan import OldHost
+
+    docs = {s: section_model(s).model_validate(replay_section(OLD_TREE, s)[0])
+            for s in ("system", "packages", "accounts", "etc", "services")}
+    return OldHost("old", docs["system"].os.codename, docs["packages"], docs["accounts"],
+                   docs["etc"], docs["services"], None, volumes=dict(VOLUMES), data=["home"])
