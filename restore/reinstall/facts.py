@@ -38,6 +38,8 @@ class NewSystem:
     os_id: str | None = None
     codename: str | None = None
     installed: dict[str, str] = field(default_factory=dict)
+    manual: set[str] = field(default_factory=set)
+    """installed packages apt has marked manual (apt-mark showmanual)."""
     known: set[str] = field(default_factory=set)
     """package names the archives (the system's and the scratch third-party ones) know."""
     providers: dict[str, list[str]] = field(default_factory=dict)
@@ -55,14 +57,18 @@ class NewSystem:
 
 
 def apt_options(root: str = "", scratch: str = SCRATCH) -> list[str]:
-    """apt options that add the scratch sources and keep lists and caches in scratch.
+    """apt options that read the scratch sources only, lists and caches in scratch.
+
+    The scratch sources are the system's own (sources.list among them) and
+    the old host's third-party ones (see scratch.prepare).
 
     ``root`` is the new system's tree when it is not ``/`` (a test's image):
     apt then reads that system's status and sources (``Dir``), and the scratch
     paths stay absolute.
     """
     options = [f"-oDir={root}/"] if root else []
-    return [*options, f"-oDir::Etc::SourceParts={scratch}/sources.list.d",
+    return [*options, f"-oDir::Etc::SourceList={scratch}/none.list",
+            f"-oDir::Etc::SourceParts={scratch}/sources.list.d",
             f"-oDir::State::Lists={scratch}/lists", f"-oDir::Cache={scratch}/cache"]
 
 
@@ -89,6 +95,8 @@ def gather(runner: Runner, wanted: list[str], paths: list[str], root: str = "",
                                or runner.read_file(on_host(root, "/usr/lib/os-release")) or "")
     new.os_id, new.codename = release.get("ID"), release.get("VERSION_CODENAME")
     new.installed = installed_packages(runner, root)
+    marked = runner.query(["apt-mark", *root_args(root, "-oDir"), "showmanual"])
+    new.manual = set(marked.stdout.split())
     apt = apt_options(root, scratch)
     names = runner.query(["apt-cache", *apt, "pkgnames"])
     new.known = set(names.stdout.split())

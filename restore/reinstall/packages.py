@@ -36,6 +36,8 @@ class PackageMapping:
     """new name -> the old name it stands for."""
     items: list[Item] = field(default_factory=list)
     holds: list[str] = field(default_factory=list)
+    mark_manual: list[str] = field(default_factory=list)
+    """installed here as a dependency, chosen on the old host: marked manual."""
     foreign_architectures: list[str] = field(default_factory=list)
 
 
@@ -60,7 +62,12 @@ def map_packages(old: AptPackages, new: NewSystem) -> PackageMapping:
         base, _, arch = name.partition(":")
         suffix = f":{arch}" if arch else ""
         if base in new.installed and not arch:
-            mapping.items.append(Item(SECTION, name, "carried", "already installed"))
+            if base in new.manual:
+                mapping.items.append(Item(SECTION, name, "carried", "already installed"))
+            else:
+                mapping.mark_manual.append(name)
+                mapping.items.append(Item(SECTION, name, "carried",
+                                          "already installed; marked manual"))
         elif base in new.known:
             mapping.install[name] = name
         elif base + T64 in new.known or base + T64 in new.providers.get(base, []):

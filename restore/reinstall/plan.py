@@ -144,13 +144,20 @@ def plan(runner: Runner, old: OldHost, sections: tuple[str, ...] = SECTIONS, roo
     """
     apt = old.packages.apt if old.packages and "packages" in sections else None
     sources = plan_sources(apt, old.codename, NewSystem()) if apt else None
+    update_item: Item | None = None
     if apt is not None and sources is not None:
         prepare(sources.files, root, scratch_dir)
-        runner.query(["apt-get", *apt_options(root, scratch_dir), "-q", "update"], env=APT_ENV,
-                     timeout=900)
+        updated = runner.query(["apt-get", *apt_options(root, scratch_dir), "-q", "update"],
+                               env=APT_ENV, timeout=900)
+        if not updated.ok or "\nW: " in "\n" + updated.stderr:
+            problems = [line for line in updated.stderr.splitlines()
+                        if line.startswith(("E: ", "W: "))]
+            update_item = Item("packages", "apt-get update", "unmapped",
+                               "; ".join(problems[:3]) or updated.failure(),
+                               "fix the sources: names apt cannot fetch look gone")
     changed = [f.path for f in old.etc.files] if old.etc and "etc" in sections else []
     new = gather(runner, list(apt.manual) if apt else [], changed, root, scratch_dir)
-    items: list[Item] = []
+    items: list[Item] = [update_item] if update_item else []
     steps: list[Step] = []
     sim = None
     installing: set[str] = set()
@@ -167,10 +174,14 @@ def plan(runner: Runner, old: OldHost, sections: tuple[str, ...] = SECTIONS, roo
         if sources.files or setup:
             steps.append(Step("sources", "packages", commands=[
                 *setup, Command(("apt-get", "-q", "update"))], files=sources.files))
+        commands = []
         if mapping.install:
-            commands = [Command(("apt-get", "-q", "-y", "install", *sorted(mapping.install)))]
-            if mapping.holds:
-                commands.append(Command(("apt-mark", "hold", *mapping.holds)))
+            commands.append(Command(("apt-get", "-q", "-y", "install", *sorted(mapping.install))))
+        if mapping.mark_manual:
+            commands.append(Command(("apt-mark", "manual", *mapping.mark_manual)))
+        if mapping.holds:
+            commands.append(Command(("apt-mark", "hold", *mapping.holds)))
+        if commands:
             steps.append(Step("packages", "packages", commands=commands))
     archived = {p for p in changed if archive_of(old.volumes, p)}
     data = [v for v in old.data if v in old.volumes] if "data" in sections else []

@@ -10,6 +10,7 @@ and the same simulation as the apply.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -26,9 +27,15 @@ def prepare(files: list[FileToWrite], root: str, scratch: str) -> None:
         (base / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(base, 0o755)
     own = Path(on_host(root, "/etc/apt/sources.list.d"))
-    for entry in sorted(own.iterdir()) if own.is_dir() else []:
+    system = [Path(on_host(root, "/etc/apt/sources.list"))]
+    system += sorted(own.iterdir()) if own.is_dir() else []
+    for entry in system:
         if entry.suffix in (".list", ".sources") and entry.is_file():
-            shutil.copyfile(entry, base / "sources.list.d" / entry.name)
+            text = entry.read_text(errors="replace")
+            if root:  # a tree's key paths are below it; apt's Dir does not move Signed-By
+                text = re.sub(r"(?i)(signed-by[=:]\s*)(/)", lambda m: m[1] + root + m[2], text)
+            name = "system.list" if entry.name == "sources.list" else entry.name
+            atomic_write_text(base / "sources.list.d" / name, text)
     keys = {f.path: f for f in files if "BEGIN PGP PUBLIC KEY BLOCK" in f.content}
     for index, path in enumerate(sorted(keys)):
         local = base / "keys" / f"{index}.asc"
