@@ -25,6 +25,9 @@ SECTION_PROBES: dict[str, tuple[str, ...]] = {
         "packages.flatpak", "packages.snap",
     ),
     "checkouts": ("checkouts.working_copies",),
+    "accounts": ("accounts.users",),
+    "etc": ("etc.changed",),
+    "services": ("services.units",),
 }
 """Section -> its probe modules (relative to ``hostbook.capture.probes``), in run order."""
 

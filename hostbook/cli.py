@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "serve"),
     "doctor": ("doctor", "doctor"),
     "rebuild": ("rebuild", "rebuild"),
+    "reinstall": ("reinstall", "reinstall"),
 }
 """Subcommand -> (module in hostbook/commands/, its click object).  A command's
 module is imported only when that command runs (or ``--help`` lists them all),

@@ -6,6 +6,7 @@ import shlex
 from typing import Any
 
 from hostbook.capture.probe import Probe, ProbeContext
+from hostbook.capture.probes.host_root import host_root, on_host
 
 OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
 
@@ -41,8 +42,10 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
         hostname = _first_line(result.stdout) if result else None
     doc["hostname"] = hostname
 
+    root = host_root(ctx)
     text = next(
-        (t for t in (runner.read_file(p) for p in OS_RELEASE_FILES) if t is not None), None
+        (t for t in (runner.read_file(on_host(root, p)) for p in OS_RELEASE_FILES)
+         if t is not None), None
     )
     if text is None:
         ctx.mark_incomplete("os", "no /etc/os-release or /usr/lib/os-release")
@@ -69,7 +72,7 @@ def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
     # /sys/firmware/efi exists exactly when the kernel was booted by UEFI firmware.
     doc["boot_mode"] = "uefi" if runner.list_dir("/sys/firmware/efi") is not None else "bios"
 
-    machine_id = _first_line(runner.read_file("/etc/machine-id"))
+    machine_id = _first_line(runner.read_file(on_host(root, "/etc/machine-id")))
     if not machine_id:
         ctx.mark_incomplete("machine_id", "/etc/machine-id missing or empty")
     doc["machine_id"] = machine_id or None

@@ -50,10 +50,20 @@ class AptSourceFile(Record):
 
 
 class KeyFile(Record):
-    """An OpenPGP key file apt trusts: its primary key fingerprints, never its bytes."""
+    """An OpenPGP key file apt trusts: its fingerprints, and how a reinstall gets it back.
+
+    A key file a package installs (debian-archive-keyring) names the package:
+    it comes back with it.  Any other one (a third-party repository's) keeps
+    its public key material, ASCII-armored: a public key is not a secret.  A
+    file holding a secret key is never kept.
+    """
 
     path: str
     fingerprints: list[str] = Field(default_factory=list)
+    package: str | None = Field(None, description="the package that installs the file")
+    material: str | None = Field(
+        None, description="the public keys, ASCII-armored, when no package installs the file"
+    )
     error: str | None = Field(None, description="why the file could not be read")
 
 

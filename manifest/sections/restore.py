@@ -86,6 +86,16 @@ class LvPolicy(Record):
         return value
 
 
+class ReinstallPolicy(Record):
+    """What ``hostbook reinstall`` brings back beyond the captured sections."""
+
+    data: list[str] = Field(
+        default_factory=list,
+        description="data volumes restored onto the new system: a job name, a volume key "
+        "or the volume as jobs.yaml writes it (/home, vg0/srv)",
+    )
+
+
 class RestoreDocument(SectionDocument):
     """hosts/<host>/restore.yaml."""
 
@@ -106,6 +116,7 @@ class RestoreDocument(SectionDocument):
         True,
         description="let new md arrays resync; false passes --assume-clean (blank new disks)",
     )
+    reinstall: ReinstallPolicy = Field(default_factory=ReinstallPolicy)
 
     @field_validator("target")
     @classmethod

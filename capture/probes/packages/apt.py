@@ -4,7 +4,10 @@ Four processes (``dpkg-query -W``, ``apt-mark showmanual``, ``dpkg
 --print-architecture``, ``dpkg --print-foreign-architectures``), plus
 ``gzip -dc`` of the installer's package list when the host still has it.
 Sources and pinning files are read as files; key files are reduced to their
-fingerprints in-process (see packages_openpgp) and only those are recorded.
+fingerprints in-process (see packages_openpgp).  A key file a package installs
+names that package (it comes back with it); any other one, a third-party
+repository's, also keeps its public key material, ASCII-armored (a public key
+is not a secret, and a reinstall must trust the repository again).
 Sources lose their secrets field by field (see apt_secrets), in the manifest
 and in recordings alike.
 
@@ -19,6 +22,7 @@ import re
 from typing import Any
 
 from hostbook.capture.probe import Probe, ProbeContext
+from hostbook.capture.probes.host_root import described, host_root, on_host, root_args
 from hostbook.capture.probes.packages.apt_secrets import (
     LIST_FIELDS,
     clean_option,
@@ -26,7 +30,11 @@ from hostbook.capture.probes.packages.apt_secrets import (
     mask_one_line,
     split_one_line,
 )
-from hostbook.capture.probes.packages.openpgp import file_fingerprints
+from hostbook.capture.probes.packages.openpgp import (
+    file_fingerprints,
+    file_public_material,
+    key_owners,
+)
 from hostbook.capture.redact import redact_url
 
 DPKG_FORMAT = "${db:Status-Abbrev}\\t${Package}\\t${Architecture}\\t${Version}\\t${Priority}\\n"
@@ -210,7 +218,8 @@ def parse_preferences(text: str) -> list[dict[str, Any]]:
 
 def apt_etc(ctx: ProbeContext) -> str:
     """apt's configuration directory for this capture (recorded, see the docstring)."""
-    chosen = ctx.runner.value("apt.etc", lambda: str(ctx.options.get("apt_etc") or APT_ETC))
+    default = on_host(host_root(ctx), APT_ETC)
+    chosen = ctx.runner.value("apt.etc", lambda: str(ctx.options.get("apt_etc") or default))
     return str(chosen or APT_ETC).rstrip("/") or "/"
 
 
@@ -234,11 +243,12 @@ def collect_sources(ctx: ProbeContext) -> list[dict[str, Any]]:
         text = ctx.runner.read_file(path, mask=mask_deb822 if deb822 else mask_one_line)
         if text is None:
             continue
+        shown = described(host_root(ctx), path)
         if deb822:
-            files.append({"path": path, "format": "deb822", "entries": parse_deb822_sources(text)})
+            files.append({"path": shown, "format": "deb822", "entries": parse_deb822_sources(text)})
         else:
             files.append(
-                {"path": path, "format": "one-line", "entries": parse_one_line_sources(text)}
+                {"path": shown, "format": "one-line", "entries": parse_one_line_sources(text)}
             )
     return files
 
@@ -257,9 +267,14 @@ def collect_keys(ctx: ProbeContext, sources: list[dict[str, Any]]) -> list[dict[
                 # Signed-By may list several files or fingerprints.
                 paths.update(p for p in signed.replace(",", " ").split() if p.startswith("/"))
     keys = []
-    for path in sorted(paths):
+    root = host_root(ctx)
+    wanted = sorted({described(root, p) for p in paths})
+    info_dir = on_host(root, "/var/lib/dpkg/info")
+    owners = ctx.runner.value("apt.key_owners", lambda: key_owners(wanted, info_dir))
+    for path in wanted:
+        on_disk = on_host(root, path)
         value = ctx.runner.value(
-            f"openpgp.fingerprints:{path}", lambda p=path: file_fingerprints(p)
+            f"openpgp.fingerprints:{on_disk}", lambda p=on_disk: file_fingerprints(p)
         )
         record: dict[str, Any] = {"path": path}
         if isinstance(value, dict) and "fingerprints" in value:
@@ -267,6 +282,15 @@ def collect_keys(ctx: ProbeContext, sources: list[dict[str, Any]]) -> list[dict[
         else:
             error = value.get("error") if isinstance(value, dict) else "not recorded"
             record["error"] = str(error)
+        # Recordings made before key material was kept hold no owners: nothing is added.
+        if isinstance(owners, dict) and "error" not in record:
+            if path in owners:
+                record["package"] = owners[path]
+            else:
+                material = ctx.runner.value(
+                    f"openpgp.material:{on_disk}", lambda p=on_disk: file_public_material(p))
+                if isinstance(material, dict) and "armored" in material:
+                    record["material"] = material["armored"]
         keys.append(record)
     return keys
 
@@ -283,7 +307,8 @@ def collect_pins(ctx: ProbeContext) -> list[dict[str, Any]]:
         text = ctx.runner.read_file(path)
         if text is None:
             continue
-        pins.append({"path": path, "stanzas": parse_preferences(text)})
+        pins.append({"path": described(host_root(ctx), path),
+                     "stanzas": parse_preferences(text)})
     return pins
 
 
@@ -293,30 +318,34 @@ def _first_line(text: str) -> str | None:
 
 
 def collect(ctx: ProbeContext, doc: dict[str, Any]) -> None:
-    listing = ctx.runner.query(["dpkg-query", "-W", f"-f={DPKG_FORMAT}"])
+    root = host_root(ctx)
+    listing = ctx.runner.query(["dpkg-query", *root_args(root, "--root"), "-W",
+                                f"-f={DPKG_FORMAT}"])
     if listing.missing:
         return  # not a dpkg host
     if not listing.ok:
         ctx.mark_incomplete("apt", listing.failure())
         return
     apt: dict[str, Any] = {}
-    arch = ctx.run_ok(["dpkg", "--print-architecture"], "apt.architecture")
+    dpkg = ["dpkg", *root_args(root, "--root")]
+    arch = ctx.run_ok([*dpkg, "--print-architecture"], "apt.architecture")
     native = _first_line(arch.stdout) if arch else None
     apt["architecture"] = native
-    foreign = ctx.run_ok(["dpkg", "--print-foreign-architectures"], "apt.foreign_architectures")
+    foreign = ctx.run_ok([*dpkg, "--print-foreign-architectures"],
+                         "apt.foreign_architectures")
     apt["foreign_architectures"] = sorted(foreign.stdout.split()) if foreign else []
 
     versions, held, base = parse_dpkg(listing.stdout, native)
-    marked = ctx.run_ok(["apt-mark", "showmanual"], "apt.manual")
+    marked = ctx.run_ok(["apt-mark", *root_args(root, "-oDir"), "showmanual"], "apt.manual")
     manual = normalize_names(marked.stdout, native) & set(versions) if marked else set()
     apt["manual"] = sorted(manual)
     apt["auto"] = sorted(set(versions) - manual) if marked else []
     apt["held"] = sorted(held)
 
-    installer = ctx.runner.list_dir(INSTALLER_DIR) or []
+    installer = ctx.runner.list_dir(on_host(root, INSTALLER_DIR)) or []
     initial = None
     if INSTALLER_STATUS in installer:
-        unpacked = ctx.run_ok(["gzip", "-dc", f"{INSTALLER_DIR}/{INSTALLER_STATUS}"],
+        unpacked = ctx.run_ok(["gzip", "-dc", on_host(root, f"{INSTALLER_DIR}/{INSTALLER_STATUS}")],
                               "apt.beyond_base")
         if unpacked is not None:
             initial = parse_initial_status(unpacked.stdout, native)

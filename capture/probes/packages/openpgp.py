@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 
 _PUBLIC_KEY = 6
 _ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
@@ -118,3 +119,79 @@ def file_fingerprints(path: str) -> dict[str, object]:
         return {"fingerprints": fingerprints(data)}
     except KeyFileError as exc:
         return {"error": str(exc)}
+
+
+_SECRET_KEYS = frozenset({5, 7})
+_CRC24_INIT = 0xB704CE
+_CRC24_POLY = 0x1864CFB
+
+
+def _crc24(data: bytes) -> int:
+    """The armor checksum of RFC 4880 section 6.1."""
+    crc = _CRC24_INIT
+    for byte in data:
+        crc ^= byte << 16
+        for _ in range(8):
+            crc <<= 1
+            if crc & 0x1000000:
+                crc ^= _CRC24_POLY
+    return crc & 0xFFFFFF
+
+
+def armor(packets: bytes) -> str:
+    """ASCII armor of public-key packets (64-column lines and the CRC-24 line)."""
+    body = base64.b64encode(packets).decode("ascii")
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    crc = base64.b64encode(_crc24(packets).to_bytes(3, "big")).decode("ascii")
+    return "\n".join([_ARMOR_BEGIN, "", *lines, f"={crc}",
+                      "-----END PGP PUBLIC KEY BLOCK-----", ""])
+
+
+def file_public_material(path: str) -> dict[str, object]:
+    """``{"armored": ...}`` of a key file's public keys, or ``{"error": ...}``.
+
+    A public key is not a secret, and a reinstall needs its bytes to trust a
+    third-party repository again.  A file that holds a secret-key packet is
+    refused whole: its bytes never reach a manifest.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return {"error": exc.strerror or str(exc)}
+    try:
+        packets = dearmor(data)
+        tags = [tag for tag, _ in _packets(packets)]
+    except (KeyFileError, IndexError) as exc:
+        return {"error": str(exc) or "truncated packet"}
+    if _SECRET_KEYS & set(tags):
+        return {"error": "the file holds a secret key: not recorded"}
+    if _PUBLIC_KEY not in tags:
+        return {"error": "no public key in the file"}
+    return {"armored": armor(packets)}
+
+
+def key_owners(paths: list[str], info_dir: str = "/var/lib/dpkg/info") -> dict[str, str]:
+    """Key file -> the package whose file list names it (dpkg's ``*.list`` files).
+
+    Read in-process, like the key files: a key a package installs comes back
+    with the package, so only the others need their material kept.
+    """
+    wanted = set(paths)
+    owners: dict[str, str] = {}
+    try:
+        names = sorted(os.listdir(info_dir))
+    except OSError:
+        return owners
+    for name in names:
+        if not name.endswith(".list"):
+            continue
+        try:
+            with open(os.path.join(info_dir, name), encoding="utf-8",
+                      errors="surrogateescape") as handle:
+                listed = wanted.intersection(line.rstrip("\n") for line in handle)
+        except OSError:
+            continue
+        for path in listed:
+            owners.setdefault(path, name[: -len(".list")].split(":", 1)[0])
+    return owners

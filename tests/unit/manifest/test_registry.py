@@ -16,12 +16,14 @@ from hostbook.manifest.model import SectionDocument
 
 def test_every_entry_is_the_model_of_its_section() -> None:
     assert list(registry.SECTIONS) == [
-        "system", "storage", "packages", "checkouts", "jobs", "restore", "config"]
+        "system", "storage", "packages", "checkouts", "accounts", "etc", "services", "jobs",
+        "restore", "config"]
     for name, model in registry.SECTIONS.items():
         assert issubclass(model, SectionDocument)
         assert name == model.SECTION
         assert (name in registry.CAPTURED_SECTIONS) == model.CAPTURED
-    assert registry.CAPTURED_SECTIONS == ("system", "storage", "packages", "checkouts")
+    assert registry.CAPTURED_SECTIONS == (
+        "system", "storage", "packages", "checkouts", "accounts", "etc", "services")
     assert registry.AUTHORED_SECTIONS == ("jobs", "restore")
     assert "config" not in registry.HOST_SECTIONS
 

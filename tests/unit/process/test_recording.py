@@ -108,7 +108,8 @@ def test_a_failing_part_marks_the_section_incomplete(tmp_path: Path) -> None:
 
 def test_only_parses_and_checks_section_names() -> None:
     assert parse_sections("packages, checkouts") == ["packages", "checkouts"]
-    assert parse_sections(None) == ["system", "storage", "packages", "checkouts"]
+    assert parse_sections(None) == ["system", "storage", "packages", "checkouts", "accounts",
+                                    "etc", "services"]
     with pytest.raises(BadInputError, match="unknown section"):
         parse_sections("jobs")
 

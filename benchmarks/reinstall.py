@@ -1,0 +1,124 @@
+"""Plan a reinstall of a host with 1,500 packages, 200 changed config files and 50 checkouts.
+
+    .venv/bin/python benchmarks/reinstall.py [--tree DIR] [--runs 3]     (as root)
+
+The new system is a fresh Debian 12 tree made by mmdebstrap (tests/reinstall_trees.py
+caches one under /var/cache/hostbook/reinstall).  The old host is the recorded
+personalised tree (tests/fixtures/reinstall-old-tree) with its manual set replaced
+by 1,500 real library packages of Debian 12 (names the scratch lists know), its
+changed configuration by 200 of this machine's conffiles (each with another
+MD5, so each is planned), and 50 restorable git checkouts.  Timed: the whole
+``plan`` (real apt-get update into the scratch lists, apt-cache, apt-get -s,
+dpkg-query, md5sum, systemctl), the time it spent inside apt (update, cache,
+simulation), and beside it the bare ``apt-get -s install`` of the same names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hostbook.capture.parsers.dpkg_conffiles import parse_conffiles
+from hostbook.manifest.sections.checkouts import CheckoutsDocument
+from hostbook.manifest.sections.etc import EtcDocument
+from hostbook.process.runner import LiveRunner
+from hostbook.restore.reinstall.facts import CONFFILES_FORMAT, SCRATCH, apt_options
+from hostbook.restore.reinstall.plan import plan
+from tests.reinstall_fixtures import old_host
+
+APT = ("apt-get", "apt-cache")
+
+
+class TimingRunner(LiveRunner):
+    """A live runner that sums the time spent in apt's own programs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.apt_seconds = {"update": 0.0, "simulation": 0.0, "apt-cache": 0.0}
+
+    def query(self, argv: Sequence[str], **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = super().query(argv, **kwargs)
+        if argv[0] in APT:
+            kind = ("apt-cache" if argv[0] == "apt-cache" else
+                    "simulation" if "-s" in argv else "update")
+            self.apt_seconds[kind] += time.perf_counter() - started
+        return result
+
+
+def make_host(tree: str) -> Any:
+    old = old_host()
+    names = subprocess.run(["apt-cache", *apt_options(tree), "pkgnames", "lib"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    libraries = sorted(n for n in names if n[-1].isdigit() and "-" not in n)[:1500]
+    assert old.packages is not None and old.packages.apt is not None
+    old.packages.apt.manual = libraries
+    # this machine's conffiles (a fuller system than the minimal tree has 200 of)
+    listing = subprocess.run(["dpkg-query", "-W", f"-f={CONFFILES_FORMAT}"],
+                             check=True, capture_output=True, text=True).stdout
+    conffiles = [c for c in parse_conffiles(listing) if c.path.startswith("/etc/")][:200]
+    old.etc = EtcDocument.model_validate({"schema": "hostbook/etc/v1", "files": [
+        {"path": c.path, "kind": "conffile", "state": "modified", "package": c.package,
+         "shipped_md5": c.md5, "md5": "0" * 32, "mode": "0644", "owner": "root",
+         "group": "root"} for c in conffiles]})
+    old.checkouts = CheckoutsDocument.model_validate({"schema": "hostbook/checkouts/v1",
+        "checkouts": [{"path": f"/srv/src/project{i}", "vcs": "git", "owner": "alice",
+                       "group": "alice", "mode": "0755", "branch": "main",
+                       "head": f"{i:040x}", "upstream": "origin/main",
+                       "remotes": [{"name": "origin",
+                                    "url": f"https://git.example/p{i}.git"}],
+                       "restorable": True, "reason": "every commit is on a remote"}
+                      for i in range(50)]})
+    old.volumes["srv"] = "/srv"
+    return old, libraries, len(conffiles)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tree", default="/var/cache/hostbook/reinstall/fresh-bookworm")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    tree = args.tree.rstrip("/")
+    old, libraries, nconf = make_host(tree)
+    totals, update, simulation, cache, rest, bare = [], [], [], [], [], []
+    for _ in range(args.runs):
+        runner = TimingRunner()
+        started = time.perf_counter()
+        made = plan(runner, old, root=tree)
+        totals.append(time.perf_counter() - started)
+        update.append(runner.apt_seconds["update"])
+        simulation.append(runner.apt_seconds["simulation"])
+        cache.append(runner.apt_seconds["apt-cache"])
+        rest.append(totals[-1] - sum(runner.apt_seconds.values()))
+        started = time.perf_counter()
+        subprocess.run(["apt-get", *apt_options(tree, SCRATCH), "-s", "-q", "install",
+                        *libraries], capture_output=True, check=False)
+        bare.append(time.perf_counter() - started)
+    sim = made.simulation
+    print(f"old host: {len(libraries)} manual packages, {nconf} changed conffiles, "
+          f"{len(old.checkouts.checkouts)} checkouts; simulation ok: {sim.ok if sim else None}, "
+          f"{len(sim.installs) if sim else 0} packages it would install; "
+          f"{len(made.items)} report items, {len(made.steps)} steps")
+    print("| case | median s | min s | max s |")
+    print("|------|---------:|------:|------:|")
+    for name, values in (("plan, whole", totals),
+                         ("  apt-get update into the scratch lists", update),
+                         ("  apt-get -s (the simulation)", simulation),
+                         ("  apt-cache (pkgnames, showpkg)", cache),
+                         ("  the rest: hostbook's own planning and its queries", rest),
+                         ("bare apt-get -s install of the same names", bare)):
+        print(f"| {name} | {statistics.median(values):.3f} | {min(values):.3f} | "
+              f"{max(values):.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
