@@ -28,6 +28,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PYTHONS = ("3.11", "3.12", "3.13")
@@ -36,7 +38,8 @@ EPOCH = (2020, 1, 1, 0, 0, 0)  # every entry's time: the same sources make the s
 
 
 def closure(name: str) -> list[metadata.Distribution]:
-    """``name``'s installed distribution and every one it requires (extras left out)."""
+    """``name``'s installed distribution and every one it requires here (extras and
+    requirements whose markers exclude this interpreter left out)."""
     seen: dict[str, metadata.Distribution] = {}
     pending = [name]
     while pending:
@@ -47,7 +50,8 @@ def closure(name: str) -> list[metadata.Distribution]:
         dist = metadata.distribution(current)
         seen[key] = dist
         for requirement in dist.requires or []:
-            if "extra ==" not in requirement:
+            marker = Requirement(requirement).marker  # exceptiongroup: python < 3.11 only
+            if marker is None or marker.evaluate({"extra": ""}):
                 pending.append(requirement)
     return list(seen.values())
 
