@@ -1,0 +1,228 @@
+"""The host's own ZFS snapshots pruned by retention, on a real pool in the VM lab.
+
+One boot: pool ``tank`` with ``tank/year`` and a child, pool ``backup``.  A
+year of snapshots is made in the order a year makes them (an hourly every
+hour; a daily, a weekly on Mondays and a monthly on the 1st at midnight),
+``zfs snapshot -r`` each, named for the hour they stand for.  The run is
+time-compressed: the ``creation`` property ZFS sets is the real time (a few
+snapshots a second), so it orders them as the year would, and that order is
+all the policy reads of time (counts per type, ordered by ``creation`` then
+``createtxg``; the type is the name's prefix).  No ``keep_within`` or
+``min_age`` is used, since those compare ``creation`` with the clock.
+
+Then the replication target ``backup/year`` receives an early hourly in full
+and a mid-year one incrementally (``-i``): the earliest and the latest
+snapshot it shares with the source, both of which the policy's counts would
+delete.  One more mid-year snapshot is held (``zfs hold``), and two manual
+snapshots match no policy type.  ``hostbook plan retention --json``, the
+text plan, then ``hostbook run --step retention``; the guest lists the
+snapshots before and after and the checks happen here: what is left is
+exactly the plan's keeps, and exactly what the plan's validating simulation
+left; it is also what the counts and the critical snapshots (computed here
+from the listing alone) say; the destroys were ``a%b`` ranges.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.lab.fixtures import GuestFactory
+from tests.lab.guest_jobs import events, guest_step, require_zfs_module, summary, zfs_pools
+from tests.lab.vm import DiskSpec, Step
+
+pytestmark = pytest.mark.lab
+
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
+HOURS = 365 * 24
+KEEP = {"hourly": 24, "daily": 7, "weekly": 4, "monthly": 12}
+EARLIEST_SHARED = 100  # the hourly index sent in full to the target
+LATEST_SHARED = 4000  # the hourly index sent incrementally
+HELD = 6000
+
+
+def year_names() -> list[str]:
+    """The year's snapshot names in the order they are taken."""
+    names = []
+    for hour in range(HOURS):
+        at = YEAR_START + timedelta(hours=hour)
+        stamp = at.strftime("%Y-%m-%dT%H%M")
+        if at.hour == 0:
+            names.append(f"daily-{stamp}")
+            if at.weekday() == 0:
+                names.append(f"weekly-{stamp}")
+            if at.day == 1:
+                names.append(f"monthly-{stamp}")
+        names.append(f"hourly-{stamp}")
+        if hour in (2000, 7000):
+            names.append(f"manual-{stamp}")
+    return names
+
+
+def hourly(index: int) -> str:
+    return f"hourly-{(YEAR_START + timedelta(hours=index)).strftime('%Y-%m-%dT%H%M')}"
+
+
+BUILD = zfs_pools("rtank0", "rbackup0") + r"""
+zfs create -o mountpoint=/srv/year tank/year
+zfs create tank/year/sub
+echo a year > /srv/year/file
+"""
+
+RUN = r"""
+names = year_names()
+work = Path("/var/tmp/ryear")
+work.mkdir()
+started = time.monotonic()
+# One zfs process per snapshot (zfs allows one snapshot of a dataset per txg, so
+# neither a list of names nor a channel program makes them faster), from one shell.
+script = "".join(f"zfs snapshot -r tank/year@{n}\n" for n in names)
+subprocess.run(["sh", "-e"], input=script, text=True, check=True)
+(results / "created.txt").write_text(f"{len(names)} {time.monotonic() - started:.1f}")
+early, late, held = hourly(EARLIEST_SHARED), hourly(LATEST_SHARED), hourly(HELD)
+subprocess.run(f"zfs send tank/year@{early} | zfs receive -u backup/year", shell=True,
+               check=True)
+subprocess.run(f"zfs send -i @{early} tank/year@{late} | zfs receive -u backup/year",
+               shell=True, check=True)
+subprocess.run(["zfs", "hold", "lab", f"tank/year@{held}"], check=True)
+repo = work / "repo"
+(repo / "hosts" / "lab").mkdir(parents=True)
+jobs = repo / "hosts" / "lab" / "jobs.yaml"
+jobs.write_text(f'''\
+schema: hostbook/jobs/v1
+settings:
+  state_dir: {work}/state
+  mount_root: /run/hostbook/volumes
+  sure_store: {work}/sure
+jobs:
+  - name: year
+    volume: {{dataset: tank/year}}
+    snapshot: {{provider: zfs, type: hourly, prefix: hostbook}}
+    clone: [backup]
+retention:
+  local: {{keep: {KEEP_TEXT}}}
+replication:
+  targets:
+    - name: backup
+      dataset: backup/year
+      policy: {{keep: {{daily: 3}}}}
+''')
+
+def listing(name):
+    out = subprocess.run(["zfs", "list", "-Hp", "-t", "snapshot", "-o",
+                          "name,guid,creation,createtxg,userrefs", "-s", "createtxg", "-r",
+                          "tank", "backup"], capture_output=True, text=True, check=True)
+    (results / f"{name}.tsv").write_text(out.stdout)
+
+listing("before")
+timed = {}
+for name, argv in (("plan.json", ["plan", "retention", "lab", "--repo", str(repo), "--json"]),
+                   ("plan.txt", ["plan", "retention", "lab", "--repo", str(repo)])):
+    t = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CLI, *argv], capture_output=True, text=True)
+    timed[name] = time.monotonic() - t
+    (results / name).write_text(done.stdout)
+    (results / f"{name}.err").write_text(done.stderr)
+t = time.monotonic()
+hostbook("run", jobs, "--step", "retention")
+timed["run"] = time.monotonic() - t
+listing("after")
+(results / "timed.json").write_text(json.dumps(timed))
+"""
+
+
+def _rows(path: Path) -> list[tuple[str, str, int, int, int]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        name, guid, creation, txg, refs = line.split("\t")
+        rows.append((name, guid, int(creation), int(txg), int(refs)))
+    return rows
+
+
+def expected_keeps(rows: list[tuple[str, str, int, int, int]], shared: list[str]) -> set[str]:
+    """What the policy must keep of one dataset, worked out from the listing alone."""
+    ordered = sorted(rows, key=lambda r: (r[2], r[3]))
+    keep = {ordered[0][0]}  # the oldest at the source
+    keep |= {r[0] for r in ordered if r[4] > 0}  # held
+    keep |= {r[0] for r in ordered if r[0].split("@")[1].split("-")[0] not in KEEP}
+    for kind, count in KEEP.items():
+        of_kind = [r[0] for r in ordered if r[0].split("@")[1].startswith(kind + "-")]
+        keep |= set(of_kind[-count:])
+    keep |= set(shared)
+    return keep
+
+
+def test_retention_prunes_a_year_of_snapshots_as_planned(lab_guest: GuestFactory,
+                                                         tmp_path: Path) -> None:
+    require_zfs_module()
+    names = year_names()
+    setup = "\n".join([
+        "import datetime",
+        "from datetime import timedelta",
+        *(f"{name} = {value!r}" for name, value in (
+            ("YEAR_START", YEAR_START), ("HOURS", HOURS), ("EARLIEST_SHARED", EARLIEST_SHARED),
+            ("LATEST_SHARED", LATEST_SHARED), ("HELD", HELD),
+            ("KEEP_TEXT", json.dumps(KEEP).replace('"', "")))),
+        inspect.getsource(year_names), inspect.getsource(hourly)])
+    guest = lab_guest([DiskSpec("1G", serial="rtank0"), DiskSpec("1G", serial="rbackup0")],
+                      memory_mb=2048)
+    result = guest.run_steps(
+        [Step("build", BUILD, timeout=300),
+         Step("run", guest_step("retention", f"{setup}\n{RUN}"), "python", timeout=1500)],
+        timeout=2000, stop_on_error=True, results_dir=tmp_path / "results",
+    )
+    assert result.ok, result.describe()
+    out = tmp_path / "results" / "retention"
+    before = _rows(out / "before.tsv")
+    after = {r[0]: r[1] for r in _rows(out / "after.tsv")}
+    by_guid = {(r[0].split("@")[0], r[1]): r[0] for r in before}
+    assert len([r for r in before if r[0].startswith("tank/year@")]) == len(names)
+
+    plan = json.loads((out / "plan.json").read_text())
+    datasets = {d["dataset"]: d for d in plan["datasets"]}
+    assert set(datasets) == {"tank/year", "tank/year/sub"}
+    shared = {"tank/year": [f"tank/year@{hourly(EARLIEST_SHARED)}",
+                            f"tank/year@{hourly(LATEST_SHARED)}"], "tank/year/sub": []}
+    for dataset, ds in datasets.items():
+        assert ds["refused"] == [], ds["refused"]
+        decisions = ds["source"]["decisions"]
+        keeps = {d["snapshot"] for d in decisions if d["action"] == "keep"}
+        deletes = {d["snapshot"] for d in decisions if d["action"] == "delete"}
+        assert all(d["reasons"] for d in decisions)  # every decision says why
+        mine = [r for r in before if r[0].split("@")[0] == dataset]
+        assert keeps | deletes == {r[0] for r in mine}
+        # The run left exactly the plan's keeps...
+        left = {n for n in after if n.split("@")[0] == dataset}
+        assert left == keeps, (sorted(left - keeps)[:5], sorted(keeps - left)[:5])
+        # ...which is what the plan's simulation left, and what the policy says.
+        simulated = {by_guid[(dataset, g)] for g in ds["simulation"]["source"]}
+        assert simulated == left
+        assert keeps == expected_keeps(mine, shared[dataset])
+        assert len(deletes) > 9000 if dataset == "tank/year" else len(deletes) > 0
+    # The critical snapshots stayed, each for its reason.
+    reasons = {d["snapshot"]: " ".join(d["reasons"])
+               for ds in datasets.values() for d in ds["source"]["decisions"]}
+    for name, why in ((f"tank/year@{names[0]}", "oldest snapshot at source"),
+                      (f"tank/year/sub@{names[0]}", "oldest snapshot at source"),
+                      (shared["tank/year"][0], "earliest snapshot shared with backup"),
+                      (shared["tank/year"][1], "latest snapshot shared with backup"),
+                      (f"tank/year@{hourly(HELD)}", "held")):
+        assert name in after and why in reasons[name], (name, reasons.get(name))
+    assert f"backup/year@{hourly(LATEST_SHARED)}" in after  # the target was not touched
+    text = (out / "plan.txt").read_text()
+    assert f"delete   {hourly(EARLIEST_SHARED + 1)}" in text, text[:2000]
+
+    run = summary(out, "run")
+    job = run["jobs"][0]
+    assert job["steps"] == {"retention": "ok"}, job
+    assert sorted(job["pruned"]) == sorted(
+        d["snapshot"] for ds in datasets.values() for d in ds["source"]["decisions"]
+        if d["action"] == "delete")
+    destroys = [e["message"] for e in events(out / "run.events")
+                if e["event"] == "message" and "zfs destroy" in str(e.get("message"))]
+    assert destroys and all("%" in m or "(1 snapshot(s))" in m for m in destroys)
+    assert len(destroys) < 200  # ranges, not one destroy per snapshot
