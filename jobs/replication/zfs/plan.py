@@ -302,6 +302,7 @@ def _transfers(
                 spec.name, source.dataset, spec.target_dataset, first, raw,
                 spec.inventory.exists,
                 f"target {spec.name} is empty: initial full send of its oldest wanted snapshot",
+                _written_through(source, first),
             )
         )
         run_base = first
@@ -320,6 +321,17 @@ def _transfers(
     if run:
         ops.append(_incremental(source, spec, run_base, run, raw))
     return ops
+
+
+def _written_through(source: DatasetInventory, last: Snapshot) -> int:
+    """Bytes written to the dataset up to ``last`` (the sum of ``written``): every block
+    ``last`` references was born in one of those intervals, so this is at least its size."""
+    total = 0
+    for snap in source.snapshots:
+        total += snap.written
+        if snap.guid == last.guid:
+            break
+    return total
 
 
 def _incremental(

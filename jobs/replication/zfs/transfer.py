@@ -5,10 +5,9 @@ order, and stops at the first failure (later steps depend on earlier ones).
 Transfers are raw (``-w``) when the plan says so — the default for
 encrypted datasets, so keys never leave the host — and go through ssh for
 remote targets.  Progress is reported as (bytes so far, estimated size),
-the estimate coming from ``zfs send -nvP`` (its ``size`` line) for full and
-resumed streams and large incrementals, and from the inventory's ``written``
-for small incrementals (:func:`rough_size`), where asking zfs would cost as
-much as the transfer.  A receive
+the estimate coming from ``zfs send -nvP`` (its ``size`` line) for resumed
+and large streams, and from the inventory's ``written`` for small ones
+(:func:`rough_size`), where asking zfs would cost as much as the transfer.  A receive
 interrupted with ``-s`` leaves a resume token on the target; the next plan
 resumes it (``zfs send -t``) or aborts it (``zfs receive -A``).
 
@@ -38,7 +37,7 @@ from hostbook.process.runner import Runner
 Progress = Callable[[str, int, int | None], None]
 ZFS_TIMEOUT = 600.0
 ASK_SIZE_FROM = 64 << 20
-"""An incremental stream the inventory puts below this many bytes is not measured with
+"""A stream the inventory puts below this many bytes is not measured with
 ``zfs send -nvP``: that costs one zfs process, about as long as sending a small stream
 (0.3 s under TCG, measured in benchmarks/zfs_replication.md), and the progress of a
 stream that short needs no exact total."""
@@ -93,12 +92,16 @@ def rough_size(op: Operation) -> int | None:
 
     For an incremental it is the ``written`` of the snapshots it carries
     (bytes written since each one's predecessor: near the stream's size, and
-    under it for an ``-i`` hop over a gap).  A full stream or a resumed one is
-    always measured: its size is the dataset's, and it is the long transfer
-    whose progress matters.
+    under it for an ``-i`` hop over a gap); for a full stream the ``written``
+    of every snapshot up to its own, which the planner put on it (at least what
+    the snapshot references, more where data was overwritten since).  Both are
+    physical bytes: a compressed dataset's stream is larger, which only makes
+    its progress reach the end early.  A resumed stream is always measured.
     """
     if isinstance(op, IncrementalTransfer):
         return sum(snap.written for snap in op.snapshots)
+    if isinstance(op, FullTransfer):
+        return op.written
     return None
 
 

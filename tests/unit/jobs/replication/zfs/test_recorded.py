@@ -216,18 +216,23 @@ def test_the_fake_estimates_streams_as_real_zfs_prints_them(fake_pools: dict[str
     assert set(_estimate_shape(fake_ranged)) == set(_estimate_shape(real_ranged))
 
 
-def test_a_small_incremental_is_sized_from_the_inventory_and_a_full_by_zfs() -> None:
-    """The executor asks ``zfs send -nvP`` only for full, resumed and large streams."""
+def test_small_streams_are_sized_from_the_inventory_not_by_zfs() -> None:
+    """The executor asks ``zfs send -nvP`` only for resumed, large and unsized streams."""
     tank = _replay("pools", "tank")["tank/data"]
     snaps = tank.snapshots
     ranged = IncrementalTransfer("b", "tank/data", "backup/data", snaps[0], snaps[1:], False, "")
-    full = FullTransfer("b", "tank/data", "backup/data", snaps[0], False, False, "")
+    full = FullTransfer("b", "tank/data", "backup/data", snaps[0], False, False, "",
+                        snaps[0].written)
+    unknown = FullTransfer("b", "tank/data", "backup/data", snaps[0], False, False, "")
     real = parse_estimate(_query("pools", "zfs", "send", "-nvP", "-I", f"@{snaps[0].name}",
                                  f"tank/data@{snaps[-1].name}"))
     rough = rough_size(ranged)
     assert real is not None and rough is not None
     assert real / 4 <= rough <= real * 4 < ASK_SIZE_FROM  # the same order as zfs's own
-    assert rough_size(full) is None
+    real_full = parse_estimate(_query("pools", "zfs", "send", "-nvP",
+                                      f"tank/data@{snaps[0].name}"))
+    assert real_full is not None and real_full / 4 <= snaps[0].written <= real_full * 4
+    assert rough_size(unknown) is None
     asked: list[list[str]] = []
 
     class Listening(ReplayRunner):
@@ -242,6 +247,7 @@ def test_a_small_incremental_is_sized_from_the_inventory_and_a_full_by_zfs() -> 
                                 runner=Listening(RECORDED / "pools"))
     small = executor.execute_one(ranged)
     assert small.ok and small.estimate == rough and asked == []
-    whole = executor.execute_one(full)
+    assert executor.execute_one(full).ok and asked == []
+    whole = executor.execute_one(unknown)
     assert whole.ok and asked == [["zfs", "send", "-nvP", f"tank/data@{snaps[0].name}"]]
     assert whole.estimate == parse_estimate(_query("pools", *asked[0]))
