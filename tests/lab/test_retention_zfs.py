@@ -193,6 +193,9 @@ def test_retention_prunes_a_year_of_snapshots_as_planned(lab_guest: GuestFactory
     )
     assert result.ok, result.describe()
     out = tmp_path / "results" / "retention"
+    count, seconds = (out / "created.txt").read_text().split()
+    print(f"{count} snapshots made in {seconds} s; plan and run:",
+          (out / "timed.json").read_text(), result.describe())  # shown with -rP
     before = _rows(out / "before.tsv")
     after = {r[0]: r[1] for r in _rows(out / "after.tsv")}
     by_guid = {(r[0].split("@")[0], r[1]): r[0] for r in before}
