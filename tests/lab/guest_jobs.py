@@ -4,8 +4,9 @@
 folder named by ``RESULTS`` that the step defines first), ``CLI`` and ``RUN``
 (``python -c`` programs that are ``hostbook`` and ``hostbook run``),
 ``hostbook(name, jobs, *extra)`` (a ``run --json`` whose events, exit code and
-stderr land in ``results``), ``running(comm)`` and ``record(name, argvs)``
-(queries recorded for the unit tests' replay).  ``zfs_pools`` is the start of
+stderr land in ``results``), ``settings(work)`` (a jobs.yaml's start),
+``running(comm)`` and ``record(name, argvs)`` (queries recorded for the unit
+tests' replay).  ``zfs_pools`` is the start of
 a guest-side shell step that makes the two pools a ZFS test needs.
 """
 
@@ -36,6 +37,11 @@ def hostbook(name, jobs, *extra):
     (results / f"{name}.rc").write_text(str(done.returncode))
     (results / f"{name}.err").write_text(done.stderr)
     return done
+
+def settings(work):
+    # The start of a jobs.yaml whose state, mounts and databases stay in the guest.
+    return (f"schema: hostbook/jobs/v1\nsettings:\n  state_dir: {work}/state\n"
+            f"  mount_root: /run/hostbook/volumes\n  sure_store: {work}/sure\n")
 
 def running(name):
     # a process can exit between listing /proc and reading its comm

@@ -75,12 +75,7 @@ work.mkdir()
 
 def jobs_file(name, archive_data):
     path = work / name
-    path.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+    path.write_text(settings(work) + f'''\
 jobs:
   - name: data
     volume: {{lv: jobsvg/data}}

@@ -81,12 +81,7 @@ work.mkdir()
 
 def jobs_file(name, password_file, repository="restic"):
     path = work / name
-    path.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+    path.write_text(settings(work) + f'''\
 jobs:
   - name: data
     volume: {{dataset: tank/data}}
@@ -379,12 +374,7 @@ SSH_RUN = guest_step("ssh", r"""
 work = Path("/tmp/zssh")
 work.mkdir()
 jobs = work / "jobs.yaml"
-jobs.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+jobs.write_text(settings(work) + f'''\
 jobs:
   - name: data
     volume: {{dataset: tank/data}}

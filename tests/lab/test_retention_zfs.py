@@ -107,12 +107,7 @@ subprocess.run(["zfs", "hold", "lab", f"tank/year@{held}"], check=True)
 repo = work / "repo"
 (repo / "hosts" / "lab").mkdir(parents=True)
 jobs = repo / "hosts" / "lab" / "jobs.yaml"
-jobs.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+jobs.write_text(settings(work) + f'''\
 jobs:
   - name: year
     volume: {{dataset: tank/year}}
