@@ -10,7 +10,8 @@ One boot. Pool ``tank`` holds ``tank/bench/dNN`` with a small file each and
 1. hostbook: read both inventories (``zfs list``), plan the replication with
    the target keeping every hourly (one full and one ``-I`` range per dataset,
    validated by simulation), and execute it with the ``TransferExecutor``
-   (which also asks ``zfs send -nvP`` for each stream's size);
+   (which asks ``zfs send -nvP`` for a stream's size only when the inventory puts it at
+   64 MiB or more);
 2. bare: the same plan's ``zfs send ... | zfs receive ...`` pipelines run by
    ``sh -c`` one after another, nothing else.
 
@@ -140,7 +141,7 @@ def main() -> int:
     print("| phase | seconds |\n| --- | ---: |")
     for key, label in (("inventory", "hostbook: inventories (zfs list, both pools)"),
                        ("plan", "hostbook: plan + validation"),
-                       ("execute", "hostbook: transfers (with zfs send -nvP estimates)"),
+                       ("execute", "hostbook: transfers"),
                        ("hostbook", "**hostbook total**"),
                        ("bare", "**bare zfs send | zfs receive, same plan**")):
         print(f"| {label} | {got[key]:.2f} |")

@@ -32,7 +32,7 @@ from hostbook.commands.common import (
     multiple=True,
     metavar="STEP",
     help="Run only these steps (repeatable or comma-separated): snap, sure, clone, archive, "
-    "unsnap.",
+    "retention, unsnap.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
 @click.option(
@@ -67,7 +67,7 @@ def run(
     run_id: str | None,
     state_dir: Path | None,
 ) -> None:
-    """Run JOBS (default: every enabled job): snap, sure, clone, archive, unsnap.
+    """Run JOBS (default: every enabled job): snap, sure, clone, archive, retention, unsnap.
 
     Leftovers of an interrupted run are cleaned up first.  Every real run keeps
     its events (what --json prints) in <state>/runs/<host>/<run id>.jsonl.  Exit 0 when every

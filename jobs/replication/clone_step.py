@@ -106,7 +106,8 @@ def clone_zfs(ctx: StepContext, job: Job, document: JobsDocument, target: Replic
 
     def on_bytes(name: str, sent: int, estimate: int | None) -> None:
         if progress is not None:
-            progress(sent / estimate if estimate else None, f"{sent >> 20} MiB to {name}")
+            fraction = min(sent / estimate, 1.0) if estimate else None  # an estimate is rough
+            progress(fraction, f"{sent >> 20} MiB to {name}")
 
     executor = TransferExecutor(
         Endpoint(), {target.name: endpoint},

@@ -130,6 +130,17 @@ def job_kinds(document: Any) -> set[str]:
     return kinds
 
 
+def zfs_jobs(document: Any) -> list[tuple[str, list[str]]]:
+    """(dataset, clone target names) of every ZFS job, in jobs.yaml's order."""
+    out = []
+    for job, snap, volume in _jobs(document):
+        dataset = volume.get("dataset")
+        if isinstance(dataset, str) and snap.get("provider") in (None, "zfs"):
+            clone = job.get("clone")
+            out.append((dataset, [str(c) for c in clone] if isinstance(clone, list) else []))
+    return out
+
+
 def btrfs_sources(
     replication: ReplicationSettings, document: Any
 ) -> tuple[dict[str, list[str]], list[str]]:

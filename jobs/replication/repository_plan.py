@@ -3,7 +3,11 @@
 Reads ``hosts/HOST/jobs.yaml`` (its ``retention:`` and ``replication:``
 strictly validated, its jobs only for the few keys planning needs), loads
 the inventories through a runner (live, or a recording's replay), plans and
-renders.  The CLI only wires options to :func:`plan_from_repository`.
+renders.  ZFS jobs' dataset trees are planned as the run plans them (each
+with the targets its jobs clone to, :mod:`hostbook.jobs.retention.source`),
+so the plan shown is the one ``hostbook run`` executes; without ZFS jobs, or
+with ``--source``, every dataset under the root is planned against every
+target.  The CLI only wires options to :func:`plan_from_repository`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from hostbook.jobs.replication.host_plan import (
     job_kinds,
     plan_btrfs_host,
     plan_host,
+    zfs_jobs,
 )
 from hostbook.jobs.replication.report import render_json, render_replication, render_retention
+from hostbook.jobs.retention.source import plan_trees, zfs_trees
 from hostbook.manifest.errors import BadInputError, ManifestError
 from hostbook.manifest.sections.jobs import JobsDocument
 from hostbook.manifest.sections.retention import ReplicationSettings, RetentionSettings
@@ -89,9 +95,14 @@ def plan_from_repository(
     kinds = job_kinds(document)
     has_btrfs = "btrfs" in kinds or any(t.kind == "btrfs" for t in replication.targets)
     zfs_wanted = zfs_planned(document, kinds, has_btrfs, replication)
-    source = load_inventory(runner, source_root) if zfs_wanted else {}
-    targets = load_zfs_targets(runner, replication)
-    plan = plan_host(host, retention, replication, source, targets, now, source_root=source_root)
+    trees = zfs_trees(zfs_jobs(document), replication) if not source_root else []
+    if trees:
+        plan = plan_trees(runner, host, retention, trees, now)
+    else:
+        source = load_inventory(runner, source_root) if zfs_wanted else {}
+        targets = load_zfs_targets(runner, replication)
+        plan = plan_host(host, retention, replication, source, targets, now,
+                         source_root=source_root)
     if has_btrfs:
         sources, problems = btrfs_sources(replication, document)
         if source_root:

@@ -13,9 +13,13 @@ Order of a run:
 4. per job: sure (once per volume), clone, archive (each archiver on its own);
    a failing step does not stop the next one, since an archive without an
    integrity database is still better than none;
-5. unsnap: every transient resource is undone (in a ``finally``: also after
+5. retention: once every job has cloned and archived, each selected ZFS
+   dataset tree's own snapshots are pruned as ``hostbook plan retention``
+   shows (:mod:`hostbook.jobs.retention.source`); the snapshots this run
+   took are still held then;
+6. unsnap: every transient resource is undone (in a ``finally``: also after
    an error or SIGTERM), newest first;
-6. outcomes are appended to the history, monitoring URLs are told.
+7. outcomes are appended to the history, monitoring URLs are told.
 
 ``--step`` runs a subset: ``--step snap`` leaves the snapshots mounted (the
 journal records them as kept, not as leftovers) and a later ``--step
@@ -35,6 +39,7 @@ from hostbook.jobs.archive.maintenance import Owner, maintain
 from hostbook.jobs.archive.registry import run_archiver
 from hostbook.jobs.integrity.sure_step import record_snapshot
 from hostbook.jobs.replication.clone_step import clone
+from hostbook.jobs.retention.source import prune_tree, zfs_trees
 from hostbook.jobs.run.cleanup import Undoer, clean_up
 from hostbook.jobs.run.context import FAILED, OK, StepContext
 from hostbook.jobs.run.event_log import EventLogSink, run_log_path
@@ -122,6 +127,8 @@ class JobRun:
                     self._adopt()
                 for job in self.jobs:
                     self._job_steps(job)
+                if "retention" in self.steps:
+                    self._retention_phase()
             except Interrupted as exc:
                 self.outcome.problems.append(str(exc))
                 self.report.log(str(exc))
@@ -265,6 +272,31 @@ class JobRun:
             st.mark(status, f"{spec.label}: {message}")
         if checked:
             result.extra["checked"] = time.time()
+
+    def _retention_phase(self) -> None:
+        """Prune each selected ZFS dataset tree's own snapshots, once per tree."""
+        document = self.loaded.document
+        trees = {t.root: t for t in zfs_trees(
+            [(j.volume.dataset, j.clone) for j in document.jobs
+             if j.provider == "zfs" and j.volume.dataset], document.replication)}
+        done: set[str] = set()
+        for job in self.jobs:
+            outcome = self.outcomes[job.name]
+            tree = trees.get(job.volume.dataset or "") if job.provider == "zfs" else None
+            if tree is None:
+                if job.provider == "btrfs":
+                    self.report.skip(outcome, job, "retention", "btrfs snapshots are pruned "
+                                     "on the clone targets only, not in the source directory")
+                continue  # LVM snapshots and none are transient: nothing is kept to prune
+            if tree.root in done:
+                self.report.skip(outcome, job, "retention", f"{tree.root} pruned already")
+                continue
+            done.add(tree.root)
+            with self.report.step(outcome, job, "retention", dataset=tree.root) as st:
+                result = prune_tree(self.ctx.runner, self.ctx.host, document.retention, tree,
+                                    self.ctx.now, log=self.report.log)
+                outcome.pruned.extend(result.destroyed)
+                st.mark(OK if result.ok else FAILED, result.summary())
 
     def _unsnap_phase(self) -> None:
         """Undo this run's (and adopted) resources per volume, newest first."""

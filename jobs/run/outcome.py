@@ -36,6 +36,8 @@ class JobOutcome:
     sure: dict[str, Any] | None = None
     clones: list[CloneResult] = field(default_factory=list)
     archives: list[ArchiveResult] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    """The host's own snapshots the retention step destroyed."""
     started: float = field(default_factory=time.time)
     finished: float = 0.0
 
@@ -53,6 +55,7 @@ class JobOutcome:
             "messages": self.messages, "snapshot": self.snapshot, "sure": self.sure,
             "clones": [c.__dict__ for c in self.clones],
             "archives": [a.record() for a in self.archives],
+            "pruned": self.pruned,
             "duration": round(self.finished - self.started, 3),
         }
 

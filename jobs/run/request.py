@@ -10,7 +10,7 @@ from hostbook.jobs.run.events import Sink
 from hostbook.jobs.run.jobs_file import LoadedJobs
 from hostbook.manifest.errors import BadInputError
 
-STEPS: tuple[str, ...] = ("snap", "sure", "clone", "archive", "unsnap")
+STEPS: tuple[str, ...] = ("snap", "sure", "clone", "archive", "retention", "unsnap")
 
 
 @dataclass

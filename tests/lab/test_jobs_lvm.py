@@ -32,13 +32,13 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hostbook.jobs.integrity import sure
 from hostbook.jobs.replication.zfs.inventory import snapshot_type
 from tests.lab.fixtures import GuestFactory
+from tests.lab.guest_jobs import events, guest_step
 from tests.lab.vm import DiskSpec, Step
 from tests.paths import FIXTURES
 
@@ -69,24 +69,13 @@ done
 chmod 600 /srv/data/etc/app.conf
 """
 
-RUN = r"""
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
-
-results = Path(os.environ["LAB_RESULTS"]) / "jobs"
-results.mkdir(parents=True, exist_ok=True)
+RUN = guest_step("jobs", r"""
 work = Path("/tmp/jobs")
 work.mkdir()
-RUN = "import sys; from hostbook.commands.run import run; sys.argv[0] = 'hostbook'; run()"
 
 def jobs_file(name, archive_data):
     path = work / name
-    path.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+    path.write_text(settings(work) + f'''\
 jobs:
   - name: data
     volume: {{lv: jobsvg/data}}
@@ -107,17 +96,6 @@ def facts(name):
     (results / f"{name}.lvs.json").write_text(lvs)
     (results / f"{name}.findmnt.json").write_text(mnt)
 
-def record(name, argvs):
-    # The queries the LVM provider makes, recorded for the unit tests' replay.
-    from hostbook.process.recording import RecordingRunner
-    from hostbook.process.runner import LiveRunner
-    folder = results / "recordings" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    recorder = RecordingRunner(LiveRunner(), folder)
-    for argv in argvs:
-        recorder.query(argv)
-    recorder.save()
-
 ORIGIN_QUERIES = [
     ["lvs", "--reportformat", "json", "--units", "b", "--nosuffix",
      "-o", "lv_name,vg_name,lv_attr,origin,pool_lv,lv_size", f"jobsvg/{lv}"]
@@ -126,16 +104,8 @@ ORIGIN_QUERIES = [
      for lv in ("data", "xdata")]
 STATE = ["lvs", "--noheadings", "-o", "lv_attr,snap_percent", "jobsvg/data-hostbook-snap"]
 
-def hostbook(jobs, *extra):
-    return subprocess.run([sys.executable, "-c", RUN, "--jobs-file", str(jobs), "--host",
-                           "lab", "--json", "--no-notify", *extra],
-                          capture_output=True, text=True)
-
 tar = "{tool: tar, destination: %s/tar}" % work
-first = hostbook(jobs_file("jobs.yaml", tar))
-(results / "run1.json").write_text(first.stdout)
-(results / "run1.rc").write_text(str(first.returncode))
-(results / "run1.err").write_text(first.stderr)
+hostbook("run1", jobs_file("jobs.yaml", tar))
 facts("after1")
 origin_listing = sorted(os.listdir("/srv/data"))
 (results / "origin.json").write_text(json.dumps(origin_listing))
@@ -148,16 +118,6 @@ blocking = "{tool: restic, repository: %s/restic, password_file: %s}" % (work, f
 proc = subprocess.Popen([sys.executable, "-c", RUN, "--jobs-file",
                          str(jobs_file("kill.yaml", blocking)), "--host", "lab", "--json",
                          "--no-notify"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-def running(name):
-    # a process can exit between listing /proc and reading its comm
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and name in (p / "comm").read_text():
-                return True
-        except OSError:
-            continue
-    return False
-
 deadline = time.monotonic() + 240
 while time.monotonic() < deadline:
     if running("restic"):
@@ -167,27 +127,21 @@ os.kill(proc.pid, signal.SIGKILL)
 proc.wait()
 time.sleep(1)
 facts("killed")
-second = hostbook(jobs_file("jobs.yaml", tar))
-(results / "run2.json").write_text(second.stdout)
-(results / "run2.rc").write_text(str(second.returncode))
-(results / "run2.err").write_text(second.stderr)
+hostbook("run2", jobs_file("jobs.yaml", tar))
 facts("after2")
 
 # A snapshot too small for what the origin gets written meanwhile: --step snap, write
 # 40 MB into the origin, then the rest of the run.
 small = work / "small.yaml"
 small.write_text(jobs_file("jobs.yaml", tar).read_text().replace("25%ORIGIN", "8M"))
-third = hostbook(small, "data", "--step", "snap")
-(results / "run3a.rc").write_text(str(third.returncode))
+hostbook("run3a", small, "data", "--step", "snap")
 record("lvm", [*ORIGIN_QUERIES, STATE])
 with open("/srv/data/var/lib/churn", "wb") as handle:
     handle.write(os.urandom(40 << 20))
     handle.flush()
     os.fsync(handle.fileno())
 record("lvm-overflowed", [STATE])
-third = hostbook(small, "data", "--step", "archive", "--step", "unsnap")
-(results / "run3.json").write_text(third.stdout)
-(results / "run3.rc").write_text(str(third.returncode))
+hostbook("run3", small, "data", "--step", "archive", "--step", "unsnap")
 facts("after3")
 
 # POST /api/hosts/lab/snapshot?type=hourly to a real hostbook serve: LVM snapshots named
@@ -226,7 +180,7 @@ except urllib.error.HTTPError as refused:
 server.terminate()
 server.wait(timeout=30)
 facts("snapshot")
-"""
+""")
 
 
 def _lvs(path: Path) -> list[str]:
@@ -246,10 +200,6 @@ def _targets(path: Path) -> list[str]:
     return found
 
 
-def _events(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     lab_guest: GuestFactory, tmp_path: Path
 ) -> None:
@@ -261,10 +211,10 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     assert result.ok, result.describe()
     out = tmp_path / "results" / "jobs"
     assert (out / "run1.rc").read_text() == "0", (out / "run1.err").read_text()
-    events = _events(out / "run1.json")
-    summary = events[-1]
+    run1 = events(out / "run1.events")
+    summary = run1[-1]
     assert summary["event"] == "summary" and summary["exit_code"] == 0
-    ends = [(e["job"], e["step"], e["status"]) for e in events if e["event"] == "step-end"]
+    ends = [(e["job"], e["step"], e["status"]) for e in run1 if e["event"] == "step-end"]
     snaps = [i for i, e in enumerate(ends) if e[1] == "snap"]
     archives = [i for i, e in enumerate(ends) if e[1] == "archive"]
     assert len(snaps) == 2 and max(snaps) < min(archives)  # one snap phase for both LVs
@@ -295,7 +245,7 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     assert any(t.startswith("/run/hostbook/volumes") for t in
                _targets(out / "killed.findmnt.json"))
     assert (out / "run2.rc").read_text() == "0", (out / "run2.err").read_text()
-    summary2 = _events(out / "run2.json")[-1]
+    summary2 = events(out / "run2.events")[-1]
     cleaned = {c.split(" (run")[0] for c in summary2["cleaned"]}
     assert {
         "lvm-snapshot data-hostbook-snap", "lvm-snapshot xdata-hostbook-snap",
@@ -310,7 +260,7 @@ def test_lvm_snapshots_are_transient_and_cleaned_after_a_kill(
     # The overflowed snapshot: the run fails and says why; the snapshot is still removed.
     assert (out / "run3a.rc").read_text() == "0"
     assert (out / "run3.rc").read_text() == "3"
-    summary3 = _events(out / "run3.json")[-1]
+    summary3 = events(out / "run3.events")[-1]
     job3 = summary3["jobs"][0]
     assert job3["status"] == "failed"
     assert any("overflowed" in m for m in job3["messages"]), job3["messages"]

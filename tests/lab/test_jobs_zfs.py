@@ -41,27 +41,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.lab.fixtures import GuestFactory
-from tests.lab.vm import DiskSpec, Step, find_kernel
+from tests.lab.guest_jobs import events, guest_step, require_zfs_module, zfs_pools
+from tests.lab.guest_jobs import summary as run_summary
+from tests.lab.vm import DiskSpec, Step
 from tests.paths import FIXTURES
-from tests.tiers import skip_or_fail
 
 pytestmark = pytest.mark.lab
 
 ZFS_RECORDINGS = FIXTURES / "zfs"
 
-BUILD = r"""
-set -euo pipefail
-grep -qw hostbook.lab=1 /proc/cmdline
-modprobe zfs
-zpool create -f -o ashift=12 -O mountpoint=none tank /dev/disk/by-id/virtio-ztank0
-zpool create -f -o ashift=12 -O mountpoint=none backup /dev/disk/by-id/virtio-zbackup0
+BUILD = zfs_pools("ztank0", "zbackup0") + r"""
 zfs create -o mountpoint=/srv/data tank/data
 zfs create tank/data/sub
 printf '%s' 'lab secret passphrase' > /tmp/zfs.key
@@ -78,26 +73,15 @@ head -c 48000000 /dev/urandom > /srv/big/blob
 zfs list -o name,mountpoint,encryption,keystatus
 """
 
-RUN = r"""
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
-
-results = Path(os.environ["LAB_RESULTS"]) / "zfs"
-results.mkdir(parents=True, exist_ok=True)
+RUN = guest_step("zfs", r"""
 work = Path("/tmp/zjobs")
 work.mkdir()
 (work / "restic.pass").write_text("lab restic password\n")
 (work / "restic.pass").chmod(0o600)
-RUN = "import sys; from hostbook.commands.run import run; sys.argv[0] = 'hostbook'; run()"
 
 def jobs_file(name, password_file, repository="restic"):
     path = work / name
-    path.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+    path.write_text(settings(work) + f'''\
 jobs:
   - name: data
     volume: {{dataset: tank/data}}
@@ -151,17 +135,12 @@ def facts(name):
     state["holds"] = zfs("holds", "-H", *held) if held else {"rc": 0, "stdout": ""}
     (results / f"{name}.json").write_text(json.dumps(state, indent=1))
 
-def hostbook(name, jobs, *extra):
-    done = subprocess.run([sys.executable, "-c", RUN, "--jobs-file", str(jobs), "--host",
-                           "lab", "--json", "--no-notify", *extra],
-                          capture_output=True, text=True)
-    (results / f"{name}.events").write_text(done.stdout)
-    (results / f"{name}.rc").write_text(str(done.returncode))
-    (results / f"{name}.err").write_text(done.stderr)
+def run(name, jobs, *extra):
+    hostbook(name, jobs, *extra)
     facts(name)
     time.sleep(1.1)  # the next run's snapshots get another name (one-second stamps)
 
-def record(name, *roots, queries=()):
+def record_inventory(name, *roots, queries=()):
     # What hostbook's inventory reads of real pools, recorded for the unit tests' replay.
     from hostbook.jobs.replication.host_inventory import load_inventory
     from hostbook.jobs.replication.zfs.transfer import Endpoint
@@ -176,9 +155,7 @@ def record(name, *roots, queries=()):
                    for ds, inv in load_inventory(recorder, root,
                                                  decode_from=Endpoint()).items()}
             for root in roots}
-    for argv in queries:
-        recorder.query(argv)
-    recorder.save()
+    record(name, queries, recorder)
     (folder / "inventory.json").write_text(json.dumps(seen, indent=1, default=str))
 
 jobs = jobs_file("jobs.yaml", work / "restic.pass")
@@ -191,20 +168,20 @@ cut = subprocess.run("zfs send tank/big@daily-seed | head -c 8000000 | "
 (results / "cut-receive.json").write_text(json.dumps({"rc": cut.returncode,
                                                     "stderr": cut.stderr}))
 facts("cut")
-record("zfs-resume", "backup/big")
+record_inventory("zfs-resume", "backup/big")
 
-hostbook("run1", jobs)
+run("run1", jobs)
 
 # Two snapshots by hand, one file changed: the next clone carries a range (-I).
 subprocess.run(["zfs", "snapshot", "-r", "tank/data@daily-manual1"], check=True)
 Path("/srv/data/etc/app.conf").write_text("key = changed\n")
 subprocess.run(["zfs", "snapshot", "-r", "tank/data@daily-manual2"], check=True)
-hostbook("run2", jobs)
+run("run2", jobs)
 def snapshot_names(dataset):
     listed = zfs("list", "-H", "-o", "name", "-t", "snapshot", "-s", "createtxg", dataset)
     return [line.split("@", 1)[1] for line in listed["stdout"].split()]
 data = snapshot_names("tank/data")
-record("zfs-pools", "tank", "backup", queries=[
+record_inventory("zfs-pools", "tank", "backup", queries=[
     ["zfs", "send", "-nvP", f"tank/data@{data[0]}"],
     ["zfs", "send", "-nvP", "-I", f"@{data[0]}", f"tank/data@{data[-1]}"],
     ["zfs", "send", "-nvP", "-i", f"@{data[0]}", f"tank/data@{data[1]}"],
@@ -219,15 +196,6 @@ proc = subprocess.Popen([sys.executable, "-c", RUN, "--jobs-file",
                          "--json", "--no-notify", "data"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-def running(name):
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and name in (p / "comm").read_text():
-                return True
-        except OSError:
-            continue
-    return False
-
 deadline = time.monotonic() + 300
 while time.monotonic() < deadline and not running("restic"):
     time.sleep(0.2)
@@ -236,10 +204,10 @@ proc.wait()
 time.sleep(1)
 facts("killed")
 held_now = [f"{ds}@{snapshot_names(ds)[-1]}" for ds in ("tank/data", "tank/data/sub")]
-record("zfs-held", "tank/data", queries=[["zfs", "holds", "-H", *held_now],
+record_inventory("zfs-held", "tank/data", queries=[["zfs", "holds", "-H", *held_now],
                                          ["zfs", "holds", "-H", "-r", held_now[0]],
                                          *[["zfs", "holds", "-H", s] for s in held_now]])
-hostbook("run3", jobs, "data")
+run("run3", jobs, "data")
 
 # The target keeps two dailies now: the clone's plan destroys the rest in ranges (a%b).
 pruned = work / "pruned.yaml"
@@ -247,19 +215,8 @@ text = jobs.read_text()
 head, _, tail = text.partition("dataset: backup/data\n")
 pruned.write_text(head + "dataset: backup/data\n"
                   + tail.replace("{keep: {daily: 20}}", "{keep: {daily: 2}}", 1))
-hostbook("run4", pruned, "data")
-"""
-
-
-def _events(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _summary(out: Path, run: str) -> dict[str, Any]:
-    assert (out / f"{run}.rc").read_text() == "0", (out / f"{run}.err").read_text()
-    summary = _events(out / f"{run}.events")[-1]
-    assert summary["event"] == "summary" and summary["exit_code"] == 0, summary
-    return summary
+run("run4", pruned, "data")
+""")
 
 
 def _state(out: Path, name: str) -> dict[str, Any]:
@@ -278,17 +235,10 @@ def _datasets(state: dict[str, Any]) -> dict[str, list[str]]:
     return {row[0]: row[1:] for row in rows}
 
 
-def _require_zfs_module() -> None:
-    kernel = find_kernel()
-    probe = subprocess.run(["modinfo", "-k", kernel.version, "zfs"], capture_output=True)
-    if probe.returncode != 0:
-        skip_or_fail(f"no zfs module for the lab kernel {kernel.version} (sh .ci/zfs-module)")
-
-
 def test_zfs_snap_hold_clone_archive_resume_on_real_pools(
     lab_guest: GuestFactory, tmp_path: Path
 ) -> None:
-    _require_zfs_module()
+    require_zfs_module()
     guest = lab_guest([DiskSpec("2G", serial="ztank0"), DiskSpec("2G", serial="zbackup0")],
                       memory_mb=2048)
     result = guest.run_steps(
@@ -315,7 +265,7 @@ def check_results(out: Path) -> None:
     assert cut["backup/big"][2] not in ("-", ""), cut
 
     # Run 1: named snapshots of the whole tree, held during the run, released after.
-    summary = _summary(out, "run1")
+    summary = run_summary(out, "run1")
     jobs = {j["job"]: j for j in summary["jobs"]}
     first = jobs["data"]["snapshot"]
     assert first.startswith("tank/data@daily-hostbook-") and first.endswith("Z")
@@ -341,10 +291,10 @@ def check_results(out: Path) -> None:
     big1 = jobs["big"]["snapshot"].split("@", 1)[1]
     for name in ("daily-seed", big1):
         assert after1[f"tank/big@{name}"][0] == after1[f"backup/big@{name}"][0]
-    assert "resume" in json.dumps(_events(out / "run1.events")), "no resumed transfer"
+    assert "resume" in json.dumps(events(out / "run1.events")), "no resumed transfer"
 
     # Run 2: restic sees the unchanged files as unmodified; the clone sends a range.
-    summary2 = _summary(out, "run2")
+    summary2 = run_summary(out, "run2")
     jobs2 = {j["job"]: j for j in summary2["jobs"]}
     restic2 = jobs2["data"]["archives"][0]
     assert restic2["status"] == "ok", restic2
@@ -366,7 +316,7 @@ def check_results(out: Path) -> None:
     held = [name for name, (_guid, refs) in killed_snaps.items() if refs]
     assert held and all(name.startswith("tank/data") for name in held), held
     assert "/run/hostbook/volumes/dataset-tank-data" in killed["mounts"], killed["mounts"]
-    summary3 = _summary(out, "run3")
+    summary3 = run_summary(out, "run3")
     cleaned = {c.split(" (run")[0] for c in summary3["cleaned"]}
     kill_snap = next(n for n in held if n.startswith("tank/data@"))
     assert f"zfs-hold {kill_snap}" in cleaned, cleaned
@@ -376,8 +326,8 @@ def check_results(out: Path) -> None:
     assert "/run/hostbook/volumes" not in after3["mounts"], after3["mounts"]
 
     # Target retention: ranges destroyed on the target; what is left is what the plan said.
-    summary4 = _summary(out, "run4")
-    messages = [str(e.get("message", "")) for e in _events(out / "run4.events")
+    summary4 = run_summary(out, "run4")
+    messages = [str(e.get("message", "")) for e in events(out / "run4.events")
                 if e["event"] == "message"]
     before = [n for n in _snapshots(after3) if n.startswith("backup/data@")]
     new = summary4["jobs"][0]["snapshot"].split("@", 1)[1]
@@ -398,12 +348,7 @@ def check_results(out: Path) -> None:
     assert len(left) < len(before)
 
 
-SSH_BUILD = r"""
-set -euo pipefail
-grep -qw hostbook.lab=1 /proc/cmdline
-modprobe zfs
-zpool create -f -o ashift=12 -O mountpoint=none tank /dev/disk/by-id/virtio-stank0
-zpool create -f -o ashift=12 -O mountpoint=none backup /dev/disk/by-id/virtio-sbackup0
+SSH_BUILD = zfs_pools("stank0", "sbackup0") + r"""
 zfs create -o mountpoint=/srv/data tank/data
 zfs create tank/data/sub
 echo "over ssh" > /srv/data/sub/file
@@ -425,22 +370,11 @@ for _ in $(seq 1 50); do
 done
 """
 
-SSH_RUN = r"""
-import json, os, subprocess, sys, time
-from pathlib import Path
-
-results = Path(os.environ["LAB_RESULTS"]) / "ssh"
-results.mkdir(parents=True, exist_ok=True)
+SSH_RUN = guest_step("ssh", r"""
 work = Path("/tmp/zssh")
 work.mkdir()
-RUN = "import sys; from hostbook.commands.run import run; sys.argv[0] = 'hostbook'; run()"
 jobs = work / "jobs.yaml"
-jobs.write_text(f'''\
-schema: hostbook/jobs/v1
-settings:
-  state_dir: {work}/state
-  mount_root: /run/hostbook/volumes
-  sure_store: {work}/sure
+jobs.write_text(settings(work) + f'''\
 jobs:
   - name: data
     volume: {{dataset: tank/data}}
@@ -456,11 +390,7 @@ replication:
       policy: {{keep: {{daily: 10}}}}
 ''')
 for n in (1, 2):
-    done = subprocess.run([sys.executable, "-c", RUN, "--jobs-file", str(jobs), "--host",
-                           "lab", "--json", "--no-notify"], capture_output=True, text=True)
-    (results / f"run{n}.events").write_text(done.stdout)
-    (results / f"run{n}.err").write_text(done.stderr)
-    (results / f"run{n}.rc").write_text(str(done.returncode))
+    hostbook(f"run{n}", jobs)
     Path("/srv/data/sub/file").write_text(f"changed {n}\n")
     time.sleep(1.1)
 listed = subprocess.run(["zfs", "list", "-Hp", "-t", "snapshot", "-o", "name,guid",
@@ -470,12 +400,12 @@ listed = subprocess.run(["zfs", "list", "-Hp", "-t", "snapshot", "-o", "name,gui
 (results / "sshd.log").write_text(Path("/tmp/ssh/sshd.log").read_text())
 (results / "listening").write_text(
     subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout)
-"""
+""")
 
 
 def test_zfs_clone_over_ssh_through_a_loopback_sshd(lab_guest: GuestFactory,
                                                     tmp_path: Path) -> None:
-    _require_zfs_module()
+    require_zfs_module()
     guest = lab_guest([DiskSpec("1G", serial="stank0"), DiskSpec("1G", serial="sbackup0")])
     result = guest.run_steps(
         [Step("build", SSH_BUILD, timeout=300), Step("run", SSH_RUN, "python", timeout=900)],
@@ -485,7 +415,7 @@ def test_zfs_clone_over_ssh_through_a_loopback_sshd(lab_guest: GuestFactory,
     out = tmp_path / "results" / "ssh"
     names: list[str] = []
     for run in ("run1", "run2"):
-        summary = _summary(out, run)
+        summary = run_summary(out, run)
         job = summary["jobs"][0]
         assert job["clones"][0]["status"] == "ok", job
         names.append(job["snapshot"].split("@", 1)[1])

@@ -12,23 +12,17 @@ checksums, and the checks happen here.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.lab.fixtures import GuestFactory
-from tests.lab.vm import DiskSpec, Step, find_kernel
-from tests.tiers import skip_or_fail
+from tests.lab.guest_jobs import require_zfs_module, zfs_pools
+from tests.lab.vm import DiskSpec, Step
 
 pytestmark = pytest.mark.lab
 
-BUILD = r"""
-set -euo pipefail
-grep -qw hostbook.lab=1 /proc/cmdline
-modprobe zfs
-zpool create -f -o ashift=12 -O mountpoint=none tank /dev/disk/by-id/virtio-stank0
-zpool create -f -o ashift=12 -O mountpoint=none restore /dev/disk/by-id/virtio-srestore0
+BUILD = zfs_pools("stank0", "srestore0", "restore") + r"""
 zfs create -o mountpoint=/srv/www tank/www
 age-keygen -o /tmp/archive.key 2>/dev/null
 """
@@ -103,10 +97,7 @@ header = [(p.name, p.read_bytes()[:21].decode("latin-1"))
 
 def test_stream_chain_restores_into_a_fresh_pool(lab_guest: GuestFactory,
                                                  tmp_path: Path) -> None:
-    kernel = find_kernel()
-    if subprocess.run(["modinfo", "-k", kernel.version, "zfs"],
-                      capture_output=True).returncode != 0:
-        skip_or_fail(f"no zfs module for the lab kernel {kernel.version} (sh .ci/zfs-module)")
+    require_zfs_module()
     guest = lab_guest([DiskSpec("1G", serial="stank0"), DiskSpec("1G", serial="srestore0")])
     result = guest.run_steps(
         [Step("build", BUILD, timeout=300), Step("run", RUN, "python", timeout=900)],

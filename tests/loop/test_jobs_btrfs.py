@@ -132,7 +132,7 @@ def test_transient_snapshot_archived_and_removed(lab: Lab, tmp_path: Path) -> No
     assert outcome.exit_code == 0, outcome.to_json()
     job = outcome.jobs[0]
     assert job.steps == {"snap": "ok", "sure": "ok", "clone": "skipped", "archive": "ok",
-                         "unsnap": "ok"}
+                         "retention": "skipped", "unsnap": "ok"}
     assert job.snapshot is not None and "/.hostbook-snapshots/daily-hostbook-" in job.snapshot
     # Transient (no clone): gone after the run, as is every mount.
     assert subvolumes(data / ".hostbook-snapshots") == []

@@ -38,6 +38,9 @@ class FullTransfer:
     raw: bool
     force: bool
     reason: str
+    written: int | None = None
+    """The ``written`` of the source's snapshots up to this one: at least the bytes it
+    references (a rough size of the stream; None when not known)."""
 
     @property
     def landed(self) -> tuple[Snapshot, ...]:

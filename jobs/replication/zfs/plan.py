@@ -25,7 +25,7 @@ destructive full receive, which is a decision for a person.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import ClassVar
 
@@ -44,6 +44,7 @@ from hostbook.jobs.replication.zfs.ops import (
     Operation,
     PlanError,
     ResumeTransfer,
+    SimulationResult,
     operation_json,
     validate,
 )
@@ -98,15 +99,25 @@ class DatasetPlan:
     targets: tuple[TargetPlan, ...]
     operations: tuple[Operation, ...] = ()
     refused: tuple[str, ...] = field(default_factory=tuple)
+    simulation: SimulationResult | None = None
+    """What the validating simulation left at each location (None: not validated)."""
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "dataset": self.dataset,
             "refused": list(self.refused),
             "source": self.source.to_json(),
             "targets": [t.to_json() for t in self.targets],
             "operations": [operation_json(op) for op in self.operations],
         }
+        if self.simulation is not None:
+            sim = self.simulation
+            out["simulation"] = {
+                "source": sorted(str(g) for g in sim.source),
+                "targets": {name: sorted(str(g) for g in guids)
+                            for name, guids in sim.targets.items()},
+            }
+        return out
 
 
 def _target_state(
@@ -291,6 +302,7 @@ def _transfers(
                 spec.name, source.dataset, spec.target_dataset, first, raw,
                 spec.inventory.exists,
                 f"target {spec.name} is empty: initial full send of its oldest wanted snapshot",
+                _written_through(source, first),
             )
         )
         run_base = first
@@ -309,6 +321,17 @@ def _transfers(
     if run:
         ops.append(_incremental(source, spec, run_base, run, raw))
     return ops
+
+
+def _written_through(source: DatasetInventory, last: Snapshot) -> int:
+    """Bytes written to the dataset up to ``last`` (the sum of ``written``): every block
+    ``last`` references was born in one of those intervals, so this is at least its size."""
+    total = 0
+    for snap in source.snapshots:
+        total += snap.written
+        if snap.guid == last.guid:
+            break
+    return total
 
 
 def _incremental(
@@ -394,7 +417,7 @@ def plan_dataset(
     if not validate_plan:
         return plan
     try:
-        validate(
+        simulated = validate(
             source,
             {spec.name: spec.inventory for spec in targets},
             operations,
@@ -406,4 +429,4 @@ def plan_dataset(
             source.dataset, src_plan, tuple(finished), (),
             (*refused, f"plan failed validation and is refused: {exc}"),
         )
-    return plan
+    return replace(plan, simulation=simulated)

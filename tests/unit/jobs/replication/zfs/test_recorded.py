@@ -24,10 +24,19 @@ from hostbook.jobs.replication.zfs.inventory import (
     list_datasets_argv,
     list_snapshots_argv,
 )
+from hostbook.jobs.replication.zfs.ops import FullTransfer, IncrementalTransfer
 from hostbook.jobs.replication.zfs.resume_token import decode_token, resume_state
-from hostbook.jobs.replication.zfs.transfer import Endpoint, parse_estimate
+from hostbook.jobs.replication.zfs.transfer import (
+    ASK_SIZE_FROM,
+    Endpoint,
+    TransferExecutor,
+    parse_estimate,
+    rough_size,
+)
 from hostbook.jobs.snapshot import zfs as snapshot_zfs
+from hostbook.process.pipeline import PipelineResult
 from hostbook.process.recording import ReplayRunner
+from hostbook.process.result import CommandResult
 from tests.paths import FAKES, FIXTURES
 
 RECORDED = FIXTURES / "zfs"
@@ -205,3 +214,40 @@ def test_the_fake_estimates_streams_as_real_zfs_prints_them(fake_pools: dict[str
     assert _estimate_shape(fake_full) == _estimate_shape(real_full)
     # The recorded -I spans more snapshots than the fake's: compare the line kinds.
     assert set(_estimate_shape(fake_ranged)) == set(_estimate_shape(real_ranged))
+
+
+def test_small_streams_are_sized_from_the_inventory_not_by_zfs() -> None:
+    """The executor asks ``zfs send -nvP`` only for resumed, large and unsized streams."""
+    tank = _replay("pools", "tank")["tank/data"]
+    snaps = tank.snapshots
+    ranged = IncrementalTransfer("b", "tank/data", "backup/data", snaps[0], snaps[1:], False, "")
+    full = FullTransfer("b", "tank/data", "backup/data", snaps[0], False, False, "",
+                        snaps[0].written)
+    unknown = FullTransfer("b", "tank/data", "backup/data", snaps[0], False, False, "")
+    real = parse_estimate(_query("pools", "zfs", "send", "-nvP", "-I", f"@{snaps[0].name}",
+                                 f"tank/data@{snaps[-1].name}"))
+    rough = rough_size(ranged)
+    assert real is not None and rough is not None
+    assert real / 4 <= rough <= real * 4 < ASK_SIZE_FROM  # the same order as zfs's own
+    real_full = parse_estimate(_query("pools", "zfs", "send", "-nvP",
+                                      f"tank/data@{snaps[0].name}"))
+    assert real_full is not None and real_full / 4 <= snaps[0].written <= real_full * 4
+    assert rough_size(unknown) is None
+    asked: list[list[str]] = []
+
+    class Listening(ReplayRunner):
+        def query(self, argv, **kwargs):  # type: ignore[no-untyped-def, override]
+            asked.append(list(argv))
+            return super().query(argv, **kwargs)
+
+        def pipeline(self, stages, **kwargs):  # type: ignore[no-untyped-def, override]
+            return PipelineResult(tuple(CommandResult(s.argv, 0, "", "") for s in stages))
+
+    executor = TransferExecutor(Endpoint(), {"b": Endpoint()},
+                                runner=Listening(RECORDED / "pools"))
+    small = executor.execute_one(ranged)
+    assert small.ok and small.estimate == rough and asked == []
+    assert executor.execute_one(full).ok and asked == []
+    whole = executor.execute_one(unknown)
+    assert whole.ok and asked == [["zfs", "send", "-nvP", f"tank/data@{snaps[0].name}"]]
+    assert whole.estimate == parse_estimate(_query("pools", *asked[0]))
