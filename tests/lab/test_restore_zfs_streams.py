@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.fixtures import GuestFactory
-from tests.lab.test_jobs_zfs import _require_zfs_module
+from tests.lab.guest_jobs import require_zfs_module
 from tests.lab.vm import DiskSpec, Step
 from tests.paths import FIXTURES
 
@@ -136,7 +136,7 @@ shutil.copyfile(work / "streams" / "catalogue.sqlite", results / "catalogue.sqli
 def test_zfs_streams_and_replica_come_back_through_restore_data(
     lab_guest: GuestFactory, tmp_path: Path
 ) -> None:
-    _require_zfs_module()
+    require_zfs_module()
     guest = lab_guest([DiskSpec("1G", serial="rtank0"), DiskSpec("1G", serial="rbackup0")],
                       memory_mb=2048)
     result = guest.run_steps(
