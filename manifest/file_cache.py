@@ -6,7 +6,8 @@ spend nearly all its time there, re-reading files that have not changed
 since the last request.  With a cache enabled, what :func:`cached` produced
 for a file is reused while the file keeps its device, inode, size, mtime and
 ctime (a rewrite through a temporary file and a rename, as hostbook writes,
-is a new inode; an edit in place moves mtime and ctime).  Commands never
+is a new inode; an edit in place moves mtime and ctime); a file that does
+not exist is remembered as absent until it appears.  Commands never
 enable it: a command reads each file once.  What is cached is shared: the
 reader must not change it.
 """
@@ -40,7 +41,7 @@ class FileCache:
     """Values derived from files, each kept with the file's signature when it was read."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[Signature, Any]] = {}
+        self._entries: dict[tuple[str, str], tuple[Signature | None, Any]] = {}
         self._memos: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
         self.hits = 0
@@ -65,12 +66,12 @@ class FileCache:
         before = signature(path)
         with self._lock:
             entry = self._entries.get(key)
-        if before is not None and entry is not None and entry[0] == before:
+        if entry is not None and entry[0] == before:  # None == None: still absent
             self.hits += 1
             return entry[1]  # type: ignore[no-any-return]
         self.misses += 1
         value = produce()
-        if before is not None and signature(path) == before:  # unchanged while it was read
+        if signature(path) == before:  # unchanged (or still absent) while it was read
             with self._lock:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.pop(next(iter(self._entries)))

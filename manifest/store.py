@@ -348,16 +348,11 @@ class ManifestRepository:
         """The sha of HEAD, None in a repository without commits.
 
         A run tags its archives with it, so a restore can pick the archives
-        made from the same manifest state (``--at manifest:REV``).
+        made from the same manifest state (``--at manifest:REV``).  Read from
+        the refs alone (loose or packed), with no object lookup: asking git's
+        object database starts a ``git cat-file`` process per repository
+        handle, and a dashboard asks this for every host it lists.
         """
-        with self._git() as handle:
-            try:
-                return str(handle.head.commit.hexsha)
-            except ValueError:
-                return None
-
-    def _head_sha(self) -> str | None:
-        """HEAD's sha read from the refs alone (no object lookup): a cache key."""
         with self._git() as handle:
             try:
                 return str(git.SymbolicReference.dereference_recursive(handle, "HEAD"))
@@ -396,7 +391,7 @@ class ManifestRepository:
         rel = self._host_rel(host)
         if caching():
             # While HEAD is the same commit, so is every host's history.
-            head = self._head_sha()
+            head = self.head_commit()
             return list(memo(("log", str(self.path), head, rel, limit),
                              lambda: self._log(rel, limit)))
         return self._log(rel, limit)

@@ -58,7 +58,8 @@ def running_server(repo: Path, work: Path, *extra: str,
         while True:
             assert process.poll() is None, log.read_text()
             try:
-                httpx.get(url + "/api/hosts", timeout=5).raise_for_status()
+                # the cheapest route: a large repository's first /api/hosts parses every file
+                httpx.get(url + "/static/serve-live.js", timeout=5).raise_for_status()
                 break
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, log.read_text()

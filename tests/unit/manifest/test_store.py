@@ -37,6 +37,19 @@ def test_init_is_idempotent_and_commits_only_on_change(tmp_path: Path) -> None:
     assert repo.hosts() == ["h1"]
 
 
+def test_head_commit_is_read_from_loose_and_packed_refs(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    git(tmp_path, "init", "-q", "-b", "main", str(empty))
+    assert ManifestRepository(empty).head_commit() is None
+    repo = ManifestRepository.init(tmp_path / "m")
+    write_host(repo, "schema: hostbook/system/v1\n")
+    sha = repo.commit_host("h1", "system: +system file")
+    assert repo.head_commit() == sha == git(repo.path, "rev-parse", "HEAD").strip()
+    git(repo.path, "pack-refs", "--all", "--prune")
+    assert not (repo.path / ".git/refs/heads/main").exists()
+    assert repo.head_commit() == sha
+
+
 def test_invalid_host_names_are_refused(tmp_path: Path) -> None:
     repo = ManifestRepository.init(tmp_path / "m")
     for bad in ("", "../etc", ".git", "a/b"):
