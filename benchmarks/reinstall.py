@@ -20,9 +20,11 @@ their number is printed too.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +38,7 @@ from hostbook.manifest.sections.etc import EtcDocument
 from hostbook.process.runner import LiveRunner
 from hostbook.restore.reinstall.facts import CONFFILES_FORMAT, SCRATCH, apt_options
 from hostbook.restore.reinstall.plan import plan
+from tests import reinstall_trees
 from tests.reinstall_fixtures import old_host
 
 APT = ("apt-get", "apt-cache")
@@ -98,14 +101,28 @@ def accepted(made: Any) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tree", default="/var/cache/hostbook/reinstall/fresh-bookworm")
+    parser.add_argument("--tree", help="a fresh Debian 12 tree (default: the cached one, "
+                        "extracted into a temporary folder under /var/tmp)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    tree = args.tree.rstrip("/")
+    cached = reinstall_trees.ensure()  # the old host's third-party repository lives there
+    scratch_tree = None
+    if args.tree is None:
+        scratch_tree = Path(tempfile.mkdtemp(prefix="reinstall-bench-", dir="/var/tmp"))
+        reinstall_trees.extract(cached["fresh"], scratch_tree / "fresh")
+        args.tree = str(scratch_tree / "fresh")
+    try:
+        return measure(args.tree.rstrip("/"), args.runs)
+    finally:
+        if scratch_tree is not None:
+            shutil.rmtree(scratch_tree)
+
+
+def measure(tree: str, runs: int) -> int:
     old, libraries, nconf = make_host(tree)
     totals, update, simulation, cache, rest, bare = [], [], [], [], [], []
     rounds: list[int] = []
-    for _ in range(args.runs):
+    for _ in range(runs):
         runner = TimingRunner()
         started = time.perf_counter()
         made = plan(runner, old, root=tree)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,15 +134,24 @@ def simulate(runner: Runner, mapping: PackageMapping, root: str, scratch_dir: st
 
 
 Prepare = Callable[[list[FileToWrite], str, str], None]
+Lock = Callable[[str], AbstractContextManager[None]]
 
 
 def plan(runner: Runner, old: OldHost, sections: tuple[str, ...] = SECTIONS, root: str = "",
-         scratch_dir: str = SCRATCH, prepare: Prepare = scratch.prepare) -> ReinstallPlan:
+         scratch_dir: str = SCRATCH, prepare: Prepare = scratch.prepare,
+         lock: Lock = scratch.locked) -> ReinstallPlan:
     """The steps and the report of reinstalling ``old`` onto the system at ``root``.
 
-    ``prepare`` writes the scratch apt configuration (a replay in tests checks
-    what it is given instead).
+    ``prepare`` writes the scratch apt configuration and ``lock`` holds the
+    scratch folder's lock throughout (a replay in tests checks what it is
+    given instead, and touches no folder of the system).
     """
+    with lock(scratch_dir):
+        return _plan(runner, old, sections, root, scratch_dir, prepare)
+
+
+def _plan(runner: Runner, old: OldHost, sections: tuple[str, ...], root: str,
+          scratch_dir: str, prepare: Prepare) -> ReinstallPlan:
     apt = old.packages.apt if old.packages and "packages" in sections else None
     sources = plan_sources(apt, old.codename, NewSystem()) if apt else None
     update_item: Item | None = None

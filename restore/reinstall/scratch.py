@@ -5,18 +5,52 @@ their Signed-By keys written beside them, in a folder of their own; ``apt-get
 update`` with ``facts.apt_options`` fills scratch lists from them.  Nothing of
 the system's apt state changes, so a ``--dry-run`` plans with the same names
 and the same simulation as the apply.
+
+One folder serves every plan, so a plan holds ``<scratch>.lock`` while it
+writes the folder and asks apt: a ``--dry-run`` started beside an apply (whose
+every step plans again) would otherwise empty the folder under the other's
+``apt-get``.  The second one waits, then names the holder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from hostbook.capture.probes.host_root import on_host
+from hostbook.manifest.errors import RuntimeFailure
+from hostbook.manifest.locking import held
 from hostbook.manifest.yamlio import atomic_write_text
 from hostbook.restore.reinstall.packages import FileToWrite
+
+LOCK_WAIT = 600.0
+"""Seconds a plan waits for another one (planning 1,500 packages took under a minute)."""
+
+
+@contextlib.contextmanager
+def locked(scratch: str, wait: float = LOCK_WAIT) -> Iterator[None]:
+    """Hold the scratch folder's lock for the block (see the module docstring)."""
+    path = Path(f"{scratch.rstrip('/')}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+    def holder() -> str:
+        try:
+            return path.read_text().strip() or "another plan"
+        except OSError:
+            return "another plan"
+
+    def busy() -> RuntimeFailure:
+        return RuntimeFailure(f"{path}: another reinstall plan holds it ({holder()}) "
+                              f"after waiting {wait:g}s")
+
+    with held(fd, wait, 0.5, busy, lambda: f"pid {os.getpid()}, since {time.ctime()}\n"):
+        yield
 
 
 def prepare(files: list[FileToWrite], root: str, scratch: str) -> None:

@@ -7,6 +7,7 @@ md5sum, systemctl --root); see tests/fixtures/README.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ def replay(folder: Path) -> tuple[ReinstallPlan, list[FileToWrite]]:
     root = json.loads((folder / "scenario.json").read_text())["root"]
     scratch: list[FileToWrite] = []
     made = plan(ReplayRunner(folder), old_host(), root=root,
-                prepare=lambda files, _root, _dir: scratch.extend(files))
+                prepare=lambda files, _root, _dir: scratch.extend(files),
+                lock=lambda _dir: contextlib.nullcontext())
     return made, scratch
 
 
