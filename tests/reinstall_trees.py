@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
-from tests.paths import FIXTURES
+from tests.paths import FIXTURES, REPO_ROOT
 
 CACHE = Path("/var/cache/hostbook/reinstall")
 TOOLS = FIXTURES / "reinstall-tools"
@@ -71,3 +73,45 @@ def point_at_local_repositories(tree: Path) -> None:
     shutil.copyfile(THIRDPARTY / "key.asc", keyrings / "hostbook-mirror.asc")
     for repo in (MIRROR, THIRDPARTY / "repo"):  # at the same path inside, for the chroot
         shutil.copytree(repo, tree / str(repo).lstrip("/"), dirs_exist_ok=True)
+
+
+ARCHIVE_TOOLS = ("zstd", "restic")
+"""What ``hostbook run`` calls that a minimal Debian tree lacks: this machine's
+(Debian 12's) binaries, copied to the tree's /usr/local/bin (not packages, so
+the captured sections do not change)."""
+
+
+def single_file(where: Path) -> Path:
+    """hostbook as one file for this interpreter (a Debian 12 tree's python3 is 3.11)."""
+    subprocess.run([sys.executable, str(REPO_ROOT / "packaging" / "single_file.py"), "--installed",
+                    "--output", str(where)], check=True, capture_output=True, cwd=REPO_ROOT)
+    return where
+
+
+def install_hostbook(tree: Path, built: Path) -> None:
+    """Put hostbook and the archivers' tools into ``tree``, as its owner would install them."""
+    bin_dir = tree / "usr/local/bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(built, bin_dir / "hostbook")
+    for tool in ARCHIVE_TOOLS:
+        found = shutil.which(tool)
+        if found:
+            shutil.copy2(found, bin_dir / tool)
+
+
+def run_in_tree(tree: Path, shared: Path, argv: Sequence[str]) -> subprocess.CompletedProcess:
+    """``argv`` run with ``tree`` as "/" (chroot), in a mount namespace of its own.
+
+    /proc, /dev and /sys are bound in, and ``shared`` at the same absolute
+    path, so what the tree's programs write there (the manifest repository,
+    the archives, the run history) is read on this machine at the paths they
+    name.  The namespace ends with the command: no mount outlives it.
+    """
+    inside = tree / str(shared).lstrip("/")
+    inside.mkdir(parents=True, exist_ok=True)
+    script = ('set -e; mount --bind "$1" "$2$1"; mount -t proc proc "$2/proc"; '
+              'mount --rbind /dev "$2/dev"; mount --rbind /sys "$2/sys"; '
+              'tree=$2; shift 2; exec chroot "$tree" "$@"')
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           script, "sh", str(shared), str(tree), *argv],
+                          capture_output=True, text=True, timeout=600)

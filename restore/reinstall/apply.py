@@ -11,7 +11,11 @@ commands and the data restore say; the first failure stops the apply (exit
 3) and a rerun continues from there.
 
 ``root`` is the new system's tree when it is not ``/`` (the tests' images):
-commands then run under ``chroot`` and files are written below it.
+commands then run under ``chroot`` and files are written below it, the
+archive's paths are staged below it too (``<root>/var/lib/...``: the old
+host's configuration never lands on the machine running the command), and a
+placed file's owner and group are names of the new system, so ``chown`` runs
+in it (``install -o`` would look them up in this machine's passwd).
 """
 
 from __future__ import annotations
@@ -78,19 +82,22 @@ def run_step(runner: Runner, step: Step, root: str, restore_paths: RestorePaths,
         problem = restore_volumes(step.volumes)
         if problem:
             raise StepFailed(f"{step.key}: {problem}")
+    staging = on_host(root, STAGING)
     if step.archive_paths:
-        problem = restore_paths(step.archive_paths, STAGING)
+        problem = restore_paths(step.archive_paths, staging)
         if problem:
             raise StepFailed(f"{step.key}: {problem}")
     for place in step.place:
-        staged = STAGING + place.path
-        dest = on_host(root, place.destination)
-        result = runner.command(["install", "-D", "-m", place.mode, "-o", place.owner,
-                                 "-g", place.group, staged, dest])
+        staged = staging + place.path
+        result = runner.command(["install", "-D", "-m", place.mode, staged,
+                                 on_host(root, place.destination)])
+        if result.ok:
+            result = runner.command(_argv(root, Command((
+                "chown", f"{place.owner}:{place.group}", "--", place.destination))))
         if not result.ok:
             raise StepFailed(f"{step.key}: placing {place.destination}: {result.failure()}")
     for tree in step.copy_trees:
-        result = runner.command(["cp", "-a", "--", STAGING + tree, on_host(root, tree)])
+        result = runner.command(["cp", "-a", "--", staging + tree, on_host(root, tree)])
         if not result.ok:
             raise StepFailed(f"{step.key}: copying {tree}: {result.failure()}")
     for command in step.commands:
