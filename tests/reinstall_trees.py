@@ -4,11 +4,20 @@ Made once (network: Debian's mirrors) and kept: an "old" Debian 12 tree
 personalised by tests/fixtures/reinstall-tools/personalise.sh, a fresh Debian
 12 tree, the third-party repository with its test key, and a local mirror of
 every Debian package the old tree has, signed with that key, so the apply
-installs without the network.  Each is rebuilt only when missing.
+installs without the network.
+
+Each is keyed by what it is made from (the package lists, the scripts, the
+key of what it derives from: the old tree embeds the third-party repository,
+the mirror holds the old tree's packages), recorded in ``<name>.key`` beside
+it, and made again when the key differs.  One made before keys were recorded
+is taken as made from today's inputs (they had not changed since it was
+possible to make it) and its key is written.  The paths do not change with
+the key: recorded sections name the third-party repository's path.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -26,15 +35,47 @@ OLD_PACKAGES = ("systemd,systemd-sysv,cron,openssh-server,git,less,vim-tiny,curl
                 "python3-distutils,libssl3,rsync,nano,tmux,htop,jq,sudo,logrotate")
 
 
+FRESH_PACKAGES = "systemd,systemd-sysv"
+
+
 def _run(*argv: str | Path) -> None:
     subprocess.run([str(a) for a in argv], check=True, stdout=subprocess.DEVNULL)
 
 
+def key_of(*parts: str | Path) -> str:
+    """A digest of strings and of files' contents (a Path is read)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.read_bytes() if isinstance(part, Path) else part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _stamp(made: Path) -> Path:
+    return made.with_name(made.name + ".key")
+
+
+def _current(made: Path, key: str, whole: Path | None = None) -> bool:
+    """``made`` is whole (``whole`` exists: a folder's last file) and was made from the
+    inputs ``key`` names (see the module docstring)."""
+    stamp, there = _stamp(made), (whole or made).exists()
+    if there and not stamp.exists():
+        stamp.write_text(key + "\n")
+    return there and stamp.read_text().strip() == key
+
+
+def _made(made: Path, key: str) -> None:
+    _stamp(made).write_text(key + "\n")
+
+
 def _debootstrap(name: str, include: str) -> Path:
     tar = CACHE / f"{name}.tar"
-    if not tar.exists():
+    key = key_of("mmdebstrap minbase bookworm", include)
+    if not _current(tar, key):
+        tar.unlink(missing_ok=True)
         _run("mmdebstrap", "--quiet", "--variant=minbase", "--skip=cleanup/apt/lists",
              f"--include={include}", "bookworm", tar, "http://deb.debian.org/debian")
+        _made(tar, key)
     return tar
 
 
@@ -46,21 +87,29 @@ def extract(tar: Path, where: Path) -> Path:
 
 
 def ensure() -> dict[str, Path]:
-    """The cached tarballs and repositories (made when missing)."""
+    """The cached tarballs and repositories (made when missing or made from other inputs)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    if not (THIRDPARTY / "key.asc").exists():
+    thirdparty_key = key_of(TOOLS / "make_thirdparty_repo.sh")
+    if not _current(THIRDPARTY, thirdparty_key, THIRDPARTY / "key.asc"):
+        shutil.rmtree(THIRDPARTY, ignore_errors=True)
         _run("sh", TOOLS / "make_thirdparty_repo.sh", THIRDPARTY)
+        _made(THIRDPARTY, thirdparty_key)
     old_tar = CACHE / "old-personalised.tar"
-    if not old_tar.exists():
+    old_key = key_of(OLD_PACKAGES, TOOLS / "personalise.sh", thirdparty_key)
+    mirror_key = key_of(old_key, TOOLS / "make_mirror.sh")
+    if not _current(old_tar, old_key) or not _current(MIRROR, mirror_key, MIRROR / "InRelease"):
         work = CACHE / "old-work"
         shutil.rmtree(work, ignore_errors=True)
         extract(_debootstrap("old-bookworm", OLD_PACKAGES), work)
         _run("sh", TOOLS / "personalise.sh", work, THIRDPARTY)
+        old_tar.unlink(missing_ok=True)
         _run("tar", "-C", work, "-cf", old_tar, ".")
-        if not (MIRROR / "InRelease").exists():
-            _run("sh", TOOLS / "make_mirror.sh", work, THIRDPARTY, MIRROR)
+        _made(old_tar, old_key)
+        shutil.rmtree(MIRROR, ignore_errors=True)
+        _run("sh", TOOLS / "make_mirror.sh", work, THIRDPARTY, MIRROR)
+        _made(MIRROR, mirror_key)
         shutil.rmtree(work)
-    fresh = _debootstrap("fresh-bookworm", "systemd,systemd-sysv")
+    fresh = _debootstrap("fresh-bookworm", FRESH_PACKAGES)
     return {"old": old_tar, "fresh": fresh}
 
 
@@ -81,11 +130,25 @@ ARCHIVE_TOOLS = ("zstd", "restic")
 the captured sections do not change)."""
 
 
-def single_file(where: Path) -> Path:
-    """hostbook as one file for this interpreter (a Debian 12 tree's python3 is 3.11)."""
-    subprocess.run([sys.executable, str(REPO_ROOT / "packaging" / "single_file.py"), "--installed",
-                    "--output", str(where)], check=True, capture_output=True, cwd=REPO_ROOT)
-    return where
+def single_file() -> Path:
+    """hostbook as one file for this interpreter (a Debian 12 tree's python3 is 3.11).
+
+    Cached under CACHE keyed by the sources it is built from and the
+    interpreter; a build for other sources is removed when a new one is made.
+    """
+    sources = sorted(p for p in REPO_ROOT.rglob("*.py") if not {
+        ".venv", "build", "dist", "tests", "benchmarks", "examples"} & set(
+            p.relative_to(REPO_ROOT).parts))
+    key = key_of(sys.version, REPO_ROOT / "pyproject.toml", *sources,
+                 *(str(p.relative_to(REPO_ROOT)) for p in sources))
+    built = CACHE / f"hostbook-{key}.pyz"
+    if not built.exists():
+        for stale in CACHE.glob("hostbook-*.pyz"):
+            stale.unlink()
+        subprocess.run([sys.executable, str(REPO_ROOT / "packaging" / "single_file.py"),
+                        "--installed", "--output", str(built)],
+                       check=True, capture_output=True, cwd=REPO_ROOT)
+    return built
 
 
 def install_hostbook(tree: Path, built: Path) -> None:

@@ -51,7 +51,9 @@ def plan_accounts(old: AccountsDocument, new: NewSystem, data_homes: set[str]) -
         subject = f"user {user.name}"
         groups = ",".join(user.groups)
         if user.name in new.users:
-            if groups:
+            # only when a group lacks it: a usermod of a user in all its groups already
+            # would be a new step after every accounts step (the plan is made again)
+            if any(user.name not in new.members.get(g, set()) for g in user.groups):
                 plan.commands.append(Command(("usermod", "-a", "-G", groups, user.name)))
             same = new.users[user.name] == user.uid
             plan.items.append(Item(SECTION, subject, "carried" if same else "adapted",

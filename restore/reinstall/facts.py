@@ -52,6 +52,8 @@ class NewSystem:
     user_of_uid: dict[int, str] = field(default_factory=dict)
     groups: dict[str, int] = field(default_factory=dict)
     group_of_gid: dict[int, str] = field(default_factory=dict)
+    members: dict[str, set[str]] = field(default_factory=dict)
+    """group -> its supplementary members (/etc/group)."""
     units: dict[str, str] = field(default_factory=dict)
     default_target: str | None = None
 
@@ -123,6 +125,7 @@ def gather(runner: Runner, wanted: list[str], paths: list[str], root: str = "",
     for group in parse_group(runner.read_file(on_host(root, "/etc/group")) or ""):
         new.groups[group.name] = group.gid
         new.group_of_gid.setdefault(group.gid, group.name)
+        new.members[group.name] = set(group.members)
     systemctl = ["systemctl", *root_args(root, "--root"), "--no-pager"]
     units = runner.query([*systemctl, "--no-legend", "list-unit-files"])
     new.units = {u.unit: u.state for u in parse_unit_files(units.stdout)}

@@ -143,7 +143,7 @@ def test_reinstall_onto_a_fresh_debian_12(trees: Path) -> None:
     (shared / "restic.pass").write_text("old host's archive password\n")
     (shared / "restic.pass").chmod(0o600)
     _commit(repo, "old", {"jobs.yaml": _old_host_jobs(shared), "restore.yaml": RESTORE})
-    reinstall_trees.install_hostbook(old, reinstall_trees.single_file(tmp_path / "hostbook"))
+    reinstall_trees.install_hostbook(old, reinstall_trees.single_file())
     ran = reinstall_trees.run_in_tree(old, shared, [
         "hostbook", "run", "--repo", str(repo), "--host", "old", "--no-notify"])
     assert ran.returncode == 0, ran.stdout + ran.stderr
