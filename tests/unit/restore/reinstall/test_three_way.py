@@ -52,3 +52,19 @@ def test_a_taken_uid_gets_a_new_one_and_the_files_are_handed_over() -> None:
     assert ("groupadd", "staff2") in [c.argv for c in made.commands]
     bob = next(c.argv for c in made.commands if c.argv[0] == "useradd" and c.argv[-1] == "bob")
     assert bob[bob.index("-u") + 1] == "1001" and "-m" in bob
+
+
+def test_a_present_user_is_added_only_to_the_groups_it_lacks() -> None:
+    accounts = old_host().accounts
+    alice = next(u for u in accounts.users if u.name == "alice")
+    assert alice.groups  # the recorded tree's alice has supplementary groups
+    ids = {"users": {"alice": alice.uid}, "user_of_uid": {alice.uid: "alice"},
+           "groups": {g.name: g.gid for g in accounts.groups},
+           "group_of_gid": {g.gid: g.name for g in accounts.groups}}
+    members = {g: {"alice"} for g in alice.groups}
+    in_all = plan_accounts(accounts, NewSystem(members=members, **ids), set())
+    assert not [c for c in in_all.commands if c.argv[0] == "usermod"]
+    lacking = NewSystem(members={**members, alice.groups[0]: set()}, **ids)
+    usermod = [c.argv for c in plan_accounts(accounts, lacking, set()).commands
+               if c.argv[0] == "usermod"]
+    assert usermod == [("usermod", "-a", "-G", ",".join(alice.groups), "alice")]
