@@ -17,12 +17,13 @@ the key: recorded sections name the third-party repository's path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.paths import FIXTURES, REPO_ROOT
@@ -84,6 +85,42 @@ def extract(tar: Path, where: Path) -> Path:
     with tarfile.open(tar) as archive:
         archive.extractall(where, filter="fully_trusted")
     return where
+
+
+def unpacked(tar: Path) -> Path:
+    """``tar`` unpacked once beside it (``<name>.tree``, keyed like it): a lower layer."""
+    tree = tar.with_suffix(".tree")
+    key = _stamp(tar).read_text().strip()
+    if not _current(tree, key):
+        shutil.rmtree(tree, ignore_errors=True)
+        partial = tree.with_name(tree.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        _run("tar", "-C", partial, "--numeric-owner", "-xf", tar)  # ids, modes, links as stored
+        partial.rename(tree)
+        _made(tree, key)
+    return tree
+
+
+@contextlib.contextmanager
+def layered(tar: Path, where: Path) -> Iterator[Path]:
+    """A writable tree of ``tar`` at ``where/tree``: an overlay on the unpacked cache.
+
+    Unpacking a 500 MB tree and deleting it again took most of the test's
+    time on a busy disk; the overlay writes only what changes (into
+    ``where/upper``) and the cached lower tree is never written.  Unmounted
+    on leaving.
+    """
+    lower = unpacked(tar)
+    upper, work, tree = where / "upper", where / "work", where / "tree"
+    for folder in (upper, work, tree):
+        folder.mkdir(parents=True)
+    _run("mount", "-t", "overlay", "overlay", "-o",
+         f"lowerdir={lower},upperdir={upper},workdir={work}", tree)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["umount", str(tree)], check=True)
 
 
 def ensure() -> dict[str, Path]:
