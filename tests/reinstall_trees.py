@@ -182,9 +182,11 @@ def single_file() -> Path:
     if not built.exists():
         for stale in CACHE.glob("hostbook-*.pyz"):
             stale.unlink()
-        subprocess.run([sys.executable, str(REPO_ROOT / "packaging" / "single_file.py"),
-                        "--installed", "--output", str(built)],
-                       check=True, capture_output=True, cwd=REPO_ROOT)
+        made = subprocess.run([sys.executable, str(REPO_ROOT / "packaging" / "single_file.py"),
+                               "--installed", "--output", str(built)],
+                              capture_output=True, text=True, cwd=REPO_ROOT)
+        if made.returncode != 0:  # e.g. setuptools 65 builds no wheel without `wheel`
+            raise RuntimeError(f"the single-file build failed: {made.stderr[-2000:]}")
     return built
 
 
