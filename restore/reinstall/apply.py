@@ -13,7 +13,8 @@ commands and the data restore say; the first failure stops the apply (exit
 ``root`` is the new system's tree when it is not ``/`` (the tests' images):
 commands then run under ``chroot`` and files are written below it, the
 archive's paths are staged below it too (``<root>/var/lib/...``: the old
-host's configuration never lands on the machine running the command), and a
+host's configuration never lands on the machine running the command; the
+staging folder is removed once a step placed its files), and a
 placed file's owner and group are names of the new system, so ``chown`` runs
 in it (``install -o`` would look them up in this machine's passwd).
 """
@@ -100,6 +101,12 @@ def run_step(runner: Runner, step: Step, root: str, restore_paths: RestorePaths,
         result = runner.command(["cp", "-a", "--", staging + tree, on_host(root, tree)])
         if not result.ok:
             raise StepFailed(f"{step.key}: copying {tree}: {result.failure()}")
+    if step.archive_paths:
+        # placed: no second copy of the old host's configuration stays behind (the data
+        # restore runs with --overwrite, so a rerun of the step extracts it again)
+        result = runner.command(["rm", "-rf", "--", staging])
+        if not result.ok:
+            raise StepFailed(f"{step.key}: removing {staging}: {result.failure()}")
     for command in step.commands:
         result = runner.command(_argv(root, command), stdin=command.stdin, env=APT_ENV,
                                 timeout=3600)

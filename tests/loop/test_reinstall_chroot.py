@@ -187,6 +187,7 @@ def _reinstall_and_compare(tmp_path: Path, old: Path, fresh: Path) -> None:
                  "/etc/systemd/system/hello.service", "/var/spool/cron/crontabs/alice"):
         assert _file(fresh, path) == _file(old, path), path
     assert _entries(fresh / "home") == _entries(old / "home")
+    assert not (fresh / "var/lib/hostbook/reinstall/archive").exists()  # staged, then placed
 
     # resumed: every step is done already, nothing runs again
     second = _reinstall(repo, fresh, state, "--json")
