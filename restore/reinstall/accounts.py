@@ -59,6 +59,9 @@ def plan_accounts(old: AccountsDocument, new: NewSystem, data_homes: set[str]) -
             plan.items.append(Item(SECTION, subject, "carried" if same else "adapted",
                                    "present" if same else
                                    f"present with uid {new.users[user.name]} (was {user.uid})"))
+            if user.password == "set" and new.passwords.get(user.name) == "locked":
+                # made locked (by this reinstall, or before it): a rerun still says so
+                plan.items.append(_password_item(user.name))
             continue
         argv = ["useradd", "-c", user.gecos, "-d", user.home, "-s", user.shell]
         argv += ["-g", user.group or str(user.gid)]
@@ -78,7 +81,10 @@ def plan_accounts(old: AccountsDocument, new: NewSystem, data_homes: set[str]) -
         argv.append(user.name)
         plan.commands.append(Command(tuple(argv)))
         if user.password == "set":
-            plan.items.append(Item(SECTION, f"password of {user.name}", "unmapped",
-                                   "password hashes are never captured: the account is locked",
-                                   f"passwd {user.name}"))
+            plan.items.append(_password_item(user.name))
     return plan
+
+
+def _password_item(name: str) -> Item:
+    return Item(SECTION, f"password of {name}", "unmapped",
+                "password hashes are never captured: the account is locked", f"passwd {name}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from hostbook.capture.parsers.apt_simulation import parse_reverse_provides
 from hostbook.capture.parsers.dpkg_conffiles import parse_conffiles, parse_md5sum, parse_ucf
-from hostbook.capture.parsers.passwd import parse_group, parse_passwd
+from hostbook.capture.parsers.passwd import parse_group, parse_passwd, parse_status
 from hostbook.capture.parsers.systemctl import parse_unit_files
 from hostbook.capture.probes.host_root import on_host, root_args
 from hostbook.capture.probes.system import parse_os_release
@@ -54,6 +54,8 @@ class NewSystem:
     group_of_gid: dict[int, str] = field(default_factory=dict)
     members: dict[str, set[str]] = field(default_factory=dict)
     """group -> its supplementary members (/etc/group)."""
+    passwords: dict[str, str] = field(default_factory=dict)
+    """user -> set / locked / none (``passwd --status --all``; never a hash)."""
     units: dict[str, str] = field(default_factory=dict)
     default_target: str | None = None
 
@@ -126,6 +128,8 @@ def gather(runner: Runner, wanted: list[str], paths: list[str], root: str = "",
         new.groups[group.name] = group.gid
         new.group_of_gid.setdefault(group.gid, group.name)
         new.members[group.name] = set(group.members)
+    status = runner.query(["passwd", *root_args(root, "--root"), "--status", "--all"])
+    new.passwords = parse_status(status.stdout) if status.ok else {}
     systemctl = ["systemctl", *root_args(root, "--root"), "--no-pager"]
     units = runner.query([*systemctl, "--no-legend", "list-unit-files"])
     new.units = {u.unit: u.state for u in parse_unit_files(units.stdout)}

@@ -191,8 +191,9 @@ def _reinstall_and_compare(tmp_path: Path, old: Path, fresh: Path) -> None:
 
     # resumed: every step is done already, nothing runs again
     second = _reinstall(repo, fresh, state, "--json")
-    assert "started" not in second.stderr, second.stderr
-    assert json.loads(second.stdout)["failure"] is None
+    assert second.returncode == 1 and "started" not in second.stderr, second.stderr
+    again = json.loads(second.stdout)
+    assert again["failure"] is None and again["unmapped"] == report["unmapped"]
 
     after = _capture(repo, "new", fresh)
     old_apt, new_apt = before["packages"]["apt"], after["packages"]["apt"]

@@ -68,3 +68,14 @@ def test_a_present_user_is_added_only_to_the_groups_it_lacks() -> None:
     usermod = [c.argv for c in plan_accounts(accounts, lacking, set()).commands
                if c.argv[0] == "usermod"]
     assert usermod == [("usermod", "-a", "-G", ",".join(alice.groups), "alice")]
+
+
+def test_a_present_user_made_locked_is_still_reported_without_its_password() -> None:
+    accounts = old_host().accounts
+    alice = next(u for u in accounts.users if u.name == "alice")
+    assert alice.password == "set"
+    present = {"users": {"alice": alice.uid}, "user_of_uid": {alice.uid: "alice"}}
+    locked = plan_accounts(accounts, NewSystem(passwords={"alice": "locked"}, **present), set())
+    assert "password of alice" in {i.subject for i in locked.items if i.outcome == "unmapped"}
+    given = plan_accounts(accounts, NewSystem(passwords={"alice": "set"}, **present), set())
+    assert "password of alice" not in {i.subject for i in given.items}
