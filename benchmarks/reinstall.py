@@ -36,7 +36,7 @@ from hostbook.capture.parsers.dpkg_conffiles import parse_conffiles
 from hostbook.manifest.sections.checkouts import CheckoutsDocument
 from hostbook.manifest.sections.etc import EtcDocument
 from hostbook.process.runner import LiveRunner
-from hostbook.restore.reinstall.facts import CONFFILES_FORMAT, SCRATCH, apt_options
+from hostbook.restore.reinstall.facts import CONFFILES_FORMAT, apt_options
 from hostbook.restore.reinstall.plan import plan
 from tests import reinstall_trees
 from tests.reinstall_fixtures import old_host
@@ -65,11 +65,17 @@ class TimingRunner(LiveRunner):
 
 def make_host(tree: str) -> Any:
     old = old_host()
-    names = subprocess.run(["apt-cache", *apt_options(tree), "pkgnames", "lib"], check=True,
+    names = subprocess.run(["apt-cache", f"-oDir={tree}/", "pkgnames", "lib"], check=True,
                            capture_output=True, text=True).stdout.split()
     libraries = sorted(n for n in names if n[-1].isdigit() and "-" not in n)[:1500]
     assert old.packages is not None and old.packages.apt is not None
     old.packages.apt.manual = libraries
+    # the third-party repository was signed on this machine (tests/reinstall_trees.py),
+    # by a key the recorded host never had: its key file carries this machine's key
+    local_key = (reinstall_trees.THIRDPARTY / "key.asc").read_text()
+    for key in old.packages.apt.keys:
+        if key.material is not None:
+            key.material = local_key
     # this machine's conffiles (a fuller system than the minimal tree has 200 of)
     listing = subprocess.run(["dpkg-query", "-W", f"-f={CONFFILES_FORMAT}"],
                              check=True, capture_output=True, text=True).stdout
@@ -109,6 +115,7 @@ def main() -> int:
     scratch_tree = None
     if args.tree is None:
         scratch_tree = Path(tempfile.mkdtemp(prefix="reinstall-bench-", dir="/var/tmp"))
+        scratch_tree.chmod(0o755)  # apt's _apt user reads the tree's keys (mkdtemp: 0700)
         reinstall_trees.extract(cached["fresh"], scratch_tree / "fresh")
         args.tree = str(scratch_tree / "fresh")
     try:
@@ -119,13 +126,22 @@ def main() -> int:
 
 
 def measure(tree: str, runs: int) -> int:
+    # a scratch apt folder of its own: the floor's apt-get runs outside the plan's lock
+    scratch = tempfile.mkdtemp(prefix="reinstall-bench-apt-", dir="/var/tmp")
+    try:
+        return measure_with(tree, runs, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure_with(tree: str, runs: int, scratch: str) -> int:
     old, libraries, nconf = make_host(tree)
     totals, update, simulation, cache, rest, bare = [], [], [], [], [], []
     rounds: list[int] = []
     for _ in range(runs):
         runner = TimingRunner()
         started = time.perf_counter()
-        made = plan(runner, old, root=tree)
+        made = plan(runner, old, root=tree, scratch_dir=scratch)
         totals.append(time.perf_counter() - started)
         update.append(runner.apt_seconds["update"])
         simulation.append(runner.apt_seconds["simulation"])
@@ -134,7 +150,7 @@ def measure(tree: str, runs: int) -> int:
         rounds.append(runner.rounds)
         names = accepted(made)
         started = time.perf_counter()
-        floor = subprocess.run(["apt-get", *apt_options(tree, SCRATCH), "-s", "-q", "install",
+        floor = subprocess.run(["apt-get", *apt_options(tree, scratch), "-s", "-q", "install",
                                 *names], capture_output=True, check=False)
         bare.append(time.perf_counter() - started)
         if floor.returncode != 0:

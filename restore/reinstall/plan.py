@@ -45,6 +45,9 @@ from hostbook.restore.reinstall.services import plan_services
 
 SECTIONS = ("packages", "accounts", "etc", "services", "checkouts", "data")
 SIMULATION_ROUNDS = 5
+SIMULATION_TIMEOUT = 900.0
+"""Seconds one ``apt-get -s`` may take: 1,500 names took 30-60 s on a busy 2-core machine
+(a query's usual 60 s cut it off, and the plan said apt refused them all)."""
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 
 
@@ -118,7 +121,17 @@ def simulate(runner: Runner, mapping: PackageMapping, root: str, scratch_dir: st
         if not mapping.install:
             return sim
         result = runner.query(["apt-get", *apt_options(root, scratch_dir), "-s", "-q", "install",
-                               *sorted(mapping.install)], env=APT_ENV)
+                               *sorted(mapping.install)], env=APT_ENV,
+                              timeout=SIMULATION_TIMEOUT)
+        if result.timed_out or result.missing:
+            why = (f"apt-get -s did not answer in {SIMULATION_TIMEOUT:g} s" if result.timed_out
+                   else "apt-get is not installed")
+            mapping.items.append(Item("packages", ", ".join(sorted(mapping.install)),
+                                      "unmapped", why,
+                                      "run the reinstall again when the system is less busy"
+                                      if result.timed_out else "install apt"))
+            mapping.install.clear()
+            return None
         sim = parse_simulation(result.stdout, result.stderr, result.returncode)
         if sim.ok:
             settle(mapping, sim)

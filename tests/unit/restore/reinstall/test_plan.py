@@ -8,13 +8,14 @@ md5sum, systemctl --root); see tests/fixtures/README.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from hostbook.process.recording import ReplayRunner
 from hostbook.restore.reinstall.packages import FileToWrite
-from hostbook.restore.reinstall.plan import ReinstallPlan, plan
+from hostbook.restore.reinstall.plan import SIMULATION_TIMEOUT, ReinstallPlan, plan
 from hostbook.restore.reinstall.report import by_outcome, to_json, to_markdown
 from tests.reinstall_fixtures import PLAN_BOOKWORM, PLAN_TRIXIE, old_host
 
@@ -101,3 +102,39 @@ def test_the_plan_and_its_report_are_deterministic() -> None:
     assert report["counts"]["unmapped"] == len(report["unmapped"]) > 0
     markdown = to_markdown(first.items, "old", "new")
     assert "## Could not map" in markdown and "| packages | python3-distutils |" in markdown
+
+
+class SlowApt(ReplayRunner):
+    """The recorded answers, but the simulation runs out of time as a busy machine's did.
+
+    The process layer answers a command it killed at its timeout with exit -9,
+    ``timed_out`` and the output read so far (process/spawn.py); the timeouts
+    each query asked for are kept.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.timeouts: dict[str, float | None] = {}
+
+    def query(self, argv: Any, **kwargs: Any) -> Any:
+        result = super().query(argv, **kwargs)
+        if argv[0] == "apt-get" and "-s" in argv:
+            self.timeouts["simulation"] = kwargs.get("timeout")
+            return dataclasses.replace(result, returncode=-9, timed_out=True)
+        return result
+
+
+def test_a_simulation_that_runs_out_of_time_says_so() -> None:
+    root = json.loads((PLAN_BOOKWORM / "scenario.json").read_text())["root"]
+    runner = SlowApt(PLAN_BOOKWORM)
+    made = plan(runner, old_host(), root=root, prepare=lambda files, _root, _dir: None,
+                lock=lambda _dir: contextlib.nullcontext())
+    assert runner.timeouts["simulation"] == SIMULATION_TIMEOUT >= 600
+    unmapped = [i for i in made.items if i.section == "packages" and i.outcome == "unmapped"]
+    slow = [i for i in unmapped if "did not answer" in i.detail]
+    assert len(slow) == 1 and "sudo" in slow[0].subject.split(", ")
+    assert slow[0].todo.startswith("run the reinstall again")
+    assert not any("apt refuses" in i.detail for i in unmapped)
+    installs = [c for s in made.steps for c in s.commands if c.argv[:2] == ("apt-get", "-q")
+                and "install" in c.argv]
+    assert installs == []  # nothing installed blind
