@@ -170,14 +170,15 @@ the captured sections do not change)."""
 def single_file() -> Path:
     """hostbook as one file for this interpreter (a Debian 12 tree's python3 is 3.11).
 
-    Cached under CACHE keyed by the sources it is built from and the
-    interpreter; a build for other sources is removed when a new one is made.
+    Cached under CACHE keyed by the interpreter and the checkout's files (tracked
+    or not ignored, tests and benchmarks aside); a build for other files is
+    removed when a new one is made.
     """
-    sources = sorted(p for p in REPO_ROOT.rglob("*.py") if not {
-        ".venv", "build", "dist", "tests", "benchmarks", "examples"} & set(
-            p.relative_to(REPO_ROOT).parts))
-    key = key_of(sys.version, REPO_ROOT / "pyproject.toml", *sources,
-                 *(str(p.relative_to(REPO_ROOT)) for p in sources))
+    listed = subprocess.run(["git", "-C", str(REPO_ROOT), "ls-files", "-co", "--exclude-standard"],
+                            check=True, capture_output=True, text=True).stdout.split("\n")
+    names = sorted(n for n in listed if n and n.split("/", 1)[0] not in (
+        "tests", "benchmarks", "examples") and (REPO_ROOT / n).is_file())
+    key = key_of(sys.version, *names, *(REPO_ROOT / n for n in names))
     built = CACHE / f"hostbook-{key}.pyz"
     if not built.exists():
         for stale in CACHE.glob("hostbook-*.pyz"):
