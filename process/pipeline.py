@@ -90,14 +90,24 @@ def _copy(
     cancel: threading.Event | None,
     upstream: subprocess.Popen[bytes] | None,
 ) -> tuple[int, bool]:
-    """Copy at the meter, counting; on cancel kill the stage that feeds it."""
+    """Copy at the meter, counting; on cancel kill the stage that feeds it.
+
+    Bytes are passed on as soon as they arrive: a buffered ``read(CHUNK)`` would
+    wait for a whole chunk (or the end) and an unflushed write would hold the rest,
+    so the next stage would idle while the one before it works.  A ``zfs send -I``
+    of a few hundred small snapshots is smaller than one chunk: held back, the
+    receive would only start once the send was nearly done, and the two would run
+    one after the other instead of side by side.
+    """
     total = 0
     cancelled = False
+    fd = reader.fileno()
     try:
-        while chunk := reader.read(CHUNK):
+        while chunk := os.read(fd, CHUNK):
             if writer is not None:
                 try:
                     writer.write(chunk)
+                    writer.flush()
                 except BrokenPipeError:
                     break
             total += len(chunk)

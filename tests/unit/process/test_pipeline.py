@@ -85,3 +85,19 @@ def test_a_receiver_that_dies_early_does_not_hang_the_sender(tmp_path: Path) -> 
     # pipeline did not complete cleanly either way.
     assert result.stages[1].ok
     assert (tmp_path / "out").exists() == result.ok
+
+
+def test_the_meter_passes_bytes_on_as_they_come(tmp_path: Path) -> None:
+    # The sender writes one byte and waits (5 s at most) until the receiver has
+    # seen it: a meter that held bytes back for a whole chunk would starve the
+    # receiver until the sender ended, and the sender would write "late".
+    seen = tmp_path / "seen"
+    sender = ('printf a; i=0; while [ ! -e "$1" ] && [ $i -lt 50 ]; do sleep 0.1; '
+              'i=$((i + 1)); done; if [ -e "$1" ]; then printf b; else printf late; fi')
+    receiver = 'dd bs=1 count=1 status=none; : > "$1"; cat'
+    out = tmp_path / "out"
+    result = run_pipeline([Stage.of(["sh", "-c", sender, "sh", str(seen)]),
+                           Stage.of(["sh", "-c", receiver, "sh", str(seen)])],
+                          ENV, output=out)
+    assert result.ok, result.failure()
+    assert out.read_text() == "ab" and result.bytes == 2
