@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hostbook.capture.probes.host_root import on_host
+from hostbook.manifest.durable import open_private
 from hostbook.manifest.errors import RuntimeFailure
 from hostbook.manifest.locking import held
 from hostbook.manifest.yamlio import atomic_write_text
@@ -37,7 +38,7 @@ def locked(scratch: str, wait: float = LOCK_WAIT) -> Iterator[None]:
     """Hold the scratch folder's lock for the block (see the module docstring)."""
     path = Path(f"{scratch.rstrip('/')}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = open_private(path, os.O_RDWR | os.O_CLOEXEC)
 
     def holder() -> str:
         try:
